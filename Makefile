@@ -1,0 +1,67 @@
+# Goldbook: `make run` starts the site on the embedded default, `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Under CI=true the suite runs on this machine's PostgreSQL and Redis.
+ifeq ($(CI),true)
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/goldbook
+export REDIS_URL ?= redis://127.0.0.1:6379/15
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger clean
+
+help: ## List the recipes
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install pinned dependencies
+
+migrate: install ## Apply database migrations
+	$(PY) manage.py migrate --noinput
+
+seed: migrate ## Load demo data (idempotent)
+	$(PY) manage.py seed_demo
+
+run: seed ## Start the site on http://127.0.0.1:8000 (SQLite, in-process tasks, demo data)
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: install ## Django system checks, and --deploy against production settings
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+	SECRET_KEY=check-deploy-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
+	DATABASE_URL=postgres://check@127.0.0.1/check REDIS_URL=redis://127.0.0.1:6379/0 \
+	SITE_URL=https://goldbook.example.com ALLOWED_HOSTS=goldbook.example.com \
+	$(PY) manage.py check --deploy --fail-level WARNING --settings=config.settings_production
+
+pytest: install ## Run only the pytest suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint check pytest ## The whole suite: lint, checks, tests
+
+worker: install ## Run a Celery worker (needs REDIS_URL)
+	$(VENV)/bin/celery -A config worker -l info
+
+beat: install ## Run Celery beat (needs REDIS_URL)
+	$(VENV)/bin/celery -A config beat -l info
+
+bench-ledger: install ## Ledger throughput vs pgbench (needs DATABASE_URL on PostgreSQL)
+	$(PY) bench/ledger.py
+
+clean: ## Remove the virtualenv, the SQLite database and caches
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Demo data for the embedded default (`python manage.py seed_demo`). Idempotent."""
+
+from decimal import Decimal
+
+from django.core.management.base import OutputWrapper
+
+from wallet import services as wallet
+from wallet.models import SystemAccount, TransferKind
+from wallet.selectors import default_currency
+
+from .models import User
+
+DEMO_MEMBER = ("demo@goldbook.local", "2580")
+DEMO_ADMIN = ("admin@goldbook.local", "135790")
+DEMO_CHECKER = ("checker@goldbook.local", "246813")
+DEMO_GRANT = Decimal("25.00")
+
+
+def _user(email: str, pin: str, **extra: object) -> tuple[User, bool]:
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        return user, False
+    if extra.get("is_superuser"):
+        return User.objects.create_superuser(email, pin), True
+    return User.objects.create_user(email, pin, **extra), True
+
+
+def seed(*, stdout: OutputWrapper) -> None:
+    member, created = _user(*DEMO_MEMBER, display_name="Demo Member")
+    _user(*DEMO_ADMIN, is_superuser=True)
+    _user(*DEMO_CHECKER, is_staff=True, display_name="Second approver")
+    currency = default_currency()
+    # A fixed idempotency key: a second run finds the grant already posted and posts nothing.
+    wallet.transfer_post(
+        from_account=wallet.system_account(name=SystemAccount.PROMOTIONS),
+        to_account=wallet.user_account(user_id=member.pk),
+        amount=currency.to_minor(DEMO_GRANT),
+        kind=TransferKind.BONUS,
+        idempotency_key=f"demo:welcome:{member.pk}",
+        memo="Welcome bonus (demo data)",
+    )
+    stdout.write(
+        f"accounts: member {DEMO_MEMBER[0]} PIN {DEMO_MEMBER[1]}; "
+        f"admin {DEMO_ADMIN[0]} PIN {DEMO_ADMIN[1]}{' (created)' if created else ''}"
+    )

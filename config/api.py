@@ -1,0 +1,107 @@
+"""The JSON API: one django-ninja instance, each app adds its router.
+
+Why django-ninja: it builds the OpenAPI document (`/api/openapi.json`) from the same type hints
+that validate requests, so the document cannot drift from the code.
+
+House rules for every endpoint:
+- errors are `{"error": short code, "message": human sentence}` (plus fields a contract adds);
+- money is a JSON number with the currency's places, written from `Decimal`, never a float;
+- token endpoints never read the session cookie, so they need no CSRF token.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import BaseRenderer
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer `{"error", "message", **extra}` with `status`."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.extra = extra
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class MoneyJSONRenderer(BaseRenderer):
+    """JSON with Decimal written as a number, digit for digit (45.50 stays 45.50)."""
+
+    media_type = "application/json"
+
+    def render(self, request: HttpRequest, data: Any, *, response_status: int) -> str:
+        return simplejson.dumps(data, use_decimal=True, default=_json_default)
+
+
+api = NinjaAPI(
+    title="Goldbook API",
+    version="1.0",
+    description="Credits and coins: accounts, purchases, downloads and rewards.",
+    renderer=MoneyJSONRenderer(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    urls_namespace="api",
+)
+
+
+def _first_error(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return "The request is not valid."
+    err = errors[0]
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
+    where = ".".join(loc)
+    msg = str(err.get("msg", "is not valid"))
+    return f"{where}: {msg}" if where else msg
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return api.create_response(request, {"error": exc.error, "message": exc.message, **exc.extra}, status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors]
+    return api.create_response(
+        request, {"error": "invalid_request", "message": _first_error(errors), "details": errors}, status=400
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"error": "unauthorized", "message": "A valid session_token is required. Sign in again."},
+        status=401,
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = "invalid_request" if exc.status_code < 500 else "server_error"
+    return api.create_response(request, {"error": code, "message": exc.message}, status=exc.status_code)
+
+
+def money(value: Decimal) -> Decimal:
+    """Identity with a name: marks a field as money for readers of a response builder."""
+    return value
+
+
+api.add_router("/", "accounts.api.router")

@@ -1,0 +1,150 @@
+"""Ledger admin: everything read-only except adjustment requests, which go through services."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .errors import WalletError
+from .models import Account, AdjustmentRequest, AdjustmentStatus, Currency, Entry, Hold, Transfer
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Currency)
+class CurrencyAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "decimal_places")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Changing the places of a currency in use would rescale every stored amount.
+        return ("code", "decimal_places") if obj else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "owner", "currency", "balance", "held", "version", "created_at")
+    list_filter = ("currency", "system_name")
+    search_fields = ("user__email", "system_name")
+    list_select_related = ("user", "currency")
+
+    @admin.display(description="Owner")
+    def owner(self, obj: Account) -> str:
+        return obj.system_name or (obj.user.email if obj.user else "")
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    extra = 0
+    can_delete = False
+    fields = ("account", "amount", "balance_after", "account_version")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "kind", "amount", "currency", "debit_account", "credit_account", "memo")
+    list_filter = ("kind", "currency", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("debit_account__user__email", "credit_account__user__email", "memo", "idempotency_key")
+    date_hierarchy = "created_at"
+    list_select_related = ("debit_account__user", "credit_account__user", "currency")
+    inlines = [EntryInline]
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "account", "amount", "balance_after", "transfer_kind")
+    list_filter = ("transfer__kind", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("account__user__email", "transfer__memo")
+    date_hierarchy = "created_at"
+    list_select_related = ("account__user", "transfer", "account__currency")
+
+    @admin.display(description="Kind")
+    def transfer_kind(self, obj: Entry) -> str:
+        return obj.transfer.kind
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ("id", "account", "amount", "captured_amount", "status", "kind", "expires_at", "created_at")
+    list_filter = ("status", "kind")
+    search_fields = ("account__user__email", "idempotency_key", "memo")
+    list_select_related = ("account__user", "account__currency")
+
+
+class AdjustmentRequestForm(forms.ModelForm):
+    class Meta:
+        model = AdjustmentRequest
+        fields = ("account", "amount", "reason")
+        help_texts = {"amount": "Signed minor units: 1050 credits 10.50, -200 debits 2.00."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = Account.objects.filter(user__isnull=False).select_related("user", "currency")
+
+
+@admin.register(AdjustmentRequest)
+class AdjustmentRequestAdmin(admin.ModelAdmin):
+    form = AdjustmentRequestForm
+    list_display = ("id", "account", "amount", "status", "requested_by", "requested_at", "decided_by", "decided_at")
+    list_filter = ("status",)
+    search_fields = ("account__user__email", "reason")
+    list_select_related = ("account__user", "account__currency", "requested_by", "decided_by")
+    actions = ["approve", "reject"]
+    readonly_fields = ("status", "requested_by", "decided_by", "decided_at", "decision_note", "transfer")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.request_adjustment")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm("wallet.approve_adjustment")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool) -> None:
+        created = services.adjustment_request(
+            account=obj.account, amount=obj.amount, reason=obj.reason, requested_by_id=request.user.pk
+        )
+        obj.pk = created.pk
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest], approve: bool) -> None:
+        if not request.user.has_perm("wallet.approve_adjustment"):
+            self.message_user(request, "You may not decide on adjustments.", messages.ERROR)
+            return
+        for req in queryset.filter(status=AdjustmentStatus.REQUESTED):
+            try:
+                if approve:
+                    services.adjustment_approve(request_id=req.pk, approver_id=request.user.pk)
+                else:
+                    services.adjustment_reject(request_id=req.pk, approver_id=request.user.pk)
+            except WalletError as exc:
+                self.message_user(request, f"Adjustment #{req.pk}: {exc}", messages.ERROR)
+            else:
+                verb = "approved and posted" if approve else "rejected"
+                self.message_user(request, f"Adjustment #{req.pk} {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve and post selected adjustments")
+    def approve(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected adjustments")
+    def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
+        self._decide(request, queryset, approve=False)

@@ -1,0 +1,308 @@
+"""The ledger: currencies, accounts, double-entry transfers, entries and two-phase holds.
+
+Only `wallet.services` writes these tables. The invariants live in the database as well as in
+Python: check constraints on balances and holds, unique idempotency keys, and (on PostgreSQL)
+triggers that make transfers and entries append-only and require every transfer's entries to
+sum to zero at commit (see migration 0002).
+"""
+
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import F, Q
+
+
+class LedgerImmutable(Exception):
+    """Raised on any attempt to change or delete a posted ledger row."""
+
+
+class AppendOnlyModel(models.Model):
+    """Rows that, once written, are never updated or deleted (corrections are new rows)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
+
+
+class Currency(models.Model):
+    code = models.CharField(max_length=16, primary_key=True)
+    name = models.CharField(max_length=64)
+    decimal_places = models.PositiveSmallIntegerField(default=2)
+
+    class Meta:
+        verbose_name_plural = "currencies"
+        constraints = [
+            models.CheckConstraint(condition=Q(decimal_places__lte=8), name="wallet_currency_places_lte_8"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.decimal_places)
+
+    def to_minor(self, amount: Decimal) -> int:
+        """Decimal at the edge → integer minor units. Refuses amounts finer than the currency."""
+        if not isinstance(amount, Decimal):
+            raise TypeError("Amounts must be Decimal, never float.")
+        scaled = amount.scaleb(self.decimal_places)
+        if scaled != scaled.to_integral_value():
+            raise ValueError(f"{amount} has more than {self.decimal_places} decimal places.")
+        return int(scaled)
+
+    def to_decimal(self, minor: int) -> Decimal:
+        return Decimal(minor).scaleb(-self.decimal_places).quantize(self.quantum, rounding=ROUND_DOWN)
+
+
+class SystemAccount(models.TextChoices):
+    ISSUANCE = "issuance", "Issuance"
+    PROMOTIONS = "promotions", "Bonus and promotions"
+    REWARDS_POOL = "rewards_pool", "Rewards pool"
+    REVENUE = "revenue", "Revenue"
+    ESCROW = "escrow", "Escrow"
+
+
+class Account(models.Model):
+    """One per user per currency, or a named system account.
+
+    User accounts carry a cached balance, the amount held and a version, all changed only under
+    a row lock. System accounts keep balance = held = 0 and version = 0 forever: their balance is
+    the sum of their entries. Locking and updating one issuance or revenue row per transfer
+    would serialise every transfer in the system behind that row.
+    """
+
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="accounts")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="wallet_accounts"
+    )
+    system_name = models.CharField(max_length=32, choices=SystemAccount.choices, blank=True)
+    balance = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+    version = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_account_balance_gte_0"),
+            models.CheckConstraint(
+                condition=Q(held__gte=0) & Q(held__lte=F("balance")), name="wallet_account_held_within_balance"
+            ),
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(system_name=""))
+                | (Q(user__isnull=True) & ~Q(system_name="") & Q(balance=0) & Q(held=0) & Q(version=0)),
+                name="wallet_account_user_xor_system",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "currency"], condition=Q(user__isnull=False), name="wallet_account_one_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["system_name", "currency"], condition=~Q(system_name=""), name="wallet_account_one_per_system"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.system_name or (self.user.email if self.user_id else "?")  # type: ignore[union-attr]
+        return f"{owner} · {self.currency_id}"
+
+    @property
+    def is_system(self) -> bool:
+        return bool(self.system_name)
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+class TransferKind(models.TextChoices):
+    PURCHASE = "purchase", "Purchase"
+    BONUS = "bonus", "Bonus"
+    EARN = "earn", "Earned"
+    REDEEM = "redeem", "Redeemed"
+    DOWNLOAD = "download", "Download"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    REVERSAL = "reversal", "Reversal"
+    HOLD_CAPTURE = "hold_capture", "Hold capture"
+    ESCROW = "escrow", "Escrow"
+    BOUNTY = "bounty", "Bounty"
+    CONVERSION = "conversion", "Plan conversion"
+
+
+class Transfer(AppendOnlyModel):
+    """A positive amount moved from one account to another, in one currency.
+
+    Its two entries (one per account, signed) sum to zero; the database checks that at commit.
+    """
+
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
+    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits")
+    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits")
+    amount = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=TransferKind.choices)
+    memo = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    # SHA-256 of the operation's parameters: the same key with other parameters is a conflict.
+    fingerprint = models.CharField(max_length=64)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    hold = models.OneToOneField("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="capture")
+    cause_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    cause_id = models.CharField(max_length=64, blank=True)
+    cause = GenericForeignKey("cause_type", "cause_id")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="wallet_transfer_amount_gt_0"),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")), name="wallet_transfer_distinct_accounts"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["cause_type", "cause_id"], name="wallet_transfer_cause_idx"),
+            models.Index(fields=["kind", "created_at"], name="wallet_transfer_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer #{self.pk} {self.kind} {self.amount} {self.currency_id}"
+
+
+class Entry(AppendOnlyModel):
+    """One side of a transfer on one account. `amount` is signed: negative on the debited side.
+
+    `balance_after` and `account_version` are the user account's values right after this entry;
+    system accounts are never locked, so they have none (NULL).
+    """
+
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField(null=True, blank=True)
+    account_version = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_amount_nonzero"),
+            models.UniqueConstraint(fields=["transfer", "account"], name="wallet_entry_one_per_account"),
+            models.UniqueConstraint(
+                fields=["account", "account_version"],
+                condition=Q(account_version__isnull=False),
+                name="wallet_entry_version_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "-id"], name="wallet_entry_history_idx")]
+
+    def __str__(self) -> str:
+        return f"Entry #{self.pk} {self.amount:+d} on account #{self.account_id}"
+
+
+class HoldStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class Hold(models.Model):
+    """Part of a user's available balance set aside, to be captured or released exactly once."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.PENDING)
+    kind = models.CharField(max_length=32, choices=TransferKind.choices)
+    memo = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    fingerprint = models.CharField(max_length=64)
+    cause_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
+    cause_id = models.CharField(max_length=64, blank=True)
+    cause = GenericForeignKey("cause_type", "cause_id")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="wallet_hold_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0) & Q(captured_amount__lte=F("amount")),
+                name="wallet_hold_capture_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.CAPTURED) | Q(captured_amount=0),
+                name="wallet_hold_only_captured_has_capture",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.PENDING, resolved_at__isnull=True)
+                | (~Q(status=HoldStatus.PENDING) & Q(resolved_at__isnull=False)),
+                name="wallet_hold_resolved_at_matches_status",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status=HoldStatus.PENDING), name="wallet_hold_pending_expiry_idx"
+            ),
+            models.Index(fields=["cause_type", "cause_id"], name="wallet_hold_cause_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold #{self.pk} {self.amount} ({self.status})"
+
+
+class AdjustmentStatus(models.TextChoices):
+    REQUESTED = "requested", "Awaiting approval"
+    APPROVED = "approved", "Approved and posted"
+    REJECTED = "rejected", "Rejected"
+
+
+class AdjustmentRequest(models.Model):
+    """A manual credit or debit (maker-checker): posted only when a second staff user approves."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="adjustment_requests")
+    # Signed minor units: positive credits the user, negative debits them.
+    amount = models.BigIntegerField()
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+    transfer = models.OneToOneField(Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        permissions = [
+            ("request_adjustment", "Can request a manual balance adjustment"),
+            ("approve_adjustment", "Can approve or reject a manual balance adjustment"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="wallet_adjustment_amount_nonzero"),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="wallet_adjustment_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=AdjustmentStatus.APPROVED) | Q(transfer__isnull=False),
+                name="wallet_adjustment_approved_has_transfer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Adjustment #{self.pk} {self.amount:+d} ({self.status})"

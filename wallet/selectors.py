@@ -1,0 +1,101 @@
+"""Reads of the ledger: balances, holds and history. Nothing here writes."""
+
+import base64
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+
+from .models import Account, Currency, Entry, Hold, HoldStatus
+
+
+def default_currency() -> Currency:
+    """The site's currency (created by migration 0003; its name follows the setting)."""
+    return Currency.objects.get(pk=settings.GOLDBOOK_CURRENCY_CODE)
+
+
+def account_for_user(*, user_id: int, currency_code: str | None = None) -> Account | None:
+    code = currency_code or settings.GOLDBOOK_CURRENCY_CODE
+    return Account.objects.select_related("currency").filter(user_id=user_id, currency_id=code).first()
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: Currency
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    @property
+    def balance_decimal(self) -> Decimal:
+        return self.currency.to_decimal(self.balance)
+
+    @property
+    def held_decimal(self) -> Decimal:
+        return self.currency.to_decimal(self.held)
+
+    @property
+    def available_decimal(self) -> Decimal:
+        return self.currency.to_decimal(self.available)
+
+
+def balance_for_user(*, user_id: int, currency_code: str | None = None) -> Balance:
+    """The user's balance, held amount and available (spendable) balance. Zero before first use."""
+    account = account_for_user(user_id=user_id, currency_code=currency_code)
+    if account is None:
+        currency = Currency.objects.get(pk=currency_code or settings.GOLDBOOK_CURRENCY_CODE)
+        return Balance(currency=currency, balance=0, held=0)
+    return Balance(currency=account.currency, balance=account.balance, held=account.held)
+
+
+def system_account_balance(*, account: Account) -> int:
+    """A system account's balance is the sum of its entries (they are never cached; see Account)."""
+    return Entry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def pending_holds(*, account: Account) -> QuerySet[Hold]:
+    return Hold.objects.filter(account=account, status=HoldStatus.PENDING).order_by("-id")
+
+
+def _encode_cursor(entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{entry_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The entry id a cursor points after, or None when the cursor is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not raw.startswith("e") or not raw[1:].isdigit() or len(raw) > 21:
+        return None
+    return int(raw[1:])
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+def history_entries(*, account: Account) -> QuerySet[Entry]:
+    """The account's entries newest first, with their transfers (one query, no N+1)."""
+    return Entry.objects.filter(account=account).select_related("transfer", "transfer__cause_type").order_by("-id")
+
+
+def history_after(*, account: Account, limit: int, after_id: int | None = None) -> HistoryPage:
+    """Keyset page of the account's history: page 1000 costs what page 1 costs.
+
+    `after_id` is the id of the last entry already shown (from `decode_cursor`).
+    """
+    qs = history_entries(account=account)
+    if after_id is not None:
+        qs = qs.filter(id__lt=after_id)
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(entries=rows, next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)

@@ -1,0 +1,485 @@
+"""The only code that changes a balance.
+
+Every money operation here:
+
+- takes keyword-only arguments and integer minor units (convert `Decimal` at the edge with
+  `Currency.to_minor`);
+- locks the user accounts it touches with `SELECT … FOR NO KEY UPDATE`, in primary-key order,
+  and checks funds under that lock;
+- carries an idempotency key that is unique in the database: the same key with the same
+  parameters returns the first result and posts nothing, with other parameters it raises
+  `IdempotencyConflict`;
+- opens `transaction.atomic()`, so an app service can compose several of them (a payment's
+  purchase and bonus) inside its own `atomic(durable=True)` block.
+
+Lock order, everywhere: the caller's domain row (payment, job, redemption) first, then the hold,
+then accounts by primary key. Keeping one global order is what rules out deadlocks between, for
+example, a capture and a transfer touching the same account.
+
+System accounts are never locked or updated: their balances are sums of their entries. Updating
+one issuance or revenue row per transfer would serialise every transfer in the system behind it.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from .errors import (
+    AdjustmentNotAllowed,
+    AlreadyReversed,
+    CurrencyMismatch,
+    HoldNotPending,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+)
+from .models import (
+    Account,
+    AdjustmentRequest,
+    AdjustmentStatus,
+    Currency,
+    Entry,
+    Hold,
+    HoldStatus,
+    SystemAccount,
+    Transfer,
+    TransferKind,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_AMOUNT = 10**15  # far above any real balance; keeps sums well inside BIGINT
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def _currency_code(currency: Currency | str | None) -> str:
+    if currency is None:
+        return settings.GOLDBOOK_CURRENCY_CODE
+    return currency if isinstance(currency, str) else currency.code
+
+
+def user_account(*, user_id: int, currency: Currency | str | None = None) -> Account:
+    """The user's account in the currency, created on first use (safe under concurrency)."""
+    code = _currency_code(currency)
+    account, _ = Account.objects.select_related("currency").get_or_create(user_id=user_id, currency_id=code)
+    return account
+
+
+def system_account(*, name: SystemAccount | str, currency: Currency | str | None = None) -> Account:
+    code = _currency_code(currency)
+    if name not in SystemAccount.values:
+        raise ValueError(f"Unknown system account {name!r}.")
+    account, _ = Account.objects.select_related("currency").get_or_create(
+        system_name=str(name), currency_id=code, user=None
+    )
+    return account
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _fingerprint(**params: object) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cause_fields(cause: models.Model | None) -> dict[str, object]:
+    if cause is None:
+        return {"cause_type": None, "cause_id": ""}
+    return {"cause_type": ContentType.objects.get_for_model(cause), "cause_id": str(cause.pk)}
+
+
+def _cause_ref(cause: models.Model | None) -> str:
+    return "" if cause is None else f"{cause._meta.label_lower}:{cause.pk}"
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidAmount("Amounts are integers of minor units.")
+    if amount <= 0 or amount > MAX_AMOUNT:
+        raise InvalidAmount(f"Amount must be between 1 and {MAX_AMOUNT} minor units.")
+
+
+def _lock_user_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
+    """Lock the user accounts among these ids, in primary-key order, and return them by id.
+
+    FOR NO KEY UPDATE: it still lets other transactions insert entries that reference the row
+    (those take FOR KEY SHARE), so only balance writers queue behind us.
+    """
+    rows = (
+        Account.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(account_ids)), user__isnull=False)
+        .order_by("pk")
+    )
+    return {a.pk: a for a in rows}
+
+
+def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"Idempotency key {existing.idempotency_key!r} was already used for a different operation."
+        )
+
+
+def _write_transfer(
+    *,
+    locked: dict[int, Account],
+    debit: Account,
+    credit: Account,
+    amount: int,
+    held_release: int = 0,
+    **fields: object,
+) -> Transfer:
+    """Insert the transfer and its two entries and move the locked balances.
+
+    `held_release` is taken off the debited account's `held` in the same row update (captures).
+    """
+    transfer = Transfer.objects.create(
+        currency_id=debit.currency_id, debit_account=debit, credit_account=credit, amount=amount, **fields
+    )
+    entries = []
+    for account, signed in ((debit, -amount), (credit, amount)):
+        row = locked.get(account.pk)
+        if row is None:  # a system account: balance derived from entries, never locked
+            entries.append(Entry(transfer=transfer, account=account, amount=signed))
+            continue
+        row.balance += signed
+        row.version += 1
+        update = ["balance", "version"]
+        if signed < 0 and held_release:
+            row.held -= held_release
+            update.append("held")
+        row.save(update_fields=update)
+        entries.append(
+            Entry(transfer=transfer, account=row, amount=signed, balance_after=row.balance, account_version=row.version)
+        )
+    Entry.objects.bulk_create(entries)
+    return transfer
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+
+def transfer_post(
+    *,
+    from_account: Account,
+    to_account: Account,
+    amount: int,
+    kind: TransferKind | str,
+    idempotency_key: str,
+    memo: str = "",
+    cause: models.Model | None = None,
+    created_by_id: int | None = None,
+    reverses: Transfer | None = None,
+) -> Transfer:
+    """Move `amount` minor units from one account to another.
+
+    Steps: validate; lock the user accounts in pk order; return the earlier transfer if the key
+    was used with the same parameters; check the debited user's available balance (balance minus
+    held); write the transfer, both entries and the new balances.
+
+    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict.
+    """
+    _check_amount(amount)
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("An idempotency key of 1 to 200 characters is required.")
+    if from_account.currency_id != to_account.currency_id:
+        raise CurrencyMismatch("Both accounts of a transfer must be in one currency.")
+    if from_account.pk == to_account.pk:
+        raise InvalidAmount("A transfer needs two different accounts.")
+    fingerprint = _fingerprint(
+        op="transfer",
+        debit=from_account.pk,
+        credit=to_account.pk,
+        amount=amount,
+        kind=str(kind),
+        cause=_cause_ref(cause),
+        reverses=reverses.pk if reverses else None,
+    )
+    try:
+        with transaction.atomic():
+            locked = _lock_user_accounts([from_account.pk, to_account.pk])
+            existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                _same_or_conflict(existing, fingerprint)
+                return existing
+            debit_row = locked.get(from_account.pk)
+            if debit_row is not None and debit_row.available < amount:
+                raise InsufficientFunds(available=debit_row.available, required=amount)
+            transfer = _write_transfer(
+                locked=locked,
+                debit=from_account,
+                credit=to_account,
+                amount=amount,
+                kind=str(kind),
+                memo=memo[:255],
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                reverses=reverses,
+                created_by_id=created_by_id,
+                **_cause_fields(cause),
+            )
+    except IntegrityError:
+        # Two callers raced with one key past the check (only possible when no user account
+        # serialised them, e.g. system-to-system): the loser returns the winner's transfer.
+        existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            if reverses is not None and Transfer.objects.filter(reverses=reverses).exists():
+                raise AlreadyReversed(f"Transfer #{reverses.pk} was already reversed.") from None
+            raise
+        _same_or_conflict(existing, fingerprint)
+        return existing
+    logger.info(
+        "Transfer #%s: %s %s from account #%s to #%s", transfer.pk, kind, amount, from_account.pk, to_account.pk
+    )
+    return transfer
+
+
+def transfer_reverse(*, transfer: Transfer, memo: str = "", created_by_id: int | None = None) -> Transfer:
+    """Post the correcting transfer for `transfer`: same amount, opposite direction, linked.
+
+    A transfer is reversed at most once (the database holds a unique link); reversing it again
+    returns the first reversal. Raises InsufficientFunds when the credited user no longer has
+    the amount available, AlreadyReversed on a reversal that would conflict.
+    """
+    existing = Transfer.objects.filter(reverses=transfer).first()
+    if existing is not None:
+        return existing
+    return transfer_post(
+        from_account=transfer.credit_account,
+        to_account=transfer.debit_account,
+        amount=transfer.amount,
+        kind=TransferKind.REVERSAL,
+        idempotency_key=f"reversal:{transfer.pk}",
+        memo=memo or f"Reversal of transfer #{transfer.pk}",
+        cause=transfer.cause,
+        created_by_id=created_by_id,
+        reverses=transfer,
+    )
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+def hold_place(
+    *,
+    account: Account,
+    amount: int,
+    kind: TransferKind | str,
+    idempotency_key: str,
+    memo: str = "",
+    cause: models.Model | None = None,
+    expires_at: datetime | None = None,
+) -> Hold:
+    """Set aside `amount` of the user's available balance until captured, released or expired.
+
+    Raises InvalidAmount (also for a system account), InsufficientFunds, IdempotencyConflict.
+    """
+    _check_amount(amount)
+    if account.is_system:
+        raise InvalidAmount("Holds are placed on user accounts only.")
+    fingerprint = _fingerprint(op="hold", account=account.pk, amount=amount, kind=str(kind), cause=_cause_ref(cause))
+    expires_at = expires_at or timezone.now() + timedelta(seconds=settings.GOLDBOOK_HOLD_TTL_SECONDS)
+    try:
+        with transaction.atomic():
+            row = _lock_user_accounts([account.pk])[account.pk]
+            existing = Hold.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                _same_or_conflict(existing, fingerprint)
+                return existing
+            if row.available < amount:
+                raise InsufficientFunds(available=row.available, required=amount)
+            hold = Hold.objects.create(
+                account=row,
+                amount=amount,
+                kind=str(kind),
+                memo=memo[:255],
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                expires_at=expires_at,
+                **_cause_fields(cause),
+            )
+            row.held += amount
+            row.save(update_fields=["held"])
+    except IntegrityError:
+        existing = Hold.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        _same_or_conflict(existing, fingerprint)
+        return existing
+    logger.info("Hold #%s: %s placed on account #%s", hold.pk, amount, account.pk)
+    return hold
+
+
+def _lock_hold(hold_id: int) -> Hold:
+    return Hold.objects.select_for_update(no_key=True).get(pk=hold_id)
+
+
+def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = "") -> Transfer | None:
+    """Capture `amount` (0 ≤ amount ≤ hold) into `to_account` and release the rest.
+
+    Idempotent: capturing a hold that was already captured for the same amount returns that
+    capture. Capturing 0 releases the hold and returns None.
+    Raises HoldNotPending (released, expired, or captured for another amount), InvalidAmount.
+    """
+    with transaction.atomic():
+        hold = _lock_hold(hold_id)  # holds before accounts: the global lock order
+        if hold.status == HoldStatus.CAPTURED and hold.captured_amount == amount:
+            capture = Transfer.objects.filter(hold=hold).first()
+            if capture is not None and capture.credit_account_id == to_account.pk:
+                return capture
+        if hold.status == HoldStatus.RELEASED and amount == 0:
+            return None
+        if hold.status != HoldStatus.PENDING:
+            raise HoldNotPending(f"Hold #{hold.pk} is {hold.status}.")
+        if not isinstance(amount, int) or amount < 0 or amount > hold.amount:
+            raise InvalidAmount(f"Capture must be between 0 and {hold.amount}.")
+        if amount == 0:
+            _hold_resolve(hold, HoldStatus.RELEASED)
+            return None
+        if to_account.currency_id != hold.account.currency_id:
+            raise CurrencyMismatch("A hold is captured in its own currency.")
+        locked = _lock_user_accounts([hold.account_id, to_account.pk])
+        transfer = _write_transfer(
+            locked=locked,
+            debit=locked[hold.account_id],
+            credit=locked.get(to_account.pk, to_account),
+            amount=amount,
+            held_release=hold.amount,
+            kind=hold.kind,
+            memo=(memo or hold.memo)[:255],
+            idempotency_key=f"hold:{hold.pk}:capture",
+            fingerprint=_fingerprint(op="capture", hold=hold.pk, amount=amount, credit=to_account.pk),
+            hold=hold,
+            cause_type_id=hold.cause_type_id,
+            cause_id=hold.cause_id,
+        )
+        hold.status = HoldStatus.CAPTURED
+        hold.captured_amount = amount
+        hold.resolved_at = timezone.now()
+        hold.save(update_fields=["status", "captured_amount", "resolved_at"])
+    logger.info("Hold #%s: captured %s of %s into account #%s", hold.pk, amount, hold.amount, to_account.pk)
+    return transfer
+
+
+def _hold_resolve(hold: Hold, status: HoldStatus) -> None:
+    """Give the held amount back to available; the hold row is already locked."""
+    row = _lock_user_accounts([hold.account_id])[hold.account_id]
+    row.held -= hold.amount
+    row.save(update_fields=["held"])
+    hold.status = status
+    hold.resolved_at = timezone.now()
+    hold.save(update_fields=["status", "resolved_at"])
+    logger.info("Hold #%s: %s, %s back to available on account #%s", hold.pk, status, hold.amount, row.pk)
+
+
+def hold_release(*, hold_id: int) -> Hold:
+    """Release a pending hold. Releasing a released or expired hold again is a no-op.
+
+    Raises HoldNotPending when the hold was captured.
+    """
+    with transaction.atomic():
+        hold = _lock_hold(hold_id)
+        if hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            return hold
+        if hold.status != HoldStatus.PENDING:
+            raise HoldNotPending(f"Hold #{hold.pk} is {hold.status}.")
+        _hold_resolve(hold, HoldStatus.RELEASED)
+    return hold
+
+
+def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Release pending holds past their expiry, each in its own short transaction.
+
+    Returns how many were expired. Holds resolved meanwhile by their owner are skipped.
+    """
+    now = now or timezone.now()
+    due = list(
+        Hold.objects.filter(status=HoldStatus.PENDING, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    expired = 0
+    for hold_id in due:
+        with transaction.atomic():
+            hold = _lock_hold(hold_id)
+            if hold.status != HoldStatus.PENDING or hold.expires_at > now:
+                continue
+            _hold_resolve(hold, HoldStatus.EXPIRED)
+            expired += 1
+    return expired
+
+
+# --- manual adjustments (maker-checker) ---------------------------------------------------------
+
+
+def adjustment_request(*, account: Account, amount: int, reason: str, requested_by_id: int) -> AdjustmentRequest:
+    """Record a staff request to credit (amount > 0) or debit (amount < 0) a user account.
+
+    Nothing is posted until a different staff user approves it.
+    """
+    if not isinstance(amount, int) or amount == 0 or abs(amount) > MAX_AMOUNT:
+        raise InvalidAmount("An adjustment is a non-zero number of minor units.")
+    if account.is_system:
+        raise AdjustmentNotAllowed("Adjustments apply to user accounts.")
+    if not reason.strip():
+        raise AdjustmentNotAllowed("An adjustment needs a reason.")
+    return AdjustmentRequest.objects.create(
+        account=account, amount=amount, reason=reason.strip(), requested_by_id=requested_by_id
+    )
+
+
+def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
+    """Approve a pending adjustment and post it (issuance ↔ user).
+
+    Raises AdjustmentNotAllowed (decided already, or approver is the requester),
+    InsufficientFunds for a debit larger than what the user has available.
+    """
+    with transaction.atomic(durable=True):
+        req = AdjustmentRequest.objects.select_for_update(no_key=True).select_related("account").get(pk=request_id)
+        if req.status != AdjustmentStatus.REQUESTED:
+            raise AdjustmentNotAllowed(f"Adjustment #{req.pk} was already {req.status}.")
+        if req.requested_by_id == approver_id:
+            raise AdjustmentNotAllowed("A different staff member must approve an adjustment.")
+        issuance = system_account(name=SystemAccount.ISSUANCE, currency=req.account.currency_id)
+        source, target = (issuance, req.account) if req.amount > 0 else (req.account, issuance)
+        transfer = transfer_post(
+            from_account=source,
+            to_account=target,
+            amount=abs(req.amount),
+            kind=TransferKind.ADJUSTMENT,
+            idempotency_key=f"adjustment:{req.pk}",
+            memo=req.reason[:255],
+            cause=req,
+            created_by_id=approver_id,
+        )
+        req.status = AdjustmentStatus.APPROVED
+        req.decided_by_id = approver_id
+        req.decided_at = timezone.now()
+        req.decision_note = note[:255]
+        req.transfer = transfer
+        req.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "transfer"])
+    return req
+
+
+def adjustment_reject(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
+    with transaction.atomic(durable=True):
+        req = AdjustmentRequest.objects.select_for_update(no_key=True).get(pk=request_id)
+        if req.status != AdjustmentStatus.REQUESTED:
+            raise AdjustmentNotAllowed(f"Adjustment #{req.pk} was already {req.status}.")
+        if req.requested_by_id == approver_id:
+            raise AdjustmentNotAllowed("A different staff member must decide on an adjustment.")
+        req.status = AdjustmentStatus.REJECTED
+        req.decided_by_id = approver_id
+        req.decided_at = timezone.now()
+        req.decision_note = note[:255]
+        req.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    return req
