@@ -1,0 +1,69 @@
+"""Playwright (sync API) driving Debian's Chromium against pytest-django's live server.
+
+Screenshots go to test-artifacts/screenshots/ (kept by CI as artifacts). Use the `shot` fixture:
+`shot(page, "dashboard")`.
+"""
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
+# thread with a running loop unless told this is deliberate. The ORM calls here are the test's own.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def _chromium_path() -> str:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("Chromium is not installed (.ci/run installs Debian's chromium package).")
+    pytest.skip("Chromium is not installed: apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    path = _chromium_path()
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: object, live_server: object) -> Iterator[object]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shot() -> Callable[[object, str], Path]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(pg: object, name: str) -> Path:
+        target = ARTIFACTS / f"{name}.png"
+        pg.screenshot(path=str(target), full_page=True)  # type: ignore[attr-defined]
+        return target
+
+    return take
