@@ -168,3 +168,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# App settings blocks follow, one per app, each headed `# --- <app> ---`.
