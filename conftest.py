@@ -55,6 +55,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _site_currency(request: pytest.FixtureRequest) -> None:
+    """Transactional tests end with a flush that also empties the rows data migrations made
+    (the site currency); put them back for every transactional test, as migrations would."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.conf import settings
+
+    from wallet.models import Currency
+
+    Currency.objects.get_or_create(
+        code=settings.GOLDBOOK_CURRENCY_CODE,
+        defaults={"name": settings.GOLDBOOK_CURRENCY_NAME, "decimal_places": settings.GOLDBOOK_CURRENCY_DECIMALS},
+    )
+
+
+@pytest.fixture(autouse=True)
 def _fast_pin_hashing(settings: pytest.FixtureRequest) -> None:
     # bcrypt at cost 12 is the point in production and a waste in most tests; tests about
     # hashing itself put BCryptSHA256PasswordHasher back.
