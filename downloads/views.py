@@ -66,12 +66,18 @@ def _insufficient_context(exc: InsufficientFunds, what: str) -> dict[str, object
     }
 
 
+def _form_state(request: HttpRequest) -> dict[str, object]:
+    """Keep what the member ticked when the catalog is shown again with an error."""
+    picked = {int(v) for v in request.POST.getlist("item_ids")[:1000] if v.isdigit() and len(v) < 19}
+    return {"picked_ids": picked, "use_free_checked": bool(request.POST.get("use_free_downloads"))}
+
+
 @login_required
 @require_POST
 def job_start(request: HttpRequest) -> HttpResponse:
     form = JobStartForm(request.POST)
     if not form.is_valid():
-        ctx = _catalog_context(request)
+        ctx = _catalog_context(request) | _form_state(request)
         ctx["job_errors"] = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
         return render(request, "downloads/catalog.html", ctx, status=400)
     picked = list(form.cleaned_data["item_ids"] or [])
@@ -84,10 +90,10 @@ def job_start(request: HttpRequest) -> HttpResponse:
             use_free_downloads=form.cleaned_data["use_free_downloads"],
         )
     except InsufficientFunds as exc:
-        ctx = _catalog_context(request) | _insufficient_context(exc, f"download {count} songs")
+        ctx = _catalog_context(request) | _form_state(request) | _insufficient_context(exc, f"download {count} songs")
         return render(request, "downloads/catalog.html", ctx, status=402)
     except DownloadError as exc:
-        ctx = _catalog_context(request)
+        ctx = _catalog_context(request) | _form_state(request)
         ctx["job_errors"] = [exc.message]
         return render(request, "downloads/catalog.html", ctx, status=exc.status)
     return redirect("downloads:job", job_id=started.job.public_id)
