@@ -13,7 +13,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/15
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger clean
+.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,3 +65,6 @@ bench-ledger: install ## Ledger throughput vs pgbench (needs DATABASE_URL on Pos
 
 clean: ## Remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache
+
+bench-downloads: install ## 50-song job time and start-download req/s via gunicorn (needs DATABASE_URL, REDIS_URL)
+	$(PY) bench/downloads.py

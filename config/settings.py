@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "accounts",
     "wallet",
+    "downloads",
 ]
 
 MIDDLEWARE = [
@@ -170,3 +171,30 @@ LOGGING = {
 }
 
 # App settings blocks follow, one per app, each headed `# --- <app> ---`.
+
+# --- downloads ---
+from decimal import Decimal  # noqa: E402  (kept inside this block so the block merges on its own)
+
+# One song costs this many credits (the accounts app reads the same setting for songs_available).
+GOLDBOOK_SONG_PRICE = Decimal(env.str("GOLDBOOK_SONG_PRICE", default="0.35"))
+# Item files and job archives live on this storage alias ("default" = local MEDIA_ROOT, which no
+# URL route serves). Files are reached only through signed, expiring, user-bound links.
+DOWNLOADS_STORAGE_ALIAS = env.str("DOWNLOADS_STORAGE_ALIAS", default="default")
+# Non-empty in production: Django answers with `X-Accel-Redirect: <prefix><file name>` and the web
+# server streams the file from an `internal` location (e.g. "/protected/"). Empty = Django serves.
+DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = env.str("DOWNLOADS_X_ACCEL_REDIRECT_PREFIX", default="")
+DOWNLOADS_LINK_MAX_AGE = env.int("DOWNLOADS_LINK_MAX_AGE", default=900)
+DOWNLOADS_MAX_SONGS_PER_JOB = env.int("DOWNLOADS_MAX_SONGS_PER_JOB", default=200)
+# A job that has not finished this long after it was created is failed and its hold released.
+DOWNLOADS_JOB_TIME_LIMIT = env.int("DOWNLOADS_JOB_TIME_LIMIT", default=600)
+# Must outlive the job time limit (a system check enforces it), so no hold expires under a live job.
+DOWNLOADS_HOLD_TTL_SECONDS = env.int("DOWNLOADS_HOLD_TTL_SECONDS", default=1800)
+DOWNLOADS_FREE_PER_ACCOUNT = env.int("DOWNLOADS_FREE_PER_ACCOUNT", default=3)
+DOWNLOADS_AD_GRANTS_PER_DAY = env.int("DOWNLOADS_AD_GRANTS_PER_DAY", default=5)
+DOWNLOADS_AD_TOKEN_MAX_AGE = env.int("DOWNLOADS_AD_TOKEN_MAX_AGE", default=900)
+# Shared with the ad network, which signs ad-completion tokens with it. Empty = ads are off.
+ADS_HMAC_SECRET = env.str("ADS_HMAC_SECRET", default="")
+DOWNLOADS_UPLOAD_MAX_BYTES = env.int("DOWNLOADS_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+DOWNLOADS_EA_EXTENSIONS = env.list("DOWNLOADS_EA_EXTENSIONS", default=[".ex4", ".ex5", ".mq4", ".mq5", ".zip"])
+DOWNLOADS_REPORT_EXTENSIONS = env.list("DOWNLOADS_REPORT_EXTENSIONS", default=[".htm", ".html", ".pdf", ".png"])
+CELERY_BEAT_SCHEDULE["downloads-fail-stale-jobs"] = {"task": "downloads.fail_stale_jobs", "schedule": 60.0}

@@ -38,3 +38,26 @@ def fund(user: User, amount: Decimal | str, *, key: str | None = None, kind: str
         idempotency_key=key or f"test-fund:{user.pk}:{Transfer.objects.count()}:{minor}",
         memo="Test funding",
     )
+
+
+# --- downloads ---
+
+
+def make_item(
+    *,
+    title: str = "Song",
+    kind: str = "song",
+    content: bytes = b"RIFF-demo-bytes",
+    filename: str = "track.wav",
+    **fields: object,
+):
+    """A catalog item with a real (small) file, created through the downloads service."""
+    from django.core.files.base import ContentFile
+
+    from downloads import services as downloads
+
+    return downloads.item_create(title=title, kind=kind, file=ContentFile(content, name=filename), **fields)
+
+
+def make_songs(n: int, *, prefix: str = "Song") -> list:
+    return [make_item(title=f"{prefix} {i}", content=f"song-{prefix}-{i}".encode() * 10) for i in range(n)]

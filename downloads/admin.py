@@ -1,0 +1,126 @@
+"""Downloads admin. EA review goes through `services.ea_verify` / `ea_reject`; jobs, records and
+unlocks are read-only (they mirror ledger operations)."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .errors import DownloadError
+from .models import AdCompletion, DownloadJob, DownloadRecord, FreeAllowance, Item, ItemKind, Unlock, Verification
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ("title", "kind", "price", "pricing_mode", "is_active", "verification", "uploader", "created_at")
+    list_filter = ("kind", "verification", "pricing_mode", "is_active", "access_group")
+    search_fields = ("title", "slug", "symbol")
+    readonly_fields = ("size", "sha256", "verification", "verified_at", "verified_by", "created_at", "updated_at")
+    raw_id_fields = ("uploader",)
+    actions = ["verify_eas", "reject_eas"]
+    fieldsets = (
+        (None, {"fields": ("title", "slug", "description", "kind", "file", "size", "sha256")}),
+        ("Sale", {"fields": ("price", "pricing_mode", "is_active", "access_group", "uploader")}),
+        (
+            "Expert advisor",
+            {
+                "fields": (
+                    "platform",
+                    "symbol",
+                    "timeframe",
+                    ("backtest_start", "backtest_end"),
+                    ("profit_factor", "max_drawdown_pct"),
+                    "report_file",
+                    "verification",
+                    "verified_at",
+                    "verified_by",
+                    "verification_note",
+                )
+            },
+        ),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[Item], verify: bool) -> None:
+        done = 0
+        for item in queryset.filter(kind=ItemKind.EA):
+            try:
+                if verify:
+                    services.ea_verify(item_id=item.pk, staff_id=request.user.pk)
+                else:
+                    services.ea_reject(item_id=item.pk, staff_id=request.user.pk)
+                done += 1
+            except DownloadError as exc:
+                self.message_user(request, f"{item}: {exc.message}", messages.ERROR)
+        skipped = queryset.exclude(kind=ItemKind.EA).count()
+        verb = "verified" if verify else "rejected"
+        self.message_user(request, f"{done} EA(s) {verb}; uploaders are notified by email.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} item(s) skipped: only EAs are reviewed.", messages.WARNING)
+
+    @admin.action(description="Verify selected EAs (lists them, emails the uploader)")
+    def verify_eas(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        self._decide(request, queryset, verify=True)
+
+    @admin.action(description="Reject selected EAs (hides them, emails the uploader)")
+    def reject_eas(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        self._decide(request, queryset, verify=False)
+
+    def save_model(self, request: HttpRequest, obj: Item, form: Any, change: bool) -> None:
+        # EAs added by staff start in review like members' uploads; other kinds need none.
+        if not change and obj.kind == ItemKind.EA:
+            obj.verification = Verification.PENDING
+        if not change or "file" in form.changed_data:
+            obj.size, obj.sha256 = services.file_digest(obj.file)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(DownloadJob)
+class DownloadJobAdmin(ReadOnlyAdmin):
+    list_display = (
+        "public_id",
+        "user",
+        "status",
+        "requested_songs",
+        "delivered_songs",
+        "credits_charged",
+        "created_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("public_id", "user__email")
+
+
+@admin.register(DownloadRecord)
+class DownloadRecordAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "item", "source", "charged", "free_tier", "created_at")
+    list_filter = ("source", "free_tier")
+    search_fields = ("user__email", "item__title")
+
+
+@admin.register(Unlock)
+class UnlockAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "item", "created_at")
+
+
+@admin.register(FreeAllowance)
+class FreeAllowanceAdmin(ReadOnlyAdmin):
+    list_display = ("user", "remaining", "used_total", "granted_by_ads", "updated_at")
+    search_fields = ("user__email",)
+
+
+@admin.register(AdCompletion)
+class AdCompletionAdmin(ReadOnlyAdmin):
+    list_display = ("nonce", "user", "issued_at", "created_at")

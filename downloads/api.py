@@ -1,0 +1,239 @@
+"""JSON API of downloads: start a job, follow it, buy single items, redeem ad completions."""
+
+from decimal import Decimal
+from typing import Annotated
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from accounts.api import token_auth
+from config.api import ApiError
+from wallet.errors import InsufficientFunds
+from wallet.selectors import balance_for_user, default_currency
+
+from . import links, selectors, services
+from .errors import DownloadError
+from .models import DownloadJob, JobStatus
+
+router = Router(tags=["downloads"])
+
+ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class StartDownloadIn(Schema):
+    session_token: str | None = None
+    requested_songs: int = Field(..., description="How many songs, 1 to DOWNLOADS_MAX_SONGS_PER_JOB.")
+    item_ids: list[ItemId] | None = Field(
+        None, max_length=1000, description="Pick these songs; else the newest not yet downloaded."
+    )
+    use_free_downloads: bool = False
+
+
+class StartDownloadOut(Schema):
+    job_id: str
+    max_songs: int
+    credits_required: Decimal
+    credits_available: Decimal
+    credits_after: Decimal
+    free_downloads_used: int
+    message: str
+
+
+class InsufficientOut(Schema):
+    error: str
+    credits_required: Decimal
+    credits_available: Decimal
+    credits_needed: Decimal
+    message: str
+
+
+class ErrorOut(Schema):
+    error: str
+    message: str
+
+
+class Progress(Schema):
+    done: int
+    total: int
+
+
+class JobOut(Schema):
+    job_id: str
+    status: str
+    progress: Progress
+    songs_delivered: int
+    credits_charged: Decimal
+    download_url: str | None
+    message: str
+
+
+class ItemDownloadIn(Schema):
+    session_token: str | None = None
+    idempotency_key: str | None = Field(None, max_length=100)
+
+
+class ItemDownloadOut(Schema):
+    item_id: int
+    title: str
+    credits_charged: Decimal
+    unlocked: bool
+    download_url: str
+    expires_in: int
+    credits_available: Decimal
+
+
+class AdCompleteIn(Schema):
+    session_token: str | None = None
+    ad_token: str = Field(..., max_length=2048)
+
+
+class AdCompleteOut(Schema):
+    free_downloads: int
+    ads_watched_today: int
+    ads_per_day: int
+    message: str
+
+
+def _raise(exc: DownloadError) -> None:
+    raise ApiError(exc.status, exc.code, exc.message, **exc.extra)
+
+
+def insufficient_payload(exc: InsufficientFunds, *, songs: int | None = None) -> dict[str, object]:
+    """The seed's 402 shape, exactly."""
+    currency = default_currency()
+    needed = currency.to_decimal(exc.needed)
+    what = f"download {songs} songs" if songs is not None else "download this item"
+    return {
+        "error": "Insufficient credits",
+        "credits_required": currency.to_decimal(exc.required),
+        "credits_available": currency.to_decimal(exc.available),
+        "credits_needed": needed,
+        "message": f"You need {needed} more credits to {what}. Please purchase more credits.",
+    }
+
+
+def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
+    currency = default_currency()
+    url = None
+    if job.status == JobStatus.COMPLETED:
+        url = request.build_absolute_uri(links.url(user_id=job.user_id, kind="job", object_id=job.pk))
+    messages = {
+        JobStatus.QUEUED: "Waiting for a worker.",
+        JobStatus.RUNNING: f"Packing {job.progress_done} of {job.requested_songs} songs.",
+        JobStatus.COMPLETED: f"Ready: {job.delivered_songs} songs, {currency.to_decimal(job.credits_charged)} credits.",
+        JobStatus.FAILED: job.error or "The download failed; nothing was charged.",
+    }
+    return {
+        "job_id": job.public_id,
+        "status": job.status,
+        "progress": {"done": job.progress_done, "total": job.requested_songs},
+        "songs_delivered": job.delivered_songs,
+        "credits_charged": currency.to_decimal(job.credits_charged),
+        "download_url": url,
+        "message": messages[JobStatus(job.status)],
+    }
+
+
+@router.post(
+    "/start-download",
+    auth=token_auth,
+    response={202: StartDownloadOut, 400: ErrorOut, 402: InsufficientOut},
+    summary="Start a multi-song download job (credits held now, charged on completion)",
+)
+def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dict[str, object]]:
+    try:
+        started = services.job_start(
+            user=request.user,  # type: ignore[arg-type]
+            requested_songs=payload.requested_songs,
+            item_ids=payload.item_ids,
+            use_free_downloads=payload.use_free_downloads,
+        )
+    except InsufficientFunds as exc:
+        return Status(402, insufficient_payload(exc, songs=payload.requested_songs))
+    except DownloadError as exc:
+        _raise(exc)
+    currency = default_currency()
+    return Status(
+        202,
+        {
+            "job_id": started.job.public_id,
+            "max_songs": started.job.requested_songs,
+            "credits_required": currency.to_decimal(started.credits_required),
+            "credits_available": currency.to_decimal(started.credits_available),
+            "credits_after": currency.to_decimal(started.credits_after),
+            "free_downloads_used": started.job.free_songs,
+            "message": "Download started. Credits will be deducted upon completion.",
+        },
+    )
+
+
+@router.get(
+    "/download-jobs/{job_id}",
+    auth=token_auth,
+    response={200: JobOut, 404: ErrorOut},
+    summary="Follow a download job (owner only)",
+)
+def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
+    job = selectors.job_for_owner(public_id=job_id, user_id=request.user.pk)
+    if job is None:
+        raise ApiError(404, "job_not_found", "There is no download job with that id on your account.")
+    return job_payload(request, job)
+
+
+@router.post(
+    "/items/{item_id}/download",
+    auth=token_auth,
+    response={200: ItemDownloadOut, 400: ErrorOut, 402: InsufficientOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Buy one item (metered: every time; unlock: once) and get a signed link",
+)
+def item_download(
+    request: HttpRequest, item_id: int, payload: ItemDownloadIn | None = None
+) -> Status[dict[str, object]]:
+    if not 0 < item_id < 2**63:
+        raise ApiError(404, "item_not_found", "There is no downloadable item with that id.")
+    try:
+        delivery = services.item_download(
+            user=request.user,  # type: ignore[arg-type]
+            item_id=item_id,
+            idempotency_key=payload.idempotency_key if payload else None,
+        )
+    except InsufficientFunds as exc:
+        return Status(402, insufficient_payload(exc))
+    except DownloadError as exc:
+        _raise(exc)
+    currency = default_currency()
+    return Status(
+        200,
+        {
+            "item_id": delivery.item.pk,
+            "title": delivery.item.title,
+            "credits_charged": currency.to_decimal(delivery.charged),
+            "unlocked": delivery.unlocked,
+            "download_url": request.build_absolute_uri(
+                links.url(user_id=request.user.pk, kind=delivery.link_kind, object_id=delivery.link_id)
+            ),
+            "expires_in": settings.DOWNLOADS_LINK_MAX_AGE,
+            "credits_available": balance_for_user(user_id=request.user.pk).available_decimal,
+        },
+    )
+
+
+@router.post(
+    "/ads/complete",
+    auth=token_auth,
+    response={200: AdCompleteOut, 400: ErrorOut, 409: ErrorOut, 429: ErrorOut, 503: ErrorOut},
+    summary="Redeem an ad-completion token for one free download",
+)
+def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, object]:
+    try:
+        allowance = services.ad_complete(user=request.user, token=payload.ad_token)  # type: ignore[arg-type]
+    except DownloadError as exc:
+        _raise(exc)
+    tier = selectors.free_tier(user_id=request.user.pk)
+    return {
+        "free_downloads": allowance.remaining,
+        "ads_watched_today": tier.ads_today,
+        "ads_per_day": tier.ads_per_day,
+        "message": f"Thanks for watching! You have {allowance.remaining} free downloads.",
+    }

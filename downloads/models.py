@@ -1,0 +1,315 @@
+"""What members spend on: catalog items, download jobs, download records, unlocks, free tier.
+
+Money is in minor units of the site currency (BigIntegerField). Balances move only through
+`wallet.services`; these tables record what was bought and delivered, and point at the hold or
+transfer that paid for it.
+"""
+
+import uuid
+from decimal import Decimal
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.files.storage import Storage, storages
+from django.db import models
+from django.db.models import F, Q
+from django.utils.text import get_valid_filename
+
+
+def item_storage() -> Storage:
+    """Item files and archives: the configured alias (local MEDIA_ROOT by default; never routed)."""
+    return storages[settings.DOWNLOADS_STORAGE_ALIAS]
+
+
+def song_price_minor() -> int:
+    """The song-price setting in minor units (the site currency has GOLDBOOK_CURRENCY_DECIMALS)."""
+    return int(Decimal(settings.GOLDBOOK_SONG_PRICE).scaleb(settings.GOLDBOOK_CURRENCY_DECIMALS))
+
+
+def _private_name(folder: str, filename: str) -> str:
+    # A random directory per file: even if MEDIA_ROOT were ever exposed, the name is unguessable.
+    safe = get_valid_filename(PurePosixPath(filename).name)[-100:] or "file"
+    return f"downloads/{folder}/{uuid.uuid4().hex}/{safe}"
+
+
+def item_upload_to(instance: "Item", filename: str) -> str:
+    return _private_name(instance.kind or "item", filename)
+
+
+def report_upload_to(instance: "Item", filename: str) -> str:
+    return _private_name("reports", filename)
+
+
+class ItemKind(models.TextChoices):
+    SONG = "song", "Song"
+    EA = "ea", "Expert advisor"
+    PREMIUM = "premium", "Premium content"
+
+
+class PricingMode(models.TextChoices):
+    METERED = "metered", "Pay per download"
+    UNLOCK = "unlock", "Pay once, download again free"
+
+
+class Verification(models.TextChoices):
+    NOT_REQUIRED = "not_required", "Not required"
+    PENDING = "pending", "Awaiting review"
+    VERIFIED = "verified", "Verified"
+    REJECTED = "rejected", "Rejected"
+
+
+class Platform(models.TextChoices):
+    MT4 = "MT4", "MetaTrader 4"
+    MT5 = "MT5", "MetaTrader 5"
+
+
+class Timeframe(models.TextChoices):
+    M1 = "M1", "M1"
+    M5 = "M5", "M5"
+    M15 = "M15", "M15"
+    M30 = "M30", "M30"
+    H1 = "H1", "H1"
+    H4 = "H4", "H4"
+    D1 = "D1", "D1"
+    W1 = "W1", "W1"
+    MN1 = "MN1", "MN1"
+
+
+class Item(models.Model):
+    slug = models.SlugField(max_length=120, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=ItemKind.choices, default=ItemKind.SONG)
+    file = models.FileField(upload_to=item_upload_to, storage=item_storage, max_length=255)
+    size = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # Minor units of the site currency. Songs default to GOLDBOOK_SONG_PRICE.
+    price = models.BigIntegerField(default=song_price_minor)
+    pricing_mode = models.CharField(max_length=16, choices=PricingMode.choices, default=PricingMode.METERED)
+    is_active = models.BooleanField(default=True)
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploaded_items"
+    )
+    # Premium content only members of this group may download (rewards grant the membership).
+    access_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="download_items"
+    )
+    # Expert advisors: the performance data the forum asks for.
+    platform = models.CharField(max_length=8, choices=Platform.choices, blank=True)
+    symbol = models.CharField(max_length=16, blank=True)
+    timeframe = models.CharField(max_length=4, choices=Timeframe.choices, blank=True)
+    backtest_start = models.DateField(null=True, blank=True)
+    backtest_end = models.DateField(null=True, blank=True)
+    profit_factor = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    max_drawdown_pct = models.DecimalField("max drawdown (%)", max_digits=5, decimal_places=2, null=True, blank=True)
+    report_file = models.FileField(upload_to=report_upload_to, storage=item_storage, max_length=255, blank=True)
+    verification = models.CharField(max_length=16, choices=Verification.choices, default=Verification.NOT_REQUIRED)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verification_note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="downloads_item_price_gte_0"),
+            models.CheckConstraint(condition=Q(size__gte=0), name="downloads_item_size_gte_0"),
+            models.CheckConstraint(
+                condition=Q(kind=ItemKind.EA) | Q(verification=Verification.NOT_REQUIRED),
+                name="downloads_item_only_ea_verified",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "is_active", "-created_at"], name="downloads_item_catalog_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_ea(self) -> bool:
+        return self.kind == ItemKind.EA
+
+    @property
+    def is_listed(self) -> bool:
+        """In the public catalog: active, and for EAs verified by staff."""
+        return self.is_active and (not self.is_ea or self.verification == Verification.VERIFIED)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class DownloadJob(models.Model):
+    """A multi-song download, paid in two phases: a hold at start, a capture for what was delivered.
+
+    States: queued → running → completed | failed. Completing (records, capture, status) is one
+    transaction under this row's lock, and the capture is keyed by the hold, so a retried task
+    never charges twice.
+    """
+
+    public_id = models.CharField(max_length=40, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_jobs")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    requested_songs = models.PositiveIntegerField()
+    # Free-tier downloads spent on this job; they cover the first songs delivered.
+    free_songs = models.PositiveIntegerField(default=0)
+    unit_price = models.BigIntegerField()
+    hold = models.OneToOneField(
+        "wallet.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="download_job"
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    delivered_songs = models.PositiveIntegerField(default=0)
+    credits_charged = models.BigIntegerField(default=0)
+    archive_name = models.CharField(max_length=255, blank=True)
+    archive_size = models.BigIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(requested_songs__gte=1), name="downloads_job_requested_gte_1"),
+            models.CheckConstraint(
+                condition=Q(free_songs__lte=F("requested_songs")), name="downloads_job_free_within_requested"
+            ),
+            models.CheckConstraint(
+                condition=Q(delivered_songs__lte=F("requested_songs")), name="downloads_job_delivered_within_requested"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_done__lte=F("requested_songs")), name="downloads_job_progress_within_requested"
+            ),
+            models.CheckConstraint(condition=Q(credits_charged__gte=0), name="downloads_job_charged_gte_0"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="downloads_job_unit_price_gte_0"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="downloads_job_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+    @property
+    def paid_songs(self) -> int:
+        return self.requested_songs - self.free_songs
+
+    def history_fields(self, transfer: object) -> dict[str, object]:
+        """Extra fields for this job's capture row in transaction history."""
+        return {"songs_downloaded": self.delivered_songs}
+
+
+class DownloadJobItem(models.Model):
+    job = models.ForeignKey(DownloadJob, on_delete=models.CASCADE, related_name="job_items")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "item"], name="downloads_jobitem_unique"),
+            models.UniqueConstraint(fields=["job", "position"], name="downloads_jobitem_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item #{self.item_id} at {self.position} in job #{self.job_id}"
+
+
+class RecordSource(models.TextChoices):
+    JOB = "job", "Download job"
+    METERED = "metered", "Pay per download"
+    UNLOCK = "unlock", "Unlock"
+    FREE = "free", "Free item"
+
+
+class DownloadRecord(models.Model):
+    """One delivered item for one user (free downloads included): the download history."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_records")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="records")
+    source = models.CharField(max_length=16, choices=RecordSource.choices)
+    job = models.ForeignKey(DownloadJob, null=True, blank=True, on_delete=models.PROTECT, related_name="records")
+    transfer = models.ForeignKey("wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    charged = models.BigIntegerField(default=0)
+    free_tier = models.BooleanField(default=False)
+    # Single-item purchases: the client's (or derived) key, so a retried request charges once.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(charged__gte=0), name="downloads_record_charged_gte_0"),
+            models.UniqueConstraint(
+                fields=["job", "item"], condition=Q(job__isnull=False), name="downloads_record_once_per_job_item"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="downloads_record_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Download #{self.pk} of item #{self.item_id} by #{self.user_id}"
+
+    def history_fields(self, transfer: object) -> dict[str, object]:
+        return {"songs_downloaded": 1 if self.item.kind == ItemKind.SONG else 0}
+
+
+class Unlock(models.Model):
+    """Paid once: the user may download the item again for free, forever."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="unlocks")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="unlocks")
+    record = models.OneToOneField(DownloadRecord, on_delete=models.PROTECT, related_name="unlock")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "item"], name="downloads_unlock_once")]
+
+    def __str__(self) -> str:
+        return f"Unlock of item #{self.item_id} by #{self.user_id}"
+
+
+class FreeAllowance(models.Model):
+    """The user's free downloads: starts at DOWNLOADS_FREE_PER_ACCOUNT, ads add one each."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="free_downloads")
+    remaining = models.PositiveIntegerField()
+    used_total = models.PositiveIntegerField(default=0)
+    granted_by_ads = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(remaining__gte=0), name="downloads_free_remaining_gte_0")]
+
+    def __str__(self) -> str:
+        return f"{self.remaining} free downloads of #{self.user_id}"
+
+
+class AdCompletion(models.Model):
+    """A redeemed ad-completion token. The nonce is unique: a token is redeemed once."""
+
+    nonce = models.CharField(max_length=128, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ad_completions")
+    issued_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="downloads_ad_user_day_idx")]
+
+    def __str__(self) -> str:
+        return f"Ad completion {self.nonce[:12]}… by #{self.user_id}"

@@ -1,0 +1,71 @@
+"""Celery tasks: ids in, one service call each. Explicit names, JSON arguments."""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import InterfaceError, OperationalError
+from django.urls import reverse
+
+from . import services
+from .models import Item, Verification
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="downloads.run_job",
+    bind=True,
+    ignore_result=True,
+    # acks_late is safe: every step of a job is idempotent under its row lock (see job_run).
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    soft_time_limit=settings.DOWNLOADS_JOB_TIME_LIMIT - 30,
+    time_limit=settings.DOWNLOADS_JOB_TIME_LIMIT,
+)
+def run_download_job(self: object, job_id: int) -> None:
+    try:
+        services.job_run(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        services.job_fail(job_id=job_id, reason="The download took too long; nothing was charged.")
+    except (OperationalError, InterfaceError):
+        raise  # transient: Celery retries with backoff; the retry resumes the job
+    except Exception:
+        logger.exception("Job #%s: failed with an unexpected error", job_id)
+        services.job_fail(job_id=job_id, reason="The download failed; nothing was charged.")
+        raise
+
+
+@shared_task(name="downloads.fail_stale_jobs", ignore_result=True, acks_late=True)
+def fail_stale_jobs() -> int:
+    """Fail and release jobs that never finished or whose hold expired. Safe to run twice."""
+    return services.jobs_fail_stale()
+
+
+@shared_task(name="downloads.notify_ea_decision", ignore_result=True, max_retries=3, default_retry_delay=60)
+def notify_ea_decision(item_id: int) -> None:
+    item = Item.objects.select_related("uploader").filter(pk=item_id).first()
+    if item is None or item.uploader is None:
+        return
+    verified = item.verification == Verification.VERIFIED
+    link = settings.SITE_URL + reverse("downloads:item", args=[item.pk])
+    subject = f"Your EA “{item.title}” was {'verified' if verified else 'not accepted'}"
+    lines = [
+        f"Hello {item.uploader.public_name},",
+        "",
+        (
+            f"Staff verified your EA “{item.title}”. It is now listed in the {settings.GOLDBOOK_SITE_NAME} catalog."
+            if verified
+            else f"Staff reviewed your EA “{item.title}” and did not accept it."
+        ),
+    ]
+    if item.verification_note:
+        lines += ["", f"Note from the reviewer: {item.verification_note}"]
+    lines += ["", link]
+    send_mail(subject, "\n".join(lines), None, [item.uploader.email])

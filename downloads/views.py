@@ -1,0 +1,261 @@
+"""HTML pages of downloads. Session-authenticated; POST forms carry CSRF; JS only enhances."""
+
+import mimetypes
+from pathlib import PurePosixPath
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from wallet.errors import InsufficientFunds
+from wallet.selectors import balance_for_user, default_currency
+
+from . import links, selectors, services
+from .api import job_payload
+from .errors import DownloadError
+from .forms import CatalogFilterForm, EAUploadForm, JobStartForm
+from .models import DownloadJob, DownloadRecord, Item, JobStatus, Unlock, item_storage, song_price_minor
+
+PAGE_SIZE = 24
+
+
+def _catalog_context(request: HttpRequest) -> dict[str, object]:
+    form = CatalogFilterForm(request.GET or None)
+    query = kind = ""
+    if form.is_valid():
+        query, kind = form.cleaned_data["q"], form.cleaned_data["kind"]
+    user = request.user if request.user.is_authenticated else None
+    page = Paginator(selectors.catalog(user=user, query=query, kind=kind), PAGE_SIZE).get_page(request.GET.get("page"))
+    currency = default_currency()
+    ctx: dict[str, object] = {
+        "filter_form": form,
+        "query": query,
+        "kind": kind,
+        "page_obj": page,
+        "song_price": currency.to_decimal(song_price_minor()),
+        "max_songs": settings.DOWNLOADS_MAX_SONGS_PER_JOB,
+        "kinds": [("", "Everything"), ("song", "Songs"), ("ea", "EAs"), ("premium", "Premium")],
+    }
+    if user is not None:
+        ctx["free_tier"] = selectors.free_tier(user_id=user.pk)
+        ctx["accessible_group_ids"] = set(user.groups.values_list("pk", flat=True))
+    return ctx
+
+
+@require_GET
+def catalog(request: HttpRequest) -> HttpResponse:
+    return render(request, "downloads/catalog.html", _catalog_context(request))
+
+
+def _insufficient_context(exc: InsufficientFunds, what: str) -> dict[str, object]:
+    currency = default_currency()
+    return {
+        "insufficient": {
+            "required": currency.to_decimal(exc.required),
+            "available": currency.to_decimal(exc.available),
+            "needed": currency.to_decimal(exc.needed),
+            "what": what,
+        }
+    }
+
+
+def _form_state(request: HttpRequest) -> dict[str, object]:
+    """Keep what the member ticked when the catalog is shown again with an error."""
+    picked = {int(v) for v in request.POST.getlist("item_ids")[:1000] if v.isdigit() and len(v) < 19}
+    return {"picked_ids": picked, "use_free_checked": bool(request.POST.get("use_free_downloads"))}
+
+
+@login_required
+@require_POST
+def job_start(request: HttpRequest) -> HttpResponse:
+    form = JobStartForm(request.POST)
+    if not form.is_valid():
+        ctx = _catalog_context(request) | _form_state(request)
+        ctx["job_errors"] = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
+        return render(request, "downloads/catalog.html", ctx, status=400)
+    picked = list(form.cleaned_data["item_ids"] or [])
+    count = len(picked) or form.cleaned_data["newest"]
+    try:
+        started = services.job_start(
+            user=request.user,  # type: ignore[arg-type]
+            requested_songs=count,
+            item_ids=[i.pk for i in picked] or None,
+            use_free_downloads=form.cleaned_data["use_free_downloads"],
+        )
+    except InsufficientFunds as exc:
+        ctx = _catalog_context(request) | _form_state(request) | _insufficient_context(exc, f"download {count} songs")
+        return render(request, "downloads/catalog.html", ctx, status=402)
+    except DownloadError as exc:
+        ctx = _catalog_context(request) | _form_state(request)
+        ctx["job_errors"] = [exc.message]
+        return render(request, "downloads/catalog.html", ctx, status=exc.status)
+    return redirect("downloads:job", job_id=started.job.public_id)
+
+
+def _owned_job(request: HttpRequest, job_id: str) -> DownloadJob:
+    job = selectors.job_for_owner(public_id=job_id, user_id=request.user.pk)
+    if job is None:
+        raise Http404("No such download job.")
+    return job
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _owned_job(request, job_id)
+    currency = default_currency()
+    status = job_payload(request, job)
+    return render(
+        request,
+        "downloads/job.html",
+        {
+            "job": job,
+            "status": status,
+            "percent": _percent(job),
+            "held": currency.to_decimal(job.hold.amount) if job.hold_id else currency.to_decimal(0),
+            "charged": currency.to_decimal(job.credits_charged),
+            "unit_price": currency.to_decimal(job.unit_price),
+        },
+    )
+
+
+def _percent(job: DownloadJob) -> int:
+    if job.status == JobStatus.COMPLETED:
+        return 100
+    return int(100 * job.progress_done / job.requested_songs) if job.requested_songs else 0
+
+
+@login_required
+@require_GET
+def job_status(request: HttpRequest, job_id: str) -> JsonResponse:
+    """Same-origin JSON the job page polls (session-authenticated, owner only)."""
+    job = _owned_job(request, job_id)
+    data = job_payload(request, job)
+    data["percent"] = _percent(job)
+    data["credits_available"] = str(balance_for_user(user_id=request.user.pk).available_decimal)
+    data["credits_charged"] = str(data["credits_charged"])
+    response = JsonResponse(data)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(Item.objects.select_related("uploader", "access_group", "verified_by"), pk=pk)
+    user = request.user if request.user.is_authenticated else None
+    is_owner = user is not None and (user.is_staff or item.uploader_id == user.pk)
+    if not item.is_listed and not is_owner:
+        raise Http404("No such item.")
+    ctx: dict[str, object] = {"item": item, "price": default_currency().to_decimal(item.price), "is_owner": is_owner}
+    if user is not None:
+        ctx["unlocked"] = Unlock.objects.filter(user_id=user.pk, item_id=item.pk).exists()
+        ctx["can_access"] = selectors.can_access(user=user, item=item)
+        if item.report_file:
+            ctx["report_url"] = links.url(user_id=user.pk, kind="rep", object_id=item.pk)
+    return render(request, "downloads/item.html", ctx)
+
+
+@login_required
+@require_POST
+def item_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """Charge (or not, when unlocked) and send the browser to the signed link."""
+    key = request.POST.get("idempotency_key", "")[:100] or None
+    try:
+        delivery = services.item_download(user=request.user, item_id=pk, idempotency_key=key)  # type: ignore[arg-type]
+    except InsufficientFunds as exc:
+        item = get_object_or_404(Item, pk=pk)
+        ctx = {"item": item, "price": default_currency().to_decimal(item.price), "can_access": True}
+        ctx |= _insufficient_context(exc, f"download “{item.title}”")
+        return render(request, "downloads/item.html", ctx, status=402)
+    except DownloadError as exc:
+        messages.error(request, exc.message)
+        return redirect("downloads:catalog")
+    return redirect(links.url(user_id=request.user.pk, kind=delivery.link_kind, object_id=delivery.link_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ea_upload(request: HttpRequest) -> HttpResponse:
+    form = EAUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        item = services.ea_submit(uploader=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
+        return redirect("downloads:item", pk=item.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "downloads/upload.html",
+        {"form": form, "max_bytes": settings.DOWNLOADS_UPLOAD_MAX_BYTES},
+        status=status,
+    )
+
+
+# --- signed files ---------------------------------------------------------------------------
+
+
+def _link_invalid(request: HttpRequest) -> HttpResponse:
+    return render(request, "downloads/link_invalid.html", status=404)
+
+
+@require_GET
+def signed_file(request: HttpRequest, token: str) -> HttpResponse:
+    """Serve the file a signed link names, to the user it was issued to, before it expires."""
+    claim = links.verify(token)
+    if claim is None:
+        return _link_invalid(request)
+    if request.user.is_authenticated and request.user.pk != claim.user_id:
+        return _link_invalid(request)
+    if not User.objects.filter(pk=claim.user_id, is_active=True).exists():
+        return _link_invalid(request)
+    name = filename = None
+    if claim.kind == "job":
+        job = DownloadJob.objects.filter(pk=claim.object_id, user_id=claim.user_id, status=JobStatus.COMPLETED).first()
+        if job is not None and job.archive_name:
+            name, filename = job.archive_name, f"{job.public_id}.zip"
+    elif claim.kind == "rec":
+        record = DownloadRecord.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
+        if record is not None:
+            name, filename = record.item.file.name, _download_name(record.item)
+    elif claim.kind == "unl":
+        unlock = Unlock.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
+        if unlock is not None:
+            name, filename = unlock.item.file.name, _download_name(unlock.item)
+    elif claim.kind == "rep":
+        item = Item.objects.filter(pk=claim.object_id).exclude(report_file="").first()
+        if item is not None:
+            name, filename = item.report_file.name, PurePosixPath(item.report_file.name).name
+    if not name or not filename:
+        return _link_invalid(request)
+    return _serve(name, filename)
+
+
+def _download_name(item: Item) -> str:
+    return f"{item.slug}{PurePosixPath(item.file.name).suffix}"
+
+
+def _serve(name: str, filename: str) -> HttpResponse:
+    prefix = settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    if prefix:
+        # The web server streams the file from an `internal` location mapped to the storage root.
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    else:
+        storage = item_storage()
+        try:
+            handle = storage.open(name, "rb")
+        except (FileNotFoundError, OSError):
+            raise Http404("The file is missing.") from None
+        response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
