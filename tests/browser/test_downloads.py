@@ -12,10 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(autouse=True)
 def _downloads_setup(settings, tmp_path):
-    from wallet.models import Currency
-
     settings.MEDIA_ROOT = tmp_path / "media"
-    Currency.objects.get_or_create(code="CREDIT", defaults={"name": "Credits", "decimal_places": 2})
 
 
 def sign_in(page, user):

@@ -27,21 +27,3 @@ def api(client):
         return Caller()
 
     return make
-
-
-@pytest.fixture(autouse=True)
-def _currency_after_flush(request):
-    """Transactional tests flush every table after they run, the currency row from wallet's data
-    migration included; put it back so the next test starts from what `migrate` leaves."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None:
-        return
-    request.getfixturevalue("transactional_db" if marker.kwargs.get("transaction") else "db")
-    from django.conf import settings as dj
-
-    from wallet.models import Currency
-
-    Currency.objects.get_or_create(
-        code=dj.GOLDBOOK_CURRENCY_CODE,
-        defaults={"name": dj.GOLDBOOK_CURRENCY_NAME, "decimal_places": dj.GOLDBOOK_CURRENCY_DECIMALS},
-    )
