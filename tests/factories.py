@@ -38,3 +38,13 @@ def fund(user: User, amount: Decimal | str, *, key: str | None = None, kind: str
         idempotency_key=key or f"test-fund:{user.pk}:{Transfer.objects.count()}:{minor}",
         memo="Test funding",
     )
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def credit_package(name: str = "Popular Pack"):
+    """One of the seed's packages (created by payments migration 0002)."""
+    from payments.models import CreditPackage
+
+    return CreditPackage.objects.get(name=name)
