@@ -174,7 +174,28 @@ class PurchaseIn(Schema):
     wallet_address: str = Field(max_length=200)
 
 
-@router.post("/credits/purchase", auth=token_auth)
+class PurchaseOut(Schema):
+    success: bool
+    package_name: str
+    usd_amount: Decimal
+    base_credits: Decimal
+    bonus_credits: Decimal
+    total_credits_added: Decimal
+    new_balance: Decimal
+    transaction_id: int
+    already_credited: bool | None = None
+
+
+class PendingOut(Schema):
+    success: bool
+    status: str
+    confirmations: int
+    required_confirmations: int
+    transaction_id: int
+    message: str
+
+
+@router.post("/credits/purchase", auth=token_auth, response={200: PurchaseOut, 202: PendingOut}, exclude_none=True)
 def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, object]]:
     if payload.payment_method != "e9th_stablecoin":
         raise ApiError(400, "unsupported_payment_method", 'payment_method must be "e9th_stablecoin".')
