@@ -80,11 +80,11 @@ class Client:
         config: Config | None = None,
         *,
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config or Config.from_settings()
         self.session = session or requests.Session()
-        self.sleep = sleep
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     # --- transport ----------------------------------------------------------------------
 

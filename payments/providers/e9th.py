@@ -110,13 +110,13 @@ class Client:
         session: requests.Session | None = None,
         timeout: float | None = None,
         retries: int = 2,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.rpc_url = rpc_url or settings.E9TH_RPC_URL
         self.session = session or requests.Session()
         self.timeout = timeout or settings.E9TH_RPC_TIMEOUT_SECONDS
         self.retries = retries
-        self.sleep = sleep
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._ids = itertools.count(1)
 
     def rpc(self, method: str, params: list[Any]) -> Any:
