@@ -1,5 +1,6 @@
 """Pages of payments (recharge, checkout, E9th deposit, wallet connection) and the IPN endpoint."""
 
+import io
 import logging
 from decimal import Decimal
 
@@ -140,8 +141,10 @@ def qr_code(request: HttpRequest, pk: int) -> HttpResponse:
     payment = _owned(request, pk)
     if not payment.address:
         raise Http404("No address yet.")
-    svg = segno.make(payment.address, error="m").svg_inline(scale=5, border=2, dark="#1c1917")
-    response = HttpResponse(svg, content_type="image/svg+xml")
+    buffer = io.BytesIO()
+    # A standalone SVG document (with its namespace), so browsers render it as an <img>.
+    segno.make(payment.address, error="m").save(buffer, kind="svg", scale=5, border=2, dark="#1c1917")
+    response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

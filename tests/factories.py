@@ -48,3 +48,14 @@ def credit_package(name: str = "Popular Pack"):
     from payments.models import CreditPackage
 
     return CreditPackage.objects.get(name=name)
+
+
+def restore_migration_data() -> None:
+    """Put back the rows data migrations create (site currency, seed packages): a
+    `transaction=True` test before this one flushed them."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("wallet.migrations.0003_default_currency").create_currency(apps, None)
+    importlib.import_module("payments.migrations.0002_seed_packages").forwards(apps, None)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from payments import services
 from payments.errors import AmountOutOfRange, PurchaseLimitReached, RefundNotAllowed, RefundShortfall
 from payments.models import Payment, PaymentStatus, RefundStatus
-from tests.factories import UserFactory, credit_package, fund
+from tests.factories import UserFactory, credit_package, fund, restore_migration_data
 from wallet import services as wallet
 from wallet.models import SystemAccount, Transfer, TransferKind
 from wallet.selectors import balance_for_user
@@ -109,7 +109,8 @@ def test_poll_payments_command(cp_settings, rsps):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_ipn_poller_and_resubmission_racing_credit_once(cp_settings):
-    with responses.RequestsMock() as rsps:
+    restore_migration_data()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         payment = make_payment(rsps)
     body = ipn_body(payment, status=100)
     barrier = threading.Barrier(6)
