@@ -780,6 +780,11 @@ def e9th_purchase(
     if linked is None or linked.address != address:
         raise WalletNotLinked("This wallet is not linked to your account. Link it first by signing the challenge.")
     existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
+    if existing is not None and existing.user_id != user.pk and existing.status not in (S.COMPLETED, S.REFUNDED):
+        # Someone else's open claim: check it now, so an impostor who claimed the hash before
+        # it was mined is thrown out the moment the receipt shows the real sender.
+        e9th_recheck(payment_id=existing.pk, client=client)
+        existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
     if existing is not None and existing.user_id != user.pk:
         raise HashClaimed("This transaction was already claimed by another account.")
     if existing is not None and existing.status in (S.COMPLETED, S.REFUNDED):
