@@ -43,7 +43,28 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(f"CI services check failed: {problem}", returncode=3)
 
 
+def _is_transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return True
+    return any(name in item.fixturenames for name in ("transactional_db", "live_server"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A transactional test ends with a flush that also deletes the rows data migrations made
+    # (the site currency, the seed packages, default earning rules). Serialized rollback reloads
+    # them before every transactional test, as a freshly migrated database would have them.
+    for item in items:
+        if not _is_transactional(item):
+            continue
+        marker = item.get_closest_marker("django_db")
+        if marker is not None:
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, **{**marker.kwargs, "serialized_rollback": True}), False
+            )
+        elif "django_db_serialized_rollback" not in item.fixturenames:
+            item.fixturenames.append("django_db_serialized_rollback")  # type: ignore[attr-defined]
+
     from django.db import connection
 
     if connection.vendor == "postgresql":
@@ -52,27 +73,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _site_currency(request: pytest.FixtureRequest) -> None:
-    """Transactional tests end with a flush that also empties the rows data migrations made
-    (the site currency); put them back for every transactional test, as migrations would."""
-    marker = request.node.get_closest_marker("django_db")
-    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
-        name in request.fixturenames for name in ("transactional_db", "live_server")
-    )
-    if not transactional:
-        return
-    request.getfixturevalue("transactional_db")
-    from django.conf import settings
-
-    from wallet.models import Currency
-
-    Currency.objects.get_or_create(
-        code=settings.GOLDBOOK_CURRENCY_CODE,
-        defaults={"name": settings.GOLDBOOK_CURRENCY_NAME, "decimal_places": settings.GOLDBOOK_CURRENCY_DECIMALS},
-    )
 
 
 @pytest.fixture(autouse=True)

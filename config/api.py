@@ -106,3 +106,4 @@ def money(value: Decimal) -> Decimal:
 
 api.add_router("/", "accounts.api.router")
 api.add_router("/", "downloads.api.router")
+api.add_router("/", "payments.api.router")

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "accounts",
     "wallet",
     "downloads",
+    "payments",
 ]
 
 MIDDLEWARE = [
@@ -198,3 +199,32 @@ DOWNLOADS_UPLOAD_MAX_BYTES = env.int("DOWNLOADS_UPLOAD_MAX_BYTES", default=20 * 
 DOWNLOADS_EA_EXTENSIONS = env.list("DOWNLOADS_EA_EXTENSIONS", default=[".ex4", ".ex5", ".mq4", ".mq5", ".zip"])
 DOWNLOADS_REPORT_EXTENSIONS = env.list("DOWNLOADS_REPORT_EXTENSIONS", default=[".htm", ".html", ".pdf", ".png"])
 CELERY_BEAT_SCHEDULE["downloads-fail-stale-jobs"] = {"task": "downloads.fail_stale_jobs", "schedule": 60.0}
+# --- payments -------------------------------------------------------------------------------
+# Prices: 1 USD buys PAYMENTS_CREDITS_PER_USD credits; CNY is shown at the admin-set rate
+# (Pricing settings in the admin), this default until an admin sets one.
+PAYMENTS_CREDITS_PER_USD = env.str("PAYMENTS_CREDITS_PER_USD", default="1")
+PAYMENTS_DEFAULT_CNY_PER_USD = env.str("PAYMENTS_DEFAULT_CNY_PER_USD", default="7.20")
+PAYMENTS_CREDITS_PER_SONG = env.str("PAYMENTS_CREDITS_PER_SONG", default="0.35")
+PAYMENTS_CUSTOM_MIN_USD = env.str("PAYMENTS_CUSTOM_MIN_USD", default="5")
+PAYMENTS_CUSTOM_MAX_USD = env.str("PAYMENTS_CUSTOM_MAX_USD", default="1000")
+PAYMENTS_DAILY_LIMIT_USD = env.str("PAYMENTS_DAILY_LIMIT_USD", default="2000")
+PAYMENTS_MONTHLY_LIMIT_USD = env.str("PAYMENTS_MONTHLY_LIMIT_USD", default="10000")
+PAYMENTS_POLL_BATCH = env.int("PAYMENTS_POLL_BATCH", default=25)
+COINPAYMENTS_API_URL = env.str("COINPAYMENTS_API_URL", default="https://www.coinpayments.net/api.php")
+COINPAYMENTS_PUBLIC_KEY = env.str("COINPAYMENTS_PUBLIC_KEY", default="")
+COINPAYMENTS_PRIVATE_KEY = env.str("COINPAYMENTS_PRIVATE_KEY", default="")
+COINPAYMENTS_MERCHANT_ID = env.str("COINPAYMENTS_MERCHANT_ID", default="")
+COINPAYMENTS_IPN_SECRET = env.str("COINPAYMENTS_IPN_SECRET", default="")
+COINPAYMENTS_ACCEPTED_COINS = env.list(
+    "COINPAYMENTS_ACCEPTED_COINS", default=["USDT.TRC20", "USDT.ERC20", "BTC", "LTCT"]
+)
+COINPAYMENTS_TIMEOUT_SECONDS = env.float("COINPAYMENTS_TIMEOUT_SECONDS", default=10.0)
+COINPAYMENTS_MAX_RETRIES = env.int("COINPAYMENTS_MAX_RETRIES", default=3)
+E9TH_RPC_URL = env.str("E9TH_RPC_URL", default="")
+E9TH_TOKEN_ADDRESS = env.str("E9TH_TOKEN_ADDRESS", default="")
+E9TH_DEPOSIT_ADDRESS = env.str("E9TH_DEPOSIT_ADDRESS", default="")
+E9TH_MIN_CONFIRMATIONS = env.int("E9TH_MIN_CONFIRMATIONS", default=3)
+E9TH_TOKEN_DECIMALS = env.int("E9TH_TOKEN_DECIMALS", default=None)
+E9TH_PENDING_TIMEOUT_MINUTES = env.int("E9TH_PENDING_TIMEOUT_MINUTES", default=30)
+E9TH_RPC_TIMEOUT_SECONDS = env.float("E9TH_RPC_TIMEOUT_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["payments-poll"] = {"task": "payments.poll", "schedule": 60.0}

@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("downloads.urls")),
+    path("", include("payments.urls")),
 ]

@@ -61,3 +61,13 @@ def make_item(
 
 def make_songs(n: int, *, prefix: str = "Song") -> list:
     return [make_item(title=f"{prefix} {i}", content=f"song-{prefix}-{i}".encode() * 10) for i in range(n)]
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def credit_package(name: str = "Popular Pack"):
+    """One of the seed's packages (created by payments migration 0002)."""
+    from payments.models import CreditPackage
+
+    return CreditPackage.objects.get(name=name)

@@ -37,15 +37,23 @@ def _chromium_path() -> str:
     pytest.skip("Chromium is not installed: apt-get install chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[object]:
+    """One Chromium per test, on purpose. While Playwright's sync loop runs, Django hands this
+    thread a different database connection object; a session-wide loop would leave every later
+    test on that stray connection (without pytest-django's serialized data). Closing the loop's
+    connections before the loop ends puts the test back on its own connection."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     path = _chromium_path()
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+        try:
+            yield instance
+        finally:
+            instance.close()
+            connections.close_all()
 
 
 @pytest.fixture

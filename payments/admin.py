@@ -1,0 +1,166 @@
+"""Payments admin: packages, tiers and the CNY rate are editable; payments and provider
+messages are read-only, changed only through actions that call services."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .errors import PaymentError
+from .models import (
+    BonusTier,
+    CreditPackage,
+    LegacyConversion,
+    LinkedWallet,
+    Payment,
+    PricingConfig,
+    ProviderMessage,
+    RefundRequest,
+    RefundStatus,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CreditPackage)
+class CreditPackageAdmin(admin.ModelAdmin):
+    list_display = ("name", "usd_cents", "base_credits", "bonus_credits", "badge", "style", "sort_order", "active")
+    list_editable = ("sort_order", "active")
+    list_filter = ("style", "active")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: payments keep pointing at their package
+
+
+@admin.register(BonusTier)
+class BonusTierAdmin(admin.ModelAdmin):
+    list_display = ("min_usd_cents", "percent")
+
+
+@admin.register(PricingConfig)
+class PricingConfigAdmin(admin.ModelAdmin):
+    list_display = ("cny_per_usd", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not PricingConfig.objects.exists()
+
+    def save_model(self, request: HttpRequest, obj: PricingConfig, form: Any, change: bool) -> None:
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+
+
+class MessageInline(admin.TabularInline):
+    model = ProviderMessage
+    extra = 0
+    can_delete = False
+    fields = ("kind", "message_id", "verified", "verification_error", "outcome", "received_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "provider", "package_name", "usd_cents", "status", "reference", "created_at")
+    list_filter = ("provider", "status")
+    search_fields = ("=id", "reference", "user__email", "rejected_reference")
+    list_select_related = ("user",)
+    inlines = [MessageInline]
+    actions = ["request_refund"]
+
+    @admin.action(description="Request a refund (a second staff member approves it)")
+    def request_refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
+        for payment in queryset:
+            try:
+                services.refund_request(
+                    payment_id=payment.pk, requested_by_id=request.user.pk, reason="Requested from the admin"
+                )
+            except PaymentError as exc:
+                self.message_user(request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Payment #{payment.pk}: refund requested.", messages.SUCCESS)
+
+
+@admin.register(ProviderMessage)
+class ProviderMessageAdmin(ReadOnlyAdmin):
+    list_display = ("id", "provider", "kind", "message_id", "payment", "verified", "outcome", "received_at")
+    list_filter = ("provider", "kind", "verified")
+    search_fields = ("message_id", "=payment__id")
+    actions = ["reprocess"]
+
+    @admin.action(description="Re-process the selected messages")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[ProviderMessage]) -> None:
+        for msg in queryset:
+            try:
+                outcome = services.message_reprocess(message_id=msg.pk)
+            except PaymentError as exc:
+                self.message_user(request, f"Message #{msg.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Message #{msg.pk}: {outcome}", messages.INFO)
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "payment", "status", "requested_by", "decided_by", "requested_at", "decision_note")
+    list_filter = ("status",)
+    fields = ("payment", "reason")
+    raw_id_fields = ("payment",)
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: RefundRequest, form: Any, change: bool) -> None:
+        try:
+            created = services.refund_request(
+                payment_id=obj.payment_id, requested_by_id=request.user.pk, reason=obj.reason
+            )
+        except PaymentError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.pk = created.pk
+
+    @admin.action(description="Approve (reverse the credits)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
+        for req in queryset.filter(status=RefundStatus.REQUESTED):
+            try:
+                services.refund_approve(request_id=req.pk, approver_id=request.user.pk)
+            except PaymentError as exc:
+                self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Refund #{req.pk}: approved and reversed.", messages.SUCCESS)
+
+    @admin.action(description="Reject")
+    def reject(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
+        for req in queryset.filter(status=RefundStatus.REQUESTED):
+            try:
+                services.refund_reject(request_id=req.pk, approver_id=request.user.pk)
+            except PaymentError as exc:
+                self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
+
+
+@admin.register(LinkedWallet)
+class LinkedWalletAdmin(ReadOnlyAdmin):
+    list_display = ("address", "user", "linked_at")
+    search_fields = ("address", "user__email")
+
+
+@admin.register(LegacyConversion)
+class LegacyConversionAdmin(ReadOnlyAdmin):
+    list_display = ("row_key", "user", "plan", "credits", "created_at")
+    search_fields = ("row_key", "user__email")

@@ -1,0 +1,272 @@
+"""JSON API of payments: packages, CoinPayments checkout, payment status, E9th deposits and
+wallet linking. Handlers validate the shape, call one service and map its errors."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.responses import Status
+from pydantic import Field
+
+from accounts.api import token_auth
+from config.api import ApiError, money
+from wallet.selectors import balance_for_user, default_currency
+
+from . import selectors, services
+from .errors import PaymentError
+from .models import Payment
+
+router = Router(tags=["payments"])
+
+
+def _raise(exc: PaymentError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, **exc.extra)
+
+
+# --- packages ---------------------------------------------------------------------------------
+
+
+class PackageOut(Schema):
+    id: int
+    name: str
+    usd_amount: Decimal
+    base_credits: Decimal
+    bonus_credits: Decimal
+    total_credits: Decimal
+    estimated_songs: int
+
+
+class PackagesOut(Schema):
+    packages: list[PackageOut]
+
+
+@router.get("/credits/packages", response=PackagesOut)
+def packages(request: HttpRequest) -> dict[str, object]:
+    return {
+        "packages": [
+            {
+                "id": row.package.pk,
+                "name": row.package.name,
+                "usd_amount": money(row.usd_amount),
+                "base_credits": money(row.base_credits),
+                "bonus_credits": money(row.bonus_credits),
+                "total_credits": money(row.total_credits),
+                "estimated_songs": row.estimated_songs,
+            }
+            for row in selectors.package_rows()
+        ]
+    }
+
+
+# --- CoinPayments checkout --------------------------------------------------------------------
+
+
+class CheckoutIn(Schema):
+    session_token: str | None = None
+    package_id: int | None = None
+    custom_amount_usd: Decimal | None = Field(default=None, max_digits=12, decimal_places=2)
+    currency: str = Field(min_length=1, max_length=32)
+
+
+class CheckoutOut(Schema):
+    payment_id: int
+    status: str
+    address: str
+    amount: str
+    currency: str
+    confirms_needed: int
+    expires_at: datetime | None
+    checkout_url: str
+    status_url: str
+    qrcode_url: str
+
+
+def _checkout_out(p: Payment) -> dict[str, object]:
+    return {
+        "payment_id": p.pk,
+        "status": p.status,
+        "address": p.address,
+        "amount": p.coin_amount,
+        "currency": p.coin,
+        "confirms_needed": p.confirms_needed,
+        "expires_at": p.expires_at,
+        "checkout_url": p.checkout_url,
+        "status_url": p.status_url,
+        "qrcode_url": p.qrcode_url,
+    }
+
+
+@router.post("/credits/checkout", auth=token_auth, response={201: CheckoutOut})
+def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, object]]:
+    try:
+        quote = services.quote(package_id=payload.package_id, custom_amount_usd=payload.custom_amount_usd)
+        payment = services.coinpayments_checkout(user=request.user, quote=quote, coin=payload.currency.strip())  # type: ignore[arg-type]
+    except PaymentError as exc:
+        raise _raise(exc) from exc
+    return Status(201, _checkout_out(payment))
+
+
+class PaymentOut(Schema):
+    payment_id: int
+    status: str
+    status_detail: str
+    payment_method: str
+    package_name: str
+    usd_amount: Decimal
+    base_credits: Decimal
+    bonus_credits: Decimal
+    total_credits: Decimal
+    currency: str
+    amount: str
+    received_amount: str
+    address: str
+    confirmations: int
+    confirms_needed: int
+    reference: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+def payment_out(p: Payment) -> dict[str, object]:
+    currency = default_currency()
+    return {
+        "payment_id": p.pk,
+        "status": p.status,
+        "status_detail": p.status_detail,
+        "payment_method": p.provider,
+        "package_name": p.package_name,
+        "usd_amount": money(p.usd_amount),
+        "base_credits": money(currency.to_decimal(p.base_credits)),
+        "bonus_credits": money(currency.to_decimal(p.bonus_credits)),
+        "total_credits": money(currency.to_decimal(p.total_credits)),
+        "currency": p.coin,
+        "amount": p.coin_amount,
+        "received_amount": p.received_amount,
+        "address": p.address,
+        "confirmations": p.confirmations,
+        "confirms_needed": p.confirms_needed,
+        "reference": p.reference,
+        "expires_at": p.expires_at,
+        "created_at": p.created_at,
+        "completed_at": p.completed_at,
+    }
+
+
+@router.get("/payments/{payment_id}", auth=token_auth, response=PaymentOut)
+def payment_status(request: HttpRequest, payment_id: int) -> dict[str, object]:
+    payment = selectors.payment_for_owner(payment_id=payment_id, user_id=request.user.pk)
+    if payment is None:
+        # Someone else's payment answers exactly like a missing one.
+        raise ApiError(404, "payment_not_found", f"You have no payment #{payment_id}.")
+    return payment_out(payment)
+
+
+# --- E9th deposits ------------------------------------------------------------------------------
+
+
+class PurchaseIn(Schema):
+    session_token: str | None = None
+    package_id: int
+    payment_method: str = "e9th_stablecoin"
+    tx_hash: str = Field(max_length=200)
+    wallet_address: str = Field(max_length=200)
+
+
+class PurchaseOut(Schema):
+    success: bool
+    package_name: str
+    usd_amount: Decimal
+    base_credits: Decimal
+    bonus_credits: Decimal
+    total_credits_added: Decimal
+    new_balance: Decimal
+    transaction_id: int
+    already_credited: bool | None = None
+
+
+class PendingOut(Schema):
+    success: bool
+    status: str
+    confirmations: int
+    required_confirmations: int
+    transaction_id: int
+    message: str
+
+
+@router.post("/credits/purchase", auth=token_auth, response={200: PurchaseOut, 202: PendingOut}, exclude_none=True)
+def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, object]]:
+    if payload.payment_method != "e9th_stablecoin":
+        raise ApiError(400, "unsupported_payment_method", 'payment_method must be "e9th_stablecoin".')
+    user = request.user
+    try:
+        outcome = services.e9th_purchase(
+            user=user,  # type: ignore[arg-type]
+            package_id=payload.package_id,
+            tx_hash=payload.tx_hash,
+            wallet_address=payload.wallet_address,
+        )
+    except PaymentError as exc:
+        raise _raise(exc) from exc
+    p = outcome.payment
+    if outcome.status == "pending":
+        return Status(
+            202,
+            {
+                "success": True,
+                "status": "pending",
+                "confirmations": outcome.confirmations,
+                "required_confirmations": outcome.required,
+                "transaction_id": p.pk,
+                "message": outcome.message,
+            },
+        )
+    currency = default_currency()
+    body: dict[str, object] = {
+        "success": True,
+        "package_name": p.package_name,
+        "usd_amount": money(p.usd_amount),
+        "base_credits": money(currency.to_decimal(p.base_credits)),
+        "bonus_credits": money(currency.to_decimal(p.bonus_credits)),
+        "total_credits_added": money(currency.to_decimal(p.total_credits)),
+        "new_balance": money(balance_for_user(user_id=user.pk).balance_decimal),
+        "transaction_id": p.pk,
+    }
+    if outcome.status == "already_credited":
+        body["already_credited"] = True
+    return Status(200, body)
+
+
+# --- wallet linking -------------------------------------------------------------------------------
+
+
+class ChallengeOut(Schema):
+    message: str
+    nonce: str
+    expires_at: datetime
+
+
+@router.post("/users/wallet/challenge", auth=token_auth, response=ChallengeOut)
+def wallet_challenge(request: HttpRequest) -> dict[str, object]:
+    challenge = services.wallet_challenge_create(user=request.user)  # type: ignore[arg-type]
+    return {"message": challenge.message, "nonce": challenge.nonce, "expires_at": challenge.expires_at}
+
+
+class LinkIn(Schema):
+    session_token: str | None = None
+    wallet_address: str = Field(max_length=200)
+    signature: str = Field(max_length=200)
+
+
+@router.post("/users/wallet/link", auth=token_auth)
+def wallet_link(request: HttpRequest, payload: LinkIn) -> dict[str, object]:
+    try:
+        linked = services.wallet_link(
+            user=request.user,  # type: ignore[arg-type]
+            wallet_address=payload.wallet_address,
+            signature=payload.signature,
+        )
+    except PaymentError as exc:
+        raise _raise(exc) from exc
+    return {"success": True, "wallet_address": linked.address, "linked_at": linked.linked_at}

@@ -1,0 +1,97 @@
+"""Typed payment errors. Each carries the HTTP status and short code the API answers with;
+nothing here knows about requests or responses beyond those two numbers."""
+
+
+class PaymentError(Exception):
+    status = 400
+    code = "payment_error"
+
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class InvalidPurchase(PaymentError):
+    code = "invalid_request"
+
+
+class PackageNotFound(PaymentError):
+    status = 404
+    code = "package_not_found"
+
+
+class UnsupportedCoin(PaymentError):
+    code = "unsupported_currency"
+
+
+class AmountOutOfRange(PaymentError):
+    code = "amount_out_of_range"
+
+
+class PurchaseLimitReached(PaymentError):
+    status = 403
+    code = "purchase_limit_reached"
+
+
+class ProviderFailed(PaymentError):
+    """The payment provider refused or could not be reached: answered as 502."""
+
+    status = 502
+    code = "provider_error"
+
+
+class MethodUnavailable(PaymentError):
+    status = 403
+    code = "method_unavailable"
+
+
+class WalletNotLinked(PaymentError):
+    status = 403
+    code = "wallet_not_linked"
+
+
+class HashClaimed(PaymentError):
+    status = 409
+    code = "tx_hash_claimed"
+
+
+class ClaimRejected(PaymentError):
+    status = 422
+    code = "deposit_rejected"
+
+
+class ChainUnavailable(PaymentError):
+    status = 503
+    code = "chain_unavailable"
+
+
+class WalletLinkFailed(PaymentError):
+    code = "wallet_link_failed"
+
+
+class WalletTaken(PaymentError):
+    status = 409
+    code = "wallet_taken"
+
+
+class RefundNotAllowed(PaymentError):
+    status = 409
+    code = "refund_not_allowed"
+
+
+class RefundShortfall(RefundNotAllowed):
+    """The user already spent part of the credits: the refund would overdraw them."""
+
+    code = "refund_shortfall"
+
+    def __init__(self, message: str, *, shortfall: int) -> None:
+        super().__init__(message, shortfall=shortfall)
+        self.shortfall = shortfall
+
+
+class TransientFailure(PaymentError):
+    """Our side failed in a way a retry may fix (database busy, lock timeout): answered as 503."""
+
+    status = 503
+    code = "temporarily_unavailable"

@@ -1,0 +1,31 @@
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+
+
+class CheckoutForm(forms.Form):
+    METHODS = [("coinpayments", "Crypto via CoinPayments"), ("e9th", "E9th stablecoin"), ("demo", "Demo")]
+
+    package_id = forms.IntegerField(required=False, min_value=1)
+    custom_amount = forms.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    method = forms.ChoiceField(choices=METHODS)
+    coin = forms.CharField(required=False, max_length=32)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("method") == "coinpayments" and data.get("coin") not in settings.COINPAYMENTS_ACCEPTED_COINS:
+            self.add_error("coin", "Choose one of the listed coins.")
+        if data.get("package_id") is None and data.get("custom_amount") is None:
+            raise forms.ValidationError("Choose a package or enter an amount.")
+        return data
+
+
+class ChainClaimForm(forms.Form):
+    package_id = forms.IntegerField(min_value=1)
+    tx_hash = forms.CharField(max_length=100, label="Transaction hash")
+
+
+class WalletLinkForm(forms.Form):
+    wallet_address = forms.CharField(max_length=100, label="Wallet address")
+    signature = forms.CharField(max_length=200, label="Signature", widget=forms.Textarea(attrs={"rows": 3}))

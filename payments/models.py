@@ -1,0 +1,310 @@
+"""Money coming in: packages and prices, payments, raw provider messages, linked wallets, refunds.
+
+Amounts are integer minor units: USD in cents, credits in the site currency's minor units. The
+payment's status only moves forward (see `Payment.TRANSITIONS`); `payments.services` is the only
+writer, and it asks `wallet.services` for every credit.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class CreditPackage(models.Model):
+    """A fixed offer: pay `usd_cents`, get base + bonus credits. Admin-editable."""
+
+    class Style(models.TextChoices):
+        CARD = "card", "Pricing card"
+        COIN_PACK = "coin_pack", "Coin-amount button"
+
+    name = models.CharField(max_length=80)
+    usd_cents = models.BigIntegerField(help_text="Price in US cents (2500 = $25.00).")
+    base_credits = models.BigIntegerField(help_text="Credits in minor units (2500 = 25.00 credits).")
+    bonus_credits = models.BigIntegerField(default=0, help_text="Bonus credits in minor units.")
+    badge = models.CharField(max_length=40, blank=True, help_text='Ribbon text, e.g. "MOST POPULAR".')
+    style = models.CharField(max_length=16, choices=Style.choices, default=Style.CARD)
+    sort_order = models.IntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(usd_cents__gt=0), name="payments_package_price_gt_0"),
+            models.CheckConstraint(condition=Q(base_credits__gt=0), name="payments_package_base_gt_0"),
+            models.CheckConstraint(condition=Q(bonus_credits__gte=0), name="payments_package_bonus_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def total_credits(self) -> int:
+        return self.base_credits + self.bonus_credits
+
+
+class BonusTier(models.Model):
+    """Bulk bonus for custom amounts: from `min_usd_cents` on, `percent` extra credits."""
+
+    min_usd_cents = models.BigIntegerField(unique=True)
+    percent = models.DecimalField(max_digits=5, decimal_places=2)
+
+    class Meta:
+        ordering = ["min_usd_cents"]
+        constraints = [
+            models.CheckConstraint(condition=Q(min_usd_cents__gt=0), name="payments_tier_min_gt_0"),
+            models.CheckConstraint(
+                condition=Q(percent__gte=0) & Q(percent__lte=500), name="payments_tier_percent_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.percent}% from ${Decimal(self.min_usd_cents) / 100:.2f}"
+
+
+class PricingConfig(models.Model):
+    """Admin-set display settings (one row, pk=1)."""
+
+    cny_per_usd = models.DecimalField(
+        max_digits=10, decimal_places=4, help_text="Yuan shown per US dollar on the recharge page."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "pricing settings"
+        verbose_name_plural = "pricing settings"
+        constraints = [models.CheckConstraint(condition=Q(cny_per_usd__gt=0), name="payments_cny_rate_gt_0")]
+
+    def __str__(self) -> str:
+        return f"1 USD = {self.cny_per_usd} CNY"
+
+
+class Provider(models.TextChoices):
+    COINPAYMENTS = "coinpayments", "CoinPayments"
+    E9TH = "e9th", "E9th stablecoin"
+    DEMO = "demo", "Demo (no real money)"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for payment"
+    CONFIRMING = "confirming", "Confirming"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Expired"
+    UNDERPAID = "underpaid", "Underpaid"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    FAILED = "failed", "Failed"
+    REFUNDED = "refunded", "Refunded"
+
+
+S = PaymentStatus
+OPEN_STATUSES = (S.PENDING, S.CONFIRMING, S.UNDERPAID)
+
+
+class Payment(models.Model):
+    """One attempt to buy credits, through one provider."""
+
+    # Forward only. `expired`, `underpaid` and `failed` reopen when funds are proven to have
+    # arrived after all (a late payment still credits); `completed` only ever becomes `refunded`.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        S.PENDING: frozenset({S.CONFIRMING, S.COMPLETED, S.EXPIRED, S.UNDERPAID, S.NEEDS_REVIEW, S.FAILED}),
+        S.CONFIRMING: frozenset({S.COMPLETED, S.EXPIRED, S.UNDERPAID, S.NEEDS_REVIEW, S.FAILED}),
+        S.EXPIRED: frozenset({S.CONFIRMING, S.COMPLETED, S.UNDERPAID, S.NEEDS_REVIEW}),
+        S.UNDERPAID: frozenset({S.CONFIRMING, S.COMPLETED, S.EXPIRED, S.NEEDS_REVIEW}),
+        S.FAILED: frozenset({S.CONFIRMING, S.COMPLETED, S.NEEDS_REVIEW}),
+        S.NEEDS_REVIEW: frozenset({S.COMPLETED, S.FAILED}),
+        S.COMPLETED: frozenset({S.REFUNDED}),
+        S.REFUNDED: frozenset(),
+    }
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    package = models.ForeignKey(CreditPackage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    package_name = models.CharField(max_length=80, help_text="The package's name at purchase, or 'Custom amount'.")
+    usd_cents = models.BigIntegerField()
+    base_credits = models.BigIntegerField()
+    bonus_credits = models.BigIntegerField(default=0)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    # CoinPayments txn_id; the chain tx_hash in lower case; demo payments get a random one.
+    # NULL until the provider gave one (and for a rejected chain claim, so it reserves nothing).
+    reference = models.CharField(max_length=128, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    status_detail = models.CharField(max_length=255, blank=True)
+    # What the buyer sends: the coin and its amount exactly as the provider wrote it.
+    coin = models.CharField(max_length=32, blank=True)
+    coin_amount = models.CharField(max_length=64, blank=True)
+    received_amount = models.CharField(max_length=64, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    confirms_needed = models.PositiveIntegerField(default=0)
+    confirmations = models.PositiveIntegerField(default=0)
+    checkout_url = models.URLField(max_length=500, blank=True)
+    status_url = models.URLField(max_length=500, blank=True)
+    qrcode_url = models.URLField(max_length=500, blank=True)
+    # On-chain deposits: the claimed sender and the block the receipt was seen in.
+    wallet_address = models.CharField(max_length=42, blank=True)
+    block_number = models.BigIntegerField(null=True, blank=True)
+    block_hash = models.CharField(max_length=66, blank=True)
+    rejected_reference = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "reference"], name="payments_payment_provider_reference_uniq"),
+            models.CheckConstraint(condition=Q(usd_cents__gt=0), name="payments_payment_usd_gt_0"),
+            models.CheckConstraint(condition=Q(base_credits__gt=0), name="payments_payment_base_gt_0"),
+            models.CheckConstraint(condition=Q(bonus_credits__gte=0), name="payments_payment_bonus_gte_0"),
+            models.CheckConstraint(
+                condition=~Q(status=PaymentStatus.COMPLETED) | Q(completed_at__isnull=False),
+                name="payments_payment_completed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="payments_payment_user_idx"),
+            models.Index(
+                fields=["provider", "status"],
+                condition=Q(status__in=["pending", "confirming", "underpaid"]),
+                name="payments_payment_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} {self.provider} {self.status}"
+
+    @property
+    def usd_amount(self) -> Decimal:
+        return Decimal(self.usd_cents).scaleb(-2)
+
+    @property
+    def total_credits(self) -> int:
+        return self.base_credits + self.bonus_credits
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+    def history_fields(self, transfer: object) -> dict[str, object]:
+        """Extra fields for this payment's rows in the transaction history (accounts app)."""
+        kind = getattr(transfer, "kind", "")
+        if kind == "purchase":
+            return {"package_name": self.package_name}
+        if kind == "bonus":
+            return {"notes": "Bonus credits for package purchase"}
+        return {}
+
+
+class ProviderMessage(models.Model):
+    """Every message a provider sent us (IPN, poll answer, chain receipt), stored raw with the
+    result of verifying it, before anything acts on it. Unique per provider message id."""
+
+    class Kind(models.TextChoices):
+        IPN = "ipn", "IPN"
+        POLL = "poll", "Poll answer"
+        RECEIPT = "receipt", "Chain receipt"
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    # The provider's own id (CoinPayments ipn_id), or a digest of the content. Messages that
+    # fail verification get an "unverified:" prefix so a forger can never claim a genuine id.
+    message_id = models.CharField(max_length=160)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    body = models.TextField()
+    headers = models.JSONField(default=dict, blank=True)
+    verified = models.BooleanField(default=False)
+    verification_error = models.CharField(max_length=255, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "message_id"], name="payments_message_provider_id_uniq")
+        ]
+        indexes = [models.Index(fields=["payment", "-id"], name="payments_message_payment_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.message_id[:24]} ({'ok' if self.verified else 'rejected'})"
+
+
+class LinkedWallet(models.Model):
+    """The one E9th wallet a user proved to control (EIP-191 signature). One address, one user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="e9th_wallet")
+    address = models.CharField(max_length=42, unique=True, help_text="Lower-case 0x address.")
+    linked_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.address} → {self.user_id}"
+
+
+class WalletChallenge(models.Model):
+    """A one-time message with a nonce the user signs to link a wallet."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=64, unique=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Challenge {self.nonce[:8]} for {self.user_id}"
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Awaiting approval"
+    APPROVED = "approved", "Approved and reversed"
+    REJECTED = "rejected", "Rejected"
+
+
+class RefundRequest(models.Model):
+    """Maker-checker refund of a completed payment: one staff member asks, another approves."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_requests")
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        permissions = [
+            ("request_refund", "Can request a payment refund"),
+            ("approve_refund", "Can approve or reject a payment refund"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="payments_refund_four_eyes",
+            ),
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(status="requested"), name="payments_refund_one_open_per_payment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} of payment #{self.payment_id} ({self.status})"
+
+
+class LegacyConversion(models.Model):
+    """One holder of an old time-based plan converted to credits (`convert_legacy_plans`)."""
+
+    row_key = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    plan = models.CharField(max_length=32)
+    credits = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.plan} → {self.credits} for {self.user_id}"
+
+    def history_fields(self, transfer: object) -> dict[str, object]:
+        return {"notes": f"Converted from the {self.plan} plan"}

@@ -1,0 +1,148 @@
+"""A real Celery worker against Redis watches a payment complete through the poller.
+
+The worker is a separate process, so CoinPayments is a real local HTTP server here (the
+worker cannot see `responses` mocks): it answers create_transaction and get_tx_info_multi.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from django.db import connection
+
+from payments import services
+from payments.models import Payment, PaymentStatus
+from tests.factories import UserFactory, credit_package
+from wallet.selectors import balance_for_user
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = 8352
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+class FakeCoinPayments(BaseHTTPRequestHandler):
+    paid: set[str] = set()
+
+    def do_POST(self) -> None:  # noqa: N802
+        fields = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
+        if fields["cmd"] == "create_transaction":
+            result = {
+                "amount": "50.00000000",
+                "txn_id": "WORKER-TX",
+                "address": "addr",
+                "confirms_needed": "1",
+                "timeout": 600,
+            }
+        else:
+            result = {
+                txid: {
+                    "error": "ok",
+                    "status": 100 if txid in self.paid else 0,
+                    "receivedf": "50.00000000" if txid in self.paid else "0",
+                    "recv_confirms": 1,
+                }
+                for txid in fields["txid"].split("|")
+            }
+        data = json.dumps({"error": "ok", "result": result}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def provider(settings):
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), FakeCoinPayments)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "COINPAYMENTS_API_URL": f"http://127.0.0.1:{PORT}/api.php",
+        "COINPAYMENTS_PUBLIC_KEY": "pub",
+        "COINPAYMENTS_PRIVATE_KEY": "priv",
+        "COINPAYMENTS_MERCHANT_ID": "m",
+        "COINPAYMENTS_IPN_SECRET": "s",
+    }
+    for key, value in env.items():
+        setattr(settings, key, value)
+    yield env
+    server.shutdown()
+    server.server_close()
+
+
+def test_worker_completes_a_payment_through_the_poller(provider):
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url.startswith("redis://"):
+        pytest.skip("needs REDIS_URL (CI always sets it)")
+    user = UserFactory()
+    payment = services.coinpayments_checkout(
+        user=user, quote=services.quote(package_id=credit_package().pk), coin="BTC"
+    )
+    FakeCoinPayments.paid.add(payment.reference)
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        **provider,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"payments-test-{os.getpid()}@localhost",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        from config.celery import app
+        from payments.tasks import poll
+
+        app.conf.task_always_eager = False
+        poll.delay()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            payment.refresh_from_db()
+            if payment.status == PaymentStatus.COMPLETED or worker.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert payment.status == PaymentStatus.COMPLETED, (
+            worker.stdout.read1().decode() if worker.poll() is not None else "timed out"
+        )
+        assert balance_for_user(user_id=user.pk).balance == 7500
+        assert Payment.objects.get(pk=payment.pk).completed_at is not None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        connection.close()
