@@ -38,3 +38,19 @@ def fund(user: User, amount: Decimal | str, *, key: str | None = None, kind: str
         idempotency_key=key or f"test-fund:{user.pk}:{Transfer.objects.count()}:{minor}",
         memo="Test funding",
     )
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def verify_email(user: User) -> None:
+    """Mark the user's email verified (allauth's EmailAddress), as clicking the link would."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+
+
+def api_token(user: User) -> str:
+    from accounts.services import api_session_create
+
+    return api_session_create(user=user, ip=None, user_agent="t")[1]
