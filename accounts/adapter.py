@@ -11,6 +11,9 @@ from django.http import HttpRequest
 
 from . import services, throttle
 
+# The bucket for clients whose address cannot be told (a rate-limit key, never bound to).
+UNKNOWN_IP = "0.0.0.0"  # noqa: S104
+
 
 class PinAccountAdapter(DefaultAccountAdapter):
     error_messages = {
@@ -22,6 +25,11 @@ class PinAccountAdapter(DefaultAccountAdapter):
         "invalid_password_reset": "This PIN recovery link is not valid any more. Ask for a new one.",
         "too_many_login_attempts": "Too many sign-in attempts. Try again later.",
     }
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth raises PermissionDenied / ImproperlyConfigured when it cannot tell; rate
+        # limits then share one bucket for "unknown" rather than failing the request.
+        return services.client_ip(request) or UNKNOWN_IP
 
     def clean_password(self, password: str, user: AbstractBaseUser | None = None) -> str:
         # Only the PIN rules (AUTH_PASSWORD_VALIDATORS); allauth's default adds a 6-character

@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema, model_validator
 
 from config.api import ApiError, Money, api
 
@@ -82,20 +82,37 @@ def _email(value: str) -> str:
 
 
 Pin = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]{4,6}$"), AfterValidator(_pin)]
-Email = Annotated[str, StringConstraints(strict=True, min_length=3, max_length=254), AfterValidator(_email)]
+Email = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=3, max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254, "examples": ["member@example.com"]}),
+]
 SessionToken = Annotated[str | None, Field(None, max_length=200, description="Or send `Authorization: Bearer …`.")]
 
 
-class CredentialsIn(Schema):
+class JsonObjectIn(Schema):
+    """A request body that must be a JSON object (ninja's Schema would read a list or `null`
+    as an object with every field at its default)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _must_be_an_object(cls, data: Any) -> Any:
+        if not isinstance(getattr(data, "_obj", data), dict):  # ninja hands over a DjangoGetter
+            raise ValueError("the request body must be a JSON object")
+        return data
+
+
+class CredentialsIn(JsonObjectIn):
     email: Email
     pin: Pin = Field(..., description="4 to 6 ASCII digits, as a JSON string.", examples=["4829"])
 
 
-class TokenIn(Schema):
+class TokenIn(JsonObjectIn):
     session_token: SessionToken = None
 
 
-class TransactionsIn(Schema):
+class TransactionsIn(JsonObjectIn):
     session_token: SessionToken = None
     limit: Annotated[int, Field(strict=True, ge=1, le=100)] = 20
     offset: Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)] = 0
@@ -244,13 +261,13 @@ def login(request: HttpRequest, payload: CredentialsIn) -> Any:
 
 
 @router.post("/users/logout", response={200: LogoutOut, **AUTH_ERRORS}, auth=token_auth, summary="Revoke the token")
-def logout(request: HttpRequest, payload: TokenIn | None = None) -> Any:
+def logout(request: HttpRequest, payload: TokenIn) -> Any:
     services.api_session_revoke(session_id=request.auth.pk)  # type: ignore[attr-defined]
     return {"success": True, "message": "Signed out."}
 
 
 @router.post("/users/balance", response={200: BalanceOut, **AUTH_ERRORS}, auth=token_auth, summary="Credit balance")
-def balance(request: HttpRequest, payload: TokenIn | None = None) -> Any:
+def balance(request: HttpRequest, payload: TokenIn) -> Any:
     user = request.auth.user  # type: ignore[attr-defined]
     summary = selectors.account_summary(user_id=user.pk, email=user.email)
     return {
@@ -273,8 +290,7 @@ def balance(request: HttpRequest, payload: TokenIn | None = None) -> Any:
     # package_name / notes / songs_downloaded appear only on the rows they apply to.
     exclude_unset=True,
 )
-def transactions(request: HttpRequest, payload: TransactionsIn | None = None) -> Any:
-    payload = payload or TransactionsIn()
+def transactions(request: HttpRequest, payload: TransactionsIn) -> Any:
     user = request.auth.user  # type: ignore[attr-defined]
     try:
         page = selectors.history_page(

@@ -13,6 +13,7 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, get_hasher, make_password
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -71,10 +72,19 @@ def token_digest(token: str) -> str:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client IP as allauth sees it (honours ALLAUTH_TRUSTED_PROXY_COUNT), or None."""
+    """The client IP as allauth sees it (honours ALLAUTH_TRUSTED_PROXY_COUNT), or None.
+
+    Never raises: allauth refuses (ImproperlyConfigured) when X-Forwarded-For has fewer hops than
+    the configured proxies, a client-controlled condition that must not become a 500; the
+    connecting address is used then.
+    """
     from allauth.core.internal.httpkit import get_client_ip
 
-    return get_client_ip(request)
+    try:
+        ip = get_client_ip(request)
+    except (ImproperlyConfigured, ValueError):
+        ip = None
+    return ip or request.META.get("REMOTE_ADDR") or None
 
 
 @cache
