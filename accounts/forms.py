@@ -21,6 +21,7 @@ PIN_FORMAT_ERROR = "Your PIN is 4 to 6 digits."
 
 
 def _pin_widget(field: forms.Field, *, autocomplete: str) -> None:
+    field.widget.attrs.pop("placeholder", None)  # allauth's says "Password"
     field.widget.attrs.update(
         {
             "inputmode": "numeric",
