@@ -13,7 +13,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/15
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads clean
+.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads bench-accounts clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ beat: install ## Run Celery beat (needs REDIS_URL)
 
 bench-ledger: install ## Ledger throughput vs pgbench (needs DATABASE_URL on PostgreSQL)
 	$(PY) bench/ledger.py
+
+bench-accounts: install ## Sign-in vs the bcrypt ceiling, token balance vs a bare view (Postgres, Redis, wrk)
+	$(PY) bench/accounts.py
 
 clean: ## Remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache

@@ -1,6 +1,119 @@
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from typing import Any
 
+from allauth.account.forms import (
+    ChangePasswordForm,
+    LoginForm,
+    ResetPasswordForm,
+    ResetPasswordKeyForm,
+    SetPasswordForm,
+    SignupForm,
+)
+from django import forms
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+
+from . import services
+from .backends import REFUSAL_ATTR
 from .models import User
+from .validators import PIN_HELP, is_pin
+
+PIN_FORMAT_ERROR = "Your PIN is 4 to 6 digits."
+
+
+def _pin_widget(field: forms.Field, *, autocomplete: str) -> None:
+    field.widget.attrs.pop("placeholder", None)  # allauth's says "Password"
+    field.widget.attrs.update(
+        {
+            "inputmode": "numeric",
+            "pattern": "[0-9]{4,6}",
+            "minlength": "4",
+            "maxlength": "6",
+            "autocomplete": autocomplete,
+            "class": "pin-input",
+        }
+    )
+
+
+def _relabel(form: forms.Form, name: str, label: str, *, autocomplete: str, help_text: str = "") -> None:
+    field = form.fields.get(name)
+    if field is None:
+        return
+    field.label = label
+    field.help_text = help_text
+    _pin_widget(field, autocomplete=autocomplete)
+
+
+class PinLoginForm(LoginForm):
+    """allauth's sign-in with a PIN; says *why* a sign-in is refused (throttled, locked)."""
+
+    refusal: services.PinCheckError | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Email"
+        self.fields["login"].widget.attrs.update({"autocomplete": "email", "placeholder": "you@example.com"})
+        _relabel(self, "password", "PIN", autocomplete="current-password")
+
+    def clean(self) -> dict[str, Any]:
+        pin = self.cleaned_data.get("password")
+        if pin is not None and not is_pin(pin):
+            # Not a PIN: no check is made and nothing is counted.
+            self.add_error("password", PIN_FORMAT_ERROR)
+            return self.cleaned_data
+        try:
+            return super().clean()
+        except ValidationError:
+            refusal = getattr(self.request, REFUSAL_ATTR, None)
+            if isinstance(refusal, services.PinThrottled | services.AccountLocked):
+                self.refusal = refusal
+                raise ValidationError(str(refusal), code="throttled") from None
+            raise
+
+
+class PinSignupForm(SignupForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "Email"
+        _relabel(
+            self,
+            "password1",
+            "Choose a PIN",
+            autocomplete="new-password",
+            help_text=f"{PIN_HELP} Avoid easy ones like 1234 or 0000.",
+        )
+
+
+class PinResetRequestForm(ResetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "Email"
+
+
+class PinResetForm(ResetPasswordKeyForm):
+    """The page the recovery email links to: a new PIN, which also unlocks the account."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _relabel(self, "password1", "New PIN", autocomplete="new-password", help_text=PIN_HELP)
+        _relabel(self, "password2", "New PIN again", autocomplete="new-password")
+
+    def save(self) -> None:
+        services.pin_recover(request=None, user=self.user, pin=self.cleaned_data["password1"])
+
+
+class PinChangeForm(ChangePasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _relabel(self, "oldpassword", "Current PIN", autocomplete="current-password")
+        _relabel(self, "password1", "New PIN", autocomplete="new-password", help_text=PIN_HELP)
+        _relabel(self, "password2", "New PIN again", autocomplete="new-password")
+
+
+class PinSetForm(SetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _relabel(self, "password1", "PIN", autocomplete="new-password", help_text=PIN_HELP)
+        _relabel(self, "password2", "PIN again", autocomplete="new-password")
 
 
 class UserAdminCreationForm(AdminUserCreationForm):

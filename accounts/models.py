@@ -37,6 +37,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Consecutive failed PIN checks across rate-limit windows; a successful check resets it.
+    # Kept in the database (not the cache) so a cache flush never unlocks anyone.
+    pin_failures = models.PositiveIntegerField(default=0)
+    # Set when `pin_failures` reaches GOLDBOOK_PIN_LOCKOUT_AFTER; cleared only by PIN recovery.
+    locked_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -51,6 +56,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
 
     @property
     def public_name(self) -> str:
@@ -75,3 +84,18 @@ class ApiSession(models.Model):
 
     def __str__(self) -> str:
         return f"API session #{self.pk} of {self.user_id}"
+
+
+class KnownAddress(models.Model):
+    """A client IP a member has signed in from; a sign-in from a new one is emailed to them."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_addresses")
+    ip = models.GenericIPAddressField()
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ip"], name="accounts_knownaddress_user_ip_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.ip} for user #{self.user_id}"

@@ -1,13 +1,29 @@
-"""Writes for accounts: API sessions (sign-in, PIN and throttling land with the accounts work)."""
+"""Writes for accounts: registration, PIN checks with brute-force protection, PIN changes and
+recovery, API sessions and signing out elsewhere.
+
+Every PIN check, from the web (allauth, the admin, through `accounts.backends.PinBackend`) or
+from the API, goes through `pin_check`, so one set of counters protects both.
+"""
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
+from functools import cache
 
-from django.db import transaction
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, get_hasher, make_password
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import ApiSession, User
+from . import throttle
+from .models import ApiSession, KnownAddress, User
+from .validators import validate_new_pin
+
+logger = logging.getLogger(__name__)
 
 API_SESSION_TTL = timedelta(days=30)
 # Sliding expiry without a write on every request: refresh at most once a minute.
@@ -15,8 +31,200 @@ API_SESSION_TOUCH_EVERY = timedelta(seconds=60)
 TOKEN_PREFIX = "usr_"
 
 
+# --- errors -----------------------------------------------------------------------------------
+
+
+class PinCheckError(Exception):
+    """Base of the ways a sign-in can be refused."""
+
+
+class InvalidCredentials(PinCheckError):
+    """Wrong PIN or unknown email: deliberately the same error for both."""
+
+
+class PinThrottled(PinCheckError):
+    def __init__(self, *, scope: str, retry_after: int) -> None:
+        minutes = throttle.minutes(retry_after)
+        super().__init__(
+            f"Too many wrong PINs. Wait {minutes} minute{'s' if minutes != 1 else ''} before trying again."
+        )
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+class AccountLocked(PinCheckError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This account is locked after too many wrong PINs. Use “Forgot PIN” to get an email "
+            "with a link that sets a new PIN and unlocks it."
+        )
+
+
+class EmailTaken(Exception):
+    """Registration with an email that already has an account."""
+
+
+# --- tokens and addresses ---------------------------------------------------------------------
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client IP as allauth sees it (honours ALLAUTH_TRUSTED_PROXY_COUNT), or None.
+
+    Never raises: allauth refuses (ImproperlyConfigured) when X-Forwarded-For has fewer hops than
+    the configured proxies, a client-controlled condition that must not become a 500; the
+    connecting address is used then.
+    """
+    from allauth.core.internal.httpkit import get_client_ip
+
+    try:
+        ip = get_client_ip(request)
+    except (ImproperlyConfigured, ValueError):
+        ip = None
+    return ip or request.META.get("REMOTE_ADDR") or None
+
+
+@cache
+def _dummy_hash(algorithm: str) -> str:
+    return make_password(secrets.token_hex(8), hasher=algorithm)
+
+
+def _spend_a_pin_check(pin: str) -> None:
+    """What checking a real PIN costs, for an unknown email: no timing difference to measure."""
+    check_password(pin, _dummy_hash(get_hasher().algorithm))
+
+
+# --- registration and PINs --------------------------------------------------------------------
+
+
+def user_register(*, email: str, pin: str, ip: str | None) -> User:
+    """Create a member with their PIN.
+
+    Steps: validate the PIN (format, not a common one); create the user and their allauth
+    EmailAddress (unverified); remember the IP so signing in from it is not "a new place".
+    Raises ValidationError (PIN), EmailTaken.
+    """
+    from allauth.account.models import EmailAddress
+
+    validate_new_pin(pin)
+    email = User.objects.normalize_email(email).lower()
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise EmailTaken(email)
+            user = User.objects.create_user(email, pin)
+            EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+            if ip:
+                KnownAddress.objects.create(user=user, ip=ip)
+    except IntegrityError as exc:  # a concurrent registration of the same email won the race
+        raise EmailTaken(email) from exc
+    logger.info("User #%s: registered", user.pk)
+    return user
+
+
+def pin_set(*, user: User, pin: str) -> None:
+    """Change a member's PIN (signed-in change). Raises ValidationError."""
+    validate_new_pin(pin)
+    user.set_password(pin)
+    user.save(update_fields=["password"])
+
+
+def pin_recover(*, request: HttpRequest | None, user: User, pin: str) -> None:
+    """Set a new PIN through the emailed recovery link and unlock the account.
+
+    Steps: validate; set the PIN; clear the consecutive-failure count and the lock; forget the
+    per-email failures (the owner proved they hold the mailbox). Raises ValidationError.
+    """
+    validate_new_pin(pin)
+    user.set_password(pin)
+    was_locked = user.locked_at is not None
+    user.pin_failures = 0
+    user.locked_at = None
+    user.save(update_fields=["password", "pin_failures", "locked_at"])
+    if request is not None:
+        throttle.clear_email(request, user.email)
+    logger.info("User #%s: PIN recovered%s", user.pk, " (account unlocked)" if was_locked else "")
+
+
+def pin_check(*, request: HttpRequest, email: str, pin: str) -> User:
+    """Check an email and PIN, with the brute-force protection both the web and the API share.
+
+    Steps: refuse (PinThrottled) when the email or the client IP has too many recent failures,
+    even for the right PIN; look the user up (an unknown email still costs one bcrypt check and
+    counts as a failure, so both answer alike); refuse a locked account (AccountLocked); check
+    the PIN. A failure counts against the email and the IP and adds one to the member's
+    consecutive failures, locking the account (and emailing them) at the limit. A success gives
+    the reservation back, resets the count, and emails the member if the IP is new for them.
+
+    Raises InvalidCredentials, PinThrottled, AccountLocked.
+    """
+    email = (email or "").strip().lower()
+    reservation = throttle.reserve(request, email)
+    if isinstance(reservation, throttle.Refusal):
+        logger.info("PIN check refused: too many failures for this %s", reservation.scope)
+        raise PinThrottled(scope=reservation.scope, retry_after=reservation.retry_after)
+
+    user = User.objects.filter(email__iexact=email).first() if email else None
+    if user is None or not user.is_active:
+        _spend_a_pin_check(pin)
+        raise InvalidCredentials()
+    if user.locked_at is not None:
+        reservation.release()  # not a PIN check: it does not count
+        raise AccountLocked()
+
+    if not user.check_password(pin):
+        locked_now = _record_failure(user)
+        if locked_now:
+            raise AccountLocked()
+        raise InvalidCredentials()
+
+    reservation.release()
+    _record_success(user, ip=client_ip(request))
+    return user
+
+
+def _record_failure(user: User) -> bool:
+    """Add one consecutive failure; returns True when this one locked the account."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(pin_failures=F("pin_failures") + 1)
+        failures = User.objects.values_list("pin_failures", flat=True).get(pk=user.pk)
+        locked_now = False
+        if failures >= settings.GOLDBOOK_PIN_LOCKOUT_AFTER:
+            # The conditional update makes "this attempt locked it" true exactly once.
+            locked_now = bool(User.objects.filter(pk=user.pk, locked_at__isnull=True).update(locked_at=timezone.now()))
+        if locked_now:
+            from .tasks import send_lockout_notice
+
+            logger.warning("User #%s: locked after %s consecutive failed PIN checks", user.pk, failures)
+            transaction.on_commit(lambda: send_lockout_notice.delay(user.pk))
+    return locked_now
+
+
+def _record_success(user: User, *, ip: str | None) -> None:
+    now = timezone.now()
+    if user.pin_failures:
+        User.objects.filter(pk=user.pk).update(pin_failures=0)
+        user.pin_failures = 0
+    if not ip:
+        return
+    updated = KnownAddress.objects.filter(user=user, ip=ip).update(last_seen_at=now)
+    if updated:
+        return
+    try:
+        with transaction.atomic():
+            KnownAddress.objects.create(user=user, ip=ip)
+    except IntegrityError:  # a parallel sign-in from the same IP recorded it first
+        return
+    from .tasks import send_new_address_notice
+
+    logger.info("User #%s: signed in from a new address", user.pk)
+    transaction.on_commit(lambda: send_new_address_notice.delay(user.pk, ip))
+
+
+# --- API sessions -----------------------------------------------------------------------------
 
 
 def api_session_create(*, user: User, ip: str | None, user_agent: str) -> tuple[ApiSession, str]:
@@ -46,3 +254,19 @@ def api_session_touch(*, session: ApiSession) -> None:
 def api_session_revoke(*, session_id: int) -> None:
     with transaction.atomic():
         ApiSession.objects.filter(pk=session_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def sessions_end_others(*, user: User, keep_session_key: str | None) -> tuple[int, int]:
+    """Sign the member out everywhere but here: other web sessions and every API token.
+
+    Returns (web sessions ended, API tokens revoked).
+    """
+    from allauth.usersessions.models import UserSession
+
+    ended = 0
+    for session in UserSession.objects.filter(user_id=user.pk).exclude(session_key=keep_session_key or ""):
+        session.end()
+        ended += 1
+    revoked = ApiSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    logger.info("User #%s: signed out of %s other web sessions and %s API sessions", user.pk, ended, revoked)
+    return ended, revoked

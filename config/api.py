@@ -10,14 +10,18 @@ House rules for every endpoint:
 """
 
 import datetime as dt
+import json
+import re
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import simplejson
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
+from pydantic import Field, WithJsonSchema
 
 
 class ApiError(Exception):
@@ -50,7 +54,51 @@ class MoneyJSONRenderer(BaseRenderer):
         return simplejson.dumps(data, use_decimal=True, default=_json_default)
 
 
+# No API body has any business nesting deeper than this. Checking before parsing matters: Python's
+# json parser recurses per level, and a body of 100,000 brackets either raises RecursionError or,
+# where a library has raised the recursion limit, overflows the C stack and kills the worker.
+MAX_JSON_DEPTH = 32
+_JSON_STRUCTURE = re.compile(rb'["\\\[\]{}]')
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when `body` nests arrays/objects deeper than `limit` (strings and escapes honoured)."""
+    depth, in_string, skip_to = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(body):
+        pos = match.start()
+        if pos < skip_to:
+            continue
+        char = body[pos]
+        if in_string:
+            if char == 0x5C:  # backslash: the next byte is escaped
+                skip_to = pos + 2
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Parse a request body as JSON; ValueError for anything malformed or nested too deeply."""
+    if json_too_deep(body):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    return json.loads(body)
+
+
+class GuardedJSONParser(Parser):
+    def parse_body(self, request: HttpRequest) -> Any:
+        return parse_json_body(request.body)
+
+
 api = NinjaAPI(
+    parser=GuardedJSONParser(),
     title="Goldbook API",
     version="1.0",
     description="Credits and coins: accounts, purchases, downloads and rewards.",
@@ -99,9 +147,22 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return api.create_response(request, {"error": code, "message": exc.message}, status=exc.status_code)
 
 
-def money(value: Decimal) -> Decimal:
-    """Identity with a name: marks a field as money for readers of a response builder."""
-    return value
+# A money field in a response schema: a Decimal the renderer writes as a JSON number. Pydantic
+# would document a Decimal as a string; this says what the wire really carries.
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [45.5]})]
+
+
+class ErrorOut(Schema):
+    """Every JSON error: a short code and a human sentence, plus fields some contracts add."""
+
+    error: str
+    message: str
+    retry_after: int | None = Field(None, description="Seconds until a throttled request may be retried.")
+    details: list[dict[str, Any]] | None = None
+
+
+# What every token-authenticated endpoint can answer besides its own outcomes.
+AUTH_ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut}
 
 
 api.add_router("/", "accounts.api.router")

@@ -6,6 +6,7 @@ Celery tasks run in-process, local-memory cache, console email. Setting `DATABAS
 deployment hardening on top of this module.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -32,6 +33,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.usersessions",
     "accounts",
     "wallet",
     "downloads",
@@ -47,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -161,6 +166,9 @@ GOLDBOOK_CURRENCY_NAME = env.str("GOLDBOOK_CURRENCY_NAME", default="Credits")
 GOLDBOOK_CURRENCY_DECIMALS = 2
 # A hold nobody captures or releases is released after this long.
 GOLDBOOK_HOLD_TTL_SECONDS = env.int("GOLDBOOK_HOLD_TTL_SECONDS", default=3600)
+# One song download costs this many credits (downloads charge it; accounts reports
+# `songs_available` = spendable balance / price, rounded down).
+GOLDBOOK_SONG_PRICE = Decimal(env.str("GOLDBOOK_SONG_PRICE", default="0.35"))
 
 LOGGING = {
     "version": 1,
@@ -174,10 +182,6 @@ LOGGING = {
 # App settings blocks follow, one per app, each headed `# --- <app> ---`.
 
 # --- downloads ---
-from decimal import Decimal  # noqa: E402  (kept inside this block so the block merges on its own)
-
-# One song costs this many credits (the accounts app reads the same setting for songs_available).
-GOLDBOOK_SONG_PRICE = Decimal(env.str("GOLDBOOK_SONG_PRICE", default="0.35"))
 # Item files and job archives live on this storage alias ("default" = local MEDIA_ROOT, which no
 # URL route serves). Files are reached only through signed, expiring, user-bound links.
 DOWNLOADS_STORAGE_ALIAS = env.str("DOWNLOADS_STORAGE_ALIAS", default="default")
@@ -228,3 +232,57 @@ E9TH_TOKEN_DECIMALS = env.int("E9TH_TOKEN_DECIMALS", default=None)
 E9TH_PENDING_TIMEOUT_MINUTES = env.int("E9TH_PENDING_TIMEOUT_MINUTES", default=30)
 E9TH_RPC_TIMEOUT_SECONDS = env.float("E9TH_RPC_TIMEOUT_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE["payments-poll"] = {"task": "payments.poll", "schedule": 60.0}
+# --- accounts -----------------------------------------------------------------------------
+# Email + PIN sign-in through django-allauth; the PIN lives in the user's password field.
+# PASSWORD_HASHERS (Auth section above) puts Django's BCryptSHA256PasswordHasher first: bcrypt at
+# cost 12 (its `rounds` in Django 5.2; tests/accounts/test_pin.py checks the hash says `$2b$12$`).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "accounts.validators.PinFormatValidator"},
+    {"NAME": "accounts.validators.CommonPinValidator"},
+]
+AUTHENTICATION_BACKENDS = ["accounts.backends.PinBackend"]
+ACCOUNT_ADAPTER = "accounts.adapter.PinAccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.PinLoginForm",
+    "signup": "accounts.forms.PinSignupForm",
+    "reset_password": "accounts.forms.PinResetRequestForm",
+    "reset_password_from_key": "accounts.forms.PinResetForm",
+    "change_password": "accounts.forms.PinChangeForm",
+    "set_password": "accounts.forms.PinSetForm",
+}
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+# Optional for signing in (the API signs in right after registering); required before a PIN
+# can be recovered by email (accounts.adapter sends a verification mail instead of a link).
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{GOLDBOOK_SITE_NAME}] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
+# allauth's own limits on emails and pages; failed PIN checks are counted by accounts.throttle
+# (shared by the web and the API), so allauth's `login_failed` counter is switched off.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": False,
+    "signup": env.str("GOLDBOOK_SIGNUP_RATE", default="10/h/ip"),
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "login": "30/m/ip",
+}
+# Behind a reverse proxy set this to the number of proxies that append to X-Forwarded-For, so
+# per-IP limits see the client and not the proxy.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("GOLDBOOK_TRUSTED_PROXY_COUNT", default=0)
+USERSESSIONS_TRACK_ACTIVITY = False
+
+# Brute-force limits on failed PIN checks (web and API share them): "<n>/<window>".
+GOLDBOOK_PIN_FAILURES_PER_EMAIL = env.str("GOLDBOOK_PIN_FAILURES_PER_EMAIL", default="5/15m")
+GOLDBOOK_PIN_FAILURES_PER_IP = env.str("GOLDBOOK_PIN_FAILURES_PER_IP", default="20/15m")
+# Consecutive failed checks (across windows; a success resets) that lock the account until the
+# member recovers it through the emailed link.
+GOLDBOOK_PIN_LOCKOUT_AFTER = env.int("GOLDBOOK_PIN_LOCKOUT_AFTER", default=10)
+# API registrations per client IP (django-ratelimit rate).
+GOLDBOOK_REGISTER_RATE = env.str("GOLDBOOK_REGISTER_RATE", default="10/h")
+RATELIMIT_USE_CACHE = "default"

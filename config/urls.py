@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as account_views
+from accounts.urls import auth_urlpatterns
 
 from .api import api
 
@@ -11,10 +11,11 @@ admin.site.site_title = "Goldbook admin"
 
 urlpatterns = [
     path("", account_views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    *auth_urlpatterns,
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("downloads.urls")),
     path("", include("payments.urls")),
+    path("", include("accounts.urls")),
 ]

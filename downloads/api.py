@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
-from config.api import ApiError
+from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
@@ -23,7 +23,7 @@ ItemId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 class StartDownloadIn(Schema):
     session_token: str | None = None
-    requested_songs: int = Field(..., description="How many songs, 1 to DOWNLOADS_MAX_SONGS_PER_JOB.")
+    requested_songs: int = Field(..., ge=1, description="How many songs, 1 to DOWNLOADS_MAX_SONGS_PER_JOB.")
     item_ids: list[ItemId] | None = Field(
         None, max_length=1000, description="Pick these songs; else the newest not yet downloaded."
     )
@@ -33,23 +33,18 @@ class StartDownloadIn(Schema):
 class StartDownloadOut(Schema):
     job_id: str
     max_songs: int
-    credits_required: Decimal
-    credits_available: Decimal
-    credits_after: Decimal
+    credits_required: Money
+    credits_available: Money
+    credits_after: Money
     free_downloads_used: int
     message: str
 
 
 class InsufficientOut(Schema):
     error: str
-    credits_required: Decimal
-    credits_available: Decimal
-    credits_needed: Decimal
-    message: str
-
-
-class ErrorOut(Schema):
-    error: str
+    credits_required: Money
+    credits_available: Money
+    credits_needed: Money
     message: str
 
 
@@ -63,7 +58,7 @@ class JobOut(Schema):
     status: str
     progress: Progress
     songs_delivered: int
-    credits_charged: Decimal
+    credits_charged: Money
     download_url: str | None
     message: str
 
@@ -76,7 +71,7 @@ class ItemDownloadIn(Schema):
 class ItemDownloadOut(Schema):
     item_id: int
     title: str
-    credits_charged: Decimal
+    credits_charged: Money
     unlocked: bool
     download_url: str
     expires_in: int
@@ -138,7 +133,7 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
 @router.post(
     "/start-download",
     auth=token_auth,
-    response={202: StartDownloadOut, 400: ErrorOut, 402: InsufficientOut},
+    response={202: StartDownloadOut, **AUTH_ERRORS, 402: InsufficientOut},
     summary="Start a multi-song download job (credits held now, charged on completion)",
 )
 def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dict[str, object]]:
@@ -171,7 +166,7 @@ def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dic
 @router.get(
     "/download-jobs/{job_id}",
     auth=token_auth,
-    response={200: JobOut, 404: ErrorOut},
+    response={200: JobOut, **AUTH_ERRORS, 404: ErrorOut},
     summary="Follow a download job (owner only)",
 )
 def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
@@ -184,7 +179,7 @@ def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
 @router.post(
     "/items/{item_id}/download",
     auth=token_auth,
-    response={200: ItemDownloadOut, 400: ErrorOut, 402: InsufficientOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: ItemDownloadOut, **AUTH_ERRORS, 402: InsufficientOut, 403: ErrorOut, 404: ErrorOut},
     summary="Buy one item (metered: every time; unlock: once) and get a signed link",
 )
 def item_download(
@@ -222,7 +217,7 @@ def item_download(
 @router.post(
     "/ads/complete",
     auth=token_auth,
-    response={200: AdCompleteOut, 400: ErrorOut, 409: ErrorOut, 429: ErrorOut, 503: ErrorOut},
+    response={200: AdCompleteOut, **AUTH_ERRORS, 409: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Redeem an ad-completion token for one free download",
 )
 def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, object]:

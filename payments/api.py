@@ -10,7 +10,7 @@ from ninja.responses import Status
 from pydantic import Field
 
 from accounts.api import token_auth
-from config.api import ApiError, money
+from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
@@ -30,10 +30,10 @@ def _raise(exc: PaymentError) -> ApiError:
 class PackageOut(Schema):
     id: int
     name: str
-    usd_amount: Decimal
-    base_credits: Decimal
-    bonus_credits: Decimal
-    total_credits: Decimal
+    usd_amount: Money
+    base_credits: Money
+    bonus_credits: Money
+    total_credits: Money
     estimated_songs: int
 
 
@@ -41,17 +41,17 @@ class PackagesOut(Schema):
     packages: list[PackageOut]
 
 
-@router.get("/credits/packages", response=PackagesOut)
+@router.get("/credits/packages", response={200: PackagesOut, 400: ErrorOut})
 def packages(request: HttpRequest) -> dict[str, object]:
     return {
         "packages": [
             {
                 "id": row.package.pk,
                 "name": row.package.name,
-                "usd_amount": money(row.usd_amount),
-                "base_credits": money(row.base_credits),
-                "bonus_credits": money(row.bonus_credits),
-                "total_credits": money(row.total_credits),
+                "usd_amount": row.usd_amount,
+                "base_credits": row.base_credits,
+                "bonus_credits": row.bonus_credits,
+                "total_credits": row.total_credits,
                 "estimated_songs": row.estimated_songs,
             }
             for row in selectors.package_rows()
@@ -97,7 +97,11 @@ def _checkout_out(p: Payment) -> dict[str, object]:
     }
 
 
-@router.post("/credits/checkout", auth=token_auth, response={201: CheckoutOut})
+@router.post(
+    "/credits/checkout",
+    auth=token_auth,
+    response={201: CheckoutOut, **AUTH_ERRORS, 403: ErrorOut, 404: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+)
 def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, object]]:
     try:
         quote = services.quote(package_id=payload.package_id, custom_amount_usd=payload.custom_amount_usd)
@@ -113,10 +117,10 @@ class PaymentOut(Schema):
     status_detail: str
     payment_method: str
     package_name: str
-    usd_amount: Decimal
-    base_credits: Decimal
-    bonus_credits: Decimal
-    total_credits: Decimal
+    usd_amount: Money
+    base_credits: Money
+    bonus_credits: Money
+    total_credits: Money
     currency: str
     amount: str
     received_amount: str
@@ -137,10 +141,10 @@ def payment_out(p: Payment) -> dict[str, object]:
         "status_detail": p.status_detail,
         "payment_method": p.provider,
         "package_name": p.package_name,
-        "usd_amount": money(p.usd_amount),
-        "base_credits": money(currency.to_decimal(p.base_credits)),
-        "bonus_credits": money(currency.to_decimal(p.bonus_credits)),
-        "total_credits": money(currency.to_decimal(p.total_credits)),
+        "usd_amount": p.usd_amount,
+        "base_credits": currency.to_decimal(p.base_credits),
+        "bonus_credits": currency.to_decimal(p.bonus_credits),
+        "total_credits": currency.to_decimal(p.total_credits),
         "currency": p.coin,
         "amount": p.coin_amount,
         "received_amount": p.received_amount,
@@ -154,7 +158,7 @@ def payment_out(p: Payment) -> dict[str, object]:
     }
 
 
-@router.get("/payments/{payment_id}", auth=token_auth, response=PaymentOut)
+@router.get("/payments/{payment_id}", auth=token_auth, response={200: PaymentOut, **AUTH_ERRORS, 404: ErrorOut})
 def payment_status(request: HttpRequest, payment_id: int) -> dict[str, object]:
     payment = selectors.payment_for_owner(payment_id=payment_id, user_id=request.user.pk)
     if payment is None:
@@ -177,11 +181,11 @@ class PurchaseIn(Schema):
 class PurchaseOut(Schema):
     success: bool
     package_name: str
-    usd_amount: Decimal
-    base_credits: Decimal
-    bonus_credits: Decimal
-    total_credits_added: Decimal
-    new_balance: Decimal
+    usd_amount: Money
+    base_credits: Money
+    bonus_credits: Money
+    total_credits_added: Money
+    new_balance: Money
     transaction_id: int
     already_credited: bool | None = None
 
@@ -195,7 +199,17 @@ class PendingOut(Schema):
     message: str
 
 
-@router.post("/credits/purchase", auth=token_auth, response={200: PurchaseOut, 202: PendingOut}, exclude_none=True)
+@router.post(
+    "/credits/purchase",
+    auth=token_auth,
+    response={
+        200: PurchaseOut,
+        202: PendingOut,
+        **AUTH_ERRORS,
+        **{code: ErrorOut for code in (403, 404, 409, 422, 503)},
+    },
+    exclude_none=True,
+)
 def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, object]]:
     if payload.payment_method != "e9th_stablecoin":
         raise ApiError(400, "unsupported_payment_method", 'payment_method must be "e9th_stablecoin".')
@@ -226,11 +240,11 @@ def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, obje
     body: dict[str, object] = {
         "success": True,
         "package_name": p.package_name,
-        "usd_amount": money(p.usd_amount),
-        "base_credits": money(currency.to_decimal(p.base_credits)),
-        "bonus_credits": money(currency.to_decimal(p.bonus_credits)),
-        "total_credits_added": money(currency.to_decimal(p.total_credits)),
-        "new_balance": money(balance_for_user(user_id=user.pk).balance_decimal),
+        "usd_amount": p.usd_amount,
+        "base_credits": currency.to_decimal(p.base_credits),
+        "bonus_credits": currency.to_decimal(p.bonus_credits),
+        "total_credits_added": currency.to_decimal(p.total_credits),
+        "new_balance": balance_for_user(user_id=user.pk).balance_decimal,
         "transaction_id": p.pk,
     }
     if outcome.status == "already_credited":
@@ -247,7 +261,7 @@ class ChallengeOut(Schema):
     expires_at: datetime
 
 
-@router.post("/users/wallet/challenge", auth=token_auth, response=ChallengeOut)
+@router.post("/users/wallet/challenge", auth=token_auth, response={200: ChallengeOut, **AUTH_ERRORS})
 def wallet_challenge(request: HttpRequest) -> dict[str, object]:
     challenge = services.wallet_challenge_create(user=request.user)  # type: ignore[arg-type]
     return {"message": challenge.message, "nonce": challenge.nonce, "expires_at": challenge.expires_at}
@@ -259,7 +273,13 @@ class LinkIn(Schema):
     signature: str = Field(max_length=200)
 
 
-@router.post("/users/wallet/link", auth=token_auth)
+class LinkOut(Schema):
+    success: bool
+    wallet_address: str
+    linked_at: datetime
+
+
+@router.post("/users/wallet/link", auth=token_auth, response={200: LinkOut, **AUTH_ERRORS, 409: ErrorOut})
 def wallet_link(request: HttpRequest, payload: LinkIn) -> dict[str, object]:
     try:
         linked = services.wallet_link(

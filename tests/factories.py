@@ -71,3 +71,19 @@ def credit_package(name: str = "Popular Pack"):
     from payments.models import CreditPackage
 
     return CreditPackage.objects.get(name=name)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def verify_email(user: User) -> None:
+    """Mark the user's email verified (allauth's EmailAddress), as clicking the link would."""
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"primary": True, "verified": True})
+
+
+def api_token(user: User) -> str:
+    from accounts.services import api_session_create
+
+    return api_session_create(user=user, ip=None, user_agent="t")[1]

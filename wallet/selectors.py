@@ -71,7 +71,7 @@ def decode_cursor(cursor: str) -> int | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    if not raw.startswith("e") or not raw[1:].isdigit() or len(raw) > 21:
+    if not raw.startswith("e") or not raw[1:].isascii() or not raw[1:].isdigit() or len(raw) > 21:
         return None
     return int(raw[1:])
 

@@ -75,3 +75,13 @@ def shot() -> Callable[[object, str], Path]:
         return target
 
     return take
+
+
+def sign_in(page: object, email: str, pin: str, *, next_path: str = "") -> None:
+    """Sign in through the full-page form (works with or without the modal's JavaScript)."""
+    page.goto("/accounts/login/" + (f"?next={next_path}" if next_path else ""))  # type: ignore[attr-defined]
+    main = page.locator("main")  # type: ignore[attr-defined]
+    main.get_by_label("Email").fill(email)
+    main.get_by_label("PIN").fill(pin)
+    main.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.browser.conftest import sign_in
 from tests.factories import DEFAULT_PIN, UserFactory, fund, make_item, make_songs
 from wallet.selectors import balance_for_user
 
@@ -15,11 +16,8 @@ def _downloads_setup(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-def sign_in(page, user):
-    page.goto("/accounts/login/?next=/downloads/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", DEFAULT_PIN)
-    page.get_by_role("button", name="Sign in").click()
+def sign_in_to_catalog(page, user):
+    sign_in(page, user.email, DEFAULT_PIN, next_path="/downloads/")
     page.wait_for_url("**/downloads/")
 
 
@@ -40,7 +38,7 @@ def test_job_for_several_songs_progress_archive_and_exact_charge(page, shot):
         max_drawdown_pct="12.50",
         filename="g.ex4",
     )
-    sign_in(page, user)
+    sign_in_to_catalog(page, user)
     assert page.locator("#header-balance").inner_text() == "5.00"
     for song in songs[:4]:
         page.check(f"#pick-{song.pk}")
@@ -83,7 +81,7 @@ def test_insufficient_credits_and_ea_page(page, shot):
         max_drawdown_pct="18.30",
         filename="t.ex5",
     )
-    sign_in(page, user)
+    sign_in_to_catalog(page, user)
     for song in songs:
         page.check(f"#pick-{song.pk}")
     page.uncheck("input[name=use_free_downloads]")

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from accounts.models import User
+from tests.browser.conftest import sign_in
 from tests.factories import DEFAULT_PIN, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -13,19 +13,12 @@ def _demo_site(settings):
     settings.DEBUG = True  # the demo method exists only on a DEBUG site without provider keys
 
 
-def sign_in(page, user: User) -> None:
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", user.email)
-    page.fill("input[name=password]", DEFAULT_PIN)
-    page.locator("form button[type=submit], form input[type=submit]").last.click()
-
-
 def test_buy_a_package_with_the_demo_method_and_see_the_balance_change(page, shot):
     from django.core.management import call_command
 
     call_command("seed_demo")
     user = UserFactory()
-    sign_in(page, user)
+    sign_in(page, user.email, DEFAULT_PIN)
     page.goto("/recharge/")
     assert page.get_by_text("MOST POPULAR").is_visible()
     shot(page, "payments-recharge")
@@ -50,7 +43,7 @@ def test_buy_a_package_with_the_demo_method_and_see_the_balance_change(page, sho
 
 def test_wallet_connect_page_renders_on_mobile(page, shot):
     user = UserFactory()
-    sign_in(page, user)
+    sign_in(page, user.email, DEFAULT_PIN)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/wallet/connect/")
     page.get_by_text("Sign by hand (any wallet)").click()

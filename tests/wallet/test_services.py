@@ -157,6 +157,7 @@ def test_history_keyset_pages_cover_everything_once():
     assert len(seen) == 7 == len(set(seen))
     assert seen == sorted(seen, reverse=True)
     assert decode_cursor("not-a-cursor") is None
+    assert decode_cursor("ZcKy") is None  # "e²": a digit to str.isdigit, not to int()
 
 
 def test_money_conversion_never_takes_floats():

@@ -1,0 +1,115 @@
+"""Counting failed PIN checks, per email and per client IP, for the web and the API alike.
+
+Built on allauth's rate limiter (`allauth.core.internal.ratelimit`): a sliding log of timestamps
+per key in the shared cache (Redis when REDIS_URL is set, so the state survives a restart and is
+shared by every worker), updated under a cache lock. An attempt *reserves* a slot before the PIN
+is checked and gives it back when the PIN turns out right, so:
+
+- parallel guesses cannot overshoot the limit (each one holds a slot while bcrypt runs);
+- only failed checks count: a success rolls its reservation back, a refused (throttled) attempt
+  never reserves anything.
+
+allauth's `consume()` does not roll back an earlier rate when a later one refuses, and does not
+say when the limit lifts, hence the two separate actions and `retry_after()` below.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+from allauth.core.internal import ratelimit
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+APP = "accounts"
+EMAIL_ACTION = "pin_failed_email"
+IP_ACTION = "pin_failed_ip"
+
+
+def _config() -> dict[str, str]:
+    return {
+        EMAIL_ACTION: f"{settings.GOLDBOOK_PIN_FAILURES_PER_EMAIL}/key",
+        IP_ACTION: f"{settings.GOLDBOOK_PIN_FAILURES_PER_IP}/ip",
+    }
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass
+class Reservation:
+    """One attempt's slots; `release()` when the PIN was right (successes do not count)."""
+
+    usages: list[ratelimit.RateLimitUsage]
+
+    def release(self) -> None:
+        for usage in self.usages:
+            usage.rollback()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    scope: str  # "email" or "ip"
+    retry_after: int  # seconds until one more attempt is allowed
+
+
+def _retry_after(
+    request: HttpRequest, action: str, email: str, *, app: str = APP, config: dict[str, str] | None = None
+) -> int:
+    config = config if config is not None else _config()
+    longest = 1
+    for rate in ratelimit.get_rates(app=app, action=action, config=config):
+        cache_key = ratelimit.get_cache_key(request, app=app, action=action, rate=rate, key=_key(email))
+        history: list[float] = cache.get(cache_key, [])  # newest first
+        now = time.time()
+        live = [ts for ts in history if ts > now - rate.duration]
+        if len(live) >= rate.amount:
+            # The limit lifts when the amount-th newest failure leaves the window.
+            longest = max(longest, math.ceil(live[rate.amount - 1] + rate.duration - now))
+    return longest
+
+
+def reserve(request: HttpRequest, email: str) -> Reservation | Refusal:
+    """Take a slot for one PIN check, or say why and for how long it is refused."""
+    config = _config()
+    taken: list[ratelimit.RateLimitUsage] = []
+    for action, scope in ((EMAIL_ACTION, "email"), (IP_ACTION, "ip")):
+        usage = ratelimit.consume(request, app=APP, action=action, config=config, key=_key(email))
+        if usage is None:
+            Reservation(taken).release()
+            return Refusal(scope=scope, retry_after=_retry_after(request, action, email))
+        taken.append(usage)
+    return Reservation(taken)
+
+
+def peek(request: HttpRequest, email: str) -> Refusal | None:
+    """Whether an attempt would be refused now, without taking a slot."""
+    config = _config()
+    for action, scope in ((EMAIL_ACTION, "email"), (IP_ACTION, "ip")):
+        if ratelimit.consume(request, app=APP, action=action, config=config, key=_key(email), dry_run=True) is None:
+            return Refusal(scope=scope, retry_after=_retry_after(request, action, email))
+    return None
+
+
+def clear_email(request: HttpRequest, email: str) -> None:
+    """Forget the failures counted against an email (after a successful PIN recovery)."""
+    ratelimit.clear(request, app=APP, action=EMAIL_ACTION, config=_config(), key=_key(email))
+
+
+def registration(request: HttpRequest) -> Refusal | None:
+    """Count one registration against the client IP: allauth's `signup` limit, so web sign-ups
+    and API registrations share one budget. Returns a Refusal when over it."""
+    from allauth.account import app_settings as account_settings
+
+    config = account_settings.RATE_LIMITS
+    if ratelimit.consume(request, app="allauth.account", action="signup", config=config) is None:
+        return Refusal(
+            scope="ip", retry_after=_retry_after(request, "signup", "", app="allauth.account", config=config)
+        )
+    return None
+
+
+def minutes(seconds: int) -> int:
+    return max(1, math.ceil(seconds / 60))
