@@ -38,3 +38,14 @@ def fund(user: User, amount: Decimal | str, *, key: str | None = None, kind: str
         idempotency_key=key or f"test-fund:{user.pk}:{Transfer.objects.count()}:{minor}",
         memo="Test funding",
     )
+
+
+def staff(*perms: str, **kwargs: object) -> User:
+    """An active staff user holding the given `app_label.codename` permissions."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True, **kwargs)
+    for perm in perms:
+        app_label, codename = perm.split(".", 1)
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return User.objects.get(pk=user.pk)  # fresh instance: no stale permission cache

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -93,12 +94,24 @@ def _fingerprint(**params: object) -> str:
 
 def _cause_fields(cause: models.Model | None) -> dict[str, object]:
     if cause is None:
-        return {"cause_type": None, "cause_id": ""}
-    return {"cause_type": ContentType.objects.get_for_model(cause), "cause_id": str(cause.pk)}
+        return {"cause_type_id": None, "cause_id": ""}
+    # get_for_model is served from ContentType's process-wide cache after the first call.
+    return {"cause_type_id": ContentType.objects.get_for_model(cause).pk, "cause_id": str(cause.pk)}
 
 
-def _cause_ref(cause: models.Model | None) -> str:
-    return "" if cause is None else f"{cause._meta.label_lower}:{cause.pk}"
+def _cause_ref(cause_type_id: int | None, cause_id: str) -> str:
+    """The cause as it enters a fingerprint: `app_label.model:pk` (what `_meta.label_lower` gives)."""
+    if cause_type_id is None:
+        return ""
+    ct = ContentType.objects.get_for_id(cause_type_id)
+    return f"{ct.app_label}.{ct.model}:{cause_id}"
+
+
+def _check_key(idempotency_key: str) -> None:
+    # An empty key would be "unique" exactly once: every later caller passing "" would be told
+    # its operation had already happened (or conflicts), so refuse it outright.
+    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("An idempotency key of 1 to 200 characters is required.")
 
 
 def _check_amount(amount: int) -> None:
@@ -186,11 +199,46 @@ def transfer_post(
     was used with the same parameters; check the debited user's available balance (balance minus
     held); write the transfer, both entries and the new balances.
 
-    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict.
+    `reverses` (used by `transfer_reverse`) must mirror that transfer: its credited account as
+    the debit, its debited account as the credit, the same amount.
+
+    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict,
+    AlreadyReversed.
     """
+    if reverses is not None and (
+        from_account.pk != reverses.credit_account_id
+        or to_account.pk != reverses.debit_account_id
+        or amount != reverses.amount
+    ):
+        raise InvalidAmount(f"A reversal of transfer #{reverses.pk} must mirror it: same amount, accounts swapped.")
+    return _post(
+        from_account=from_account,
+        to_account=to_account,
+        amount=amount,
+        kind=str(kind),
+        idempotency_key=idempotency_key,
+        memo=memo,
+        created_by_id=created_by_id,
+        reverses_id=reverses.pk if reverses is not None else None,
+        **_cause_fields(cause),  # type: ignore[arg-type]
+    )
+
+
+def _post(
+    *,
+    from_account: Account,
+    to_account: Account,
+    amount: int,
+    kind: str,
+    idempotency_key: str,
+    memo: str,
+    created_by_id: int | None,
+    reverses_id: int | None,
+    cause_type_id: int | None,
+    cause_id: str,
+) -> Transfer:
     _check_amount(amount)
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise ValueError("An idempotency key of 1 to 200 characters is required.")
+    _check_key(idempotency_key)
     if from_account.currency_id != to_account.currency_id:
         raise CurrencyMismatch("Both accounts of a transfer must be in one currency.")
     if from_account.pk == to_account.pk:
@@ -200,9 +248,9 @@ def transfer_post(
         debit=from_account.pk,
         credit=to_account.pk,
         amount=amount,
-        kind=str(kind),
-        cause=_cause_ref(cause),
-        reverses=reverses.pk if reverses else None,
+        kind=kind,
+        cause=_cause_ref(cause_type_id, cause_id),
+        reverses=reverses_id,
     )
     try:
         with transaction.atomic():
@@ -219,21 +267,23 @@ def transfer_post(
                 debit=from_account,
                 credit=to_account,
                 amount=amount,
-                kind=str(kind),
+                kind=kind,
                 memo=memo[:255],
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-                reverses=reverses,
+                reverses_id=reverses_id,
                 created_by_id=created_by_id,
-                **_cause_fields(cause),
+                cause_type_id=cause_type_id,
+                cause_id=cause_id,
             )
     except IntegrityError:
         # Two callers raced with one key past the check (only possible when no user account
-        # serialised them, e.g. system-to-system): the loser returns the winner's transfer.
+        # serialised them, e.g. system-to-system or a key reused on other accounts): the loser
+        # returns the winner's transfer, or learns that the key or the reversal is taken.
         existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
-            if reverses is not None and Transfer.objects.filter(reverses=reverses).exists():
-                raise AlreadyReversed(f"Transfer #{reverses.pk} was already reversed.") from None
+            if reverses_id is not None and Transfer.objects.filter(reverses_id=reverses_id).exists():
+                raise AlreadyReversed(f"Transfer #{reverses_id} was already reversed.") from None
             raise
         _same_or_conflict(existing, fingerprint)
         return existing
@@ -249,20 +299,25 @@ def transfer_reverse(*, transfer: Transfer, memo: str = "", created_by_id: int |
     A transfer is reversed at most once (the database holds a unique link); reversing it again
     returns the first reversal. Raises InsufficientFunds when the credited user no longer has
     the amount available, AlreadyReversed on a reversal that would conflict.
+
+    The reversal carries the original's cause as stored (type and id), without loading it: a
+    cause row deleted since would otherwise drop the link and change the retry's fingerprint.
     """
     existing = Transfer.objects.filter(reverses=transfer).first()
     if existing is not None:
         return existing
-    return transfer_post(
-        from_account=transfer.credit_account,
-        to_account=transfer.debit_account,
+    accounts = Account.objects.in_bulk([transfer.debit_account_id, transfer.credit_account_id])
+    return _post(
+        from_account=accounts[transfer.credit_account_id],
+        to_account=accounts[transfer.debit_account_id],
         amount=transfer.amount,
-        kind=TransferKind.REVERSAL,
+        kind=TransferKind.REVERSAL.value,
         idempotency_key=f"reversal:{transfer.pk}",
         memo=memo or f"Reversal of transfer #{transfer.pk}",
-        cause=transfer.cause,
         created_by_id=created_by_id,
-        reverses=transfer,
+        reverses_id=transfer.pk,
+        cause_type_id=transfer.cause_type_id,
+        cause_id=transfer.cause_id,
     )
 
 
@@ -284,9 +339,17 @@ def hold_place(
     Raises InvalidAmount (also for a system account), InsufficientFunds, IdempotencyConflict.
     """
     _check_amount(amount)
+    _check_key(idempotency_key)
     if account.is_system:
         raise InvalidAmount("Holds are placed on user accounts only.")
-    fingerprint = _fingerprint(op="hold", account=account.pk, amount=amount, kind=str(kind), cause=_cause_ref(cause))
+    cause_fields = _cause_fields(cause)
+    fingerprint = _fingerprint(
+        op="hold",
+        account=account.pk,
+        amount=amount,
+        kind=str(kind),
+        cause=_cause_ref(cause_fields["cause_type_id"], cause_fields["cause_id"]),  # type: ignore[arg-type]
+    )
     expires_at = expires_at or timezone.now() + timedelta(seconds=settings.GOLDBOOK_HOLD_TTL_SECONDS)
     try:
         with transaction.atomic():
@@ -305,7 +368,7 @@ def hold_place(
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 expires_at=expires_at,
-                **_cause_fields(cause),
+                **cause_fields,
             )
             row.held += amount
             row.save(update_fields=["held"])
@@ -326,25 +389,31 @@ def _lock_hold(hold_id: int) -> Hold:
 def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = "") -> Transfer | None:
     """Capture `amount` (0 ≤ amount ≤ hold) into `to_account` and release the rest.
 
-    Idempotent: capturing a hold that was already captured for the same amount returns that
-    capture. Capturing 0 releases the hold and returns None.
-    Raises HoldNotPending (released, expired, or captured for another amount), InvalidAmount.
+    Idempotent: capturing a hold that was already captured for the same amount into the same
+    account returns that capture. Capturing 0 releases the hold and returns None (also when the
+    hold is already released or expired, like `hold_release`).
+    Raises HoldNotPending (captured for another amount or account; a capture > 0 of a released
+    or expired hold), InvalidAmount, CurrencyMismatch.
     """
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise InvalidAmount("A capture is a whole, non-negative number of minor units.")
     with transaction.atomic():
         hold = _lock_hold(hold_id)  # holds before accounts: the global lock order
         if hold.status == HoldStatus.CAPTURED and hold.captured_amount == amount:
             capture = Transfer.objects.filter(hold=hold).first()
             if capture is not None and capture.credit_account_id == to_account.pk:
                 return capture
-        if hold.status == HoldStatus.RELEASED and amount == 0:
+        if amount == 0 and hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
             return None
         if hold.status != HoldStatus.PENDING:
             raise HoldNotPending(f"Hold #{hold.pk} is {hold.status}.")
-        if not isinstance(amount, int) or amount < 0 or amount > hold.amount:
+        if amount > hold.amount:
             raise InvalidAmount(f"Capture must be between 0 and {hold.amount}.")
         if amount == 0:
             _hold_resolve(hold, HoldStatus.RELEASED)
             return None
+        if to_account.pk == hold.account_id:
+            raise InvalidAmount("A hold is captured into another account than the one it is on.")
         if to_account.currency_id != hold.account.currency_id:
             raise CurrencyMismatch("A hold is captured in its own currency.")
         locked = _lock_user_accounts([hold.account_id, to_account.pk])
@@ -421,17 +490,28 @@ def holds_expire(*, now: datetime | None = None, limit: int = 500) -> int:
 # --- manual adjustments (maker-checker) ---------------------------------------------------------
 
 
+def _require_staff_perm(user_id: int, perm: str, action: str) -> None:
+    """Maker-checker is enforced here, not only in the admin: any caller of these services
+    (a shell, a future API) gets the same rule."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
+    if user is None or not user.has_perm(perm):
+        raise AdjustmentNotAllowed(f"Only staff with the {perm!r} permission may {action}.")
+
+
 def adjustment_request(*, account: Account, amount: int, reason: str, requested_by_id: int) -> AdjustmentRequest:
     """Record a staff request to credit (amount > 0) or debit (amount < 0) a user account.
 
     Nothing is posted until a different staff user approves it.
+    Raises InvalidAmount, AdjustmentNotAllowed (system account, no reason, requester lacks
+    `wallet.request_adjustment`).
     """
-    if not isinstance(amount, int) or amount == 0 or abs(amount) > MAX_AMOUNT:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0 or abs(amount) > MAX_AMOUNT:
         raise InvalidAmount("An adjustment is a non-zero number of minor units.")
     if account.is_system:
         raise AdjustmentNotAllowed("Adjustments apply to user accounts.")
     if not reason.strip():
         raise AdjustmentNotAllowed("An adjustment needs a reason.")
+    _require_staff_perm(requested_by_id, "wallet.request_adjustment", "request an adjustment")
     return AdjustmentRequest.objects.create(
         account=account, amount=amount, reason=reason.strip(), requested_by_id=requested_by_id
     )
@@ -440,9 +520,11 @@ def adjustment_request(*, account: Account, amount: int, reason: str, requested_
 def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
     """Approve a pending adjustment and post it (issuance ↔ user).
 
-    Raises AdjustmentNotAllowed (decided already, or approver is the requester),
-    InsufficientFunds for a debit larger than what the user has available.
+    Raises AdjustmentNotAllowed (decided already, approver is the requester or lacks
+    `wallet.approve_adjustment`), InsufficientFunds for a debit larger than what the user has
+    available (the request then stays pending).
     """
+    _require_staff_perm(approver_id, "wallet.approve_adjustment", "approve an adjustment")
     with transaction.atomic(durable=True):
         req = AdjustmentRequest.objects.select_for_update(no_key=True).select_related("account").get(pk=request_id)
         if req.status != AdjustmentStatus.REQUESTED:
@@ -471,6 +553,8 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
 
 
 def adjustment_reject(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
+    """Reject a pending adjustment; nothing is posted. Raises AdjustmentNotAllowed as approve does."""
+    _require_staff_perm(approver_id, "wallet.approve_adjustment", "reject an adjustment")
     with transaction.atomic(durable=True):
         req = AdjustmentRequest.objects.select_for_update(no_key=True).get(pk=request_id)
         if req.status != AdjustmentStatus.REQUESTED:
