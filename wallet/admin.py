@@ -125,8 +125,12 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
 
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.approve_adjustment")
+
     def _decide(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest], approve: bool) -> None:
-        if not request.user.has_perm("wallet.approve_adjustment"):
+        # The services check the permission and four-eyes again; this only spares a useless form.
+        if not self.has_approve_permission(request):
             self.message_user(request, "You may not decide on adjustments.", messages.ERROR)
             return
         for req in queryset.filter(status=AdjustmentStatus.REQUESTED):
@@ -141,10 +145,10 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
                 verb = "approved and posted" if approve else "rejected"
                 self.message_user(request, f"Adjustment #{req.pk} {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve and post selected adjustments")
+    @admin.action(description="Approve and post selected adjustments", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected adjustments")
+    @admin.action(description="Reject selected adjustments", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=False)
