@@ -74,3 +74,27 @@ def _eager_celery_and_clean_cache() -> Iterator[None]:
     yield
     cache.clear()
     app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+
+
+@pytest.fixture(autouse=True)
+def _reference_data_in_transactional_tests(request: pytest.FixtureRequest) -> None:
+    """Put back the rows data migrations create (the default currency) for transactional tests.
+
+    A `transaction=True` test (threads, live server) ends by flushing every table, so the next
+    one would start without the currency migration 0003 created.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("_django_db_helper")
+    from django.conf import settings
+
+    from wallet.models import Currency
+
+    Currency.objects.get_or_create(
+        code=settings.GOLDBOOK_CURRENCY_CODE,
+        defaults={"name": settings.GOLDBOOK_CURRENCY_NAME, "decimal_places": settings.GOLDBOOK_CURRENCY_DECIMALS},
+    )
