@@ -124,11 +124,16 @@ def test_a_transfer_with_entries_on_the_wrong_sides_fails_at_commit():
 # --- row locks: no overdraft, no lost update ------------------------------------------------------
 
 
-def test_racing_debits_never_overdraw_and_lose_no_update():
+@pytest.mark.parametrize("credited", ["system", "user"])
+def test_racing_debits_never_overdraw_and_lose_no_update(credited):
+    # user -> system takes the one-statement path, user -> user the two-row-lock path.
     user = UserFactory()
     fund(user, "150.00")  # 15000 minor units: room for 150 of the 200 debits below
     account = services.user_account(user_id=user.pk)
-    revenue = services.system_account(name=SystemAccount.REVENUE)
+    if credited == "system":
+        revenue = services.system_account(name=SystemAccount.REVENUE)
+    else:
+        revenue = services.user_account(user_id=UserFactory().pk)
     per_thread = 25
 
     def debit(i: int) -> tuple[int, int]:
@@ -153,6 +158,9 @@ def test_racing_debits_never_overdraw_and_lose_no_update():
     assert sum(r[1] for r in results) == 50
     account.refresh_from_db()
     assert (account.balance, account.version) == (0, 151)
+    if credited == "user":
+        revenue.refresh_from_db()
+        assert (revenue.balance, revenue.version) == (15000, 150)
     chain = list(Entry.objects.filter(account=account).order_by("account_version"))
     assert [e.account_version for e in chain] == list(range(1, 152))  # unique and contiguous
     running = 0
