@@ -5,7 +5,9 @@ Every money operation here:
 - takes keyword-only arguments and integer minor units (convert `Decimal` at the edge with
   `Currency.to_minor`);
 - locks the user accounts it touches with `SELECT … FOR NO KEY UPDATE`, in primary-key order,
-  and checks funds under that lock;
+  and checks funds under that lock (on PostgreSQL a transfer between one user account and a
+  system account does it in one `UPDATE … WHERE balance - held >= amount` statement that also
+  writes the transfer: one row lock, nothing to order, one round trip before COMMIT);
 - carries an idempotency key that is unique in the database: the same key with the same
   parameters returns the first result and posts nothing, with other parameters it raises
   `IdempotencyConflict`;
