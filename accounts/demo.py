@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Permission
 from django.core.management.base import OutputWrapper
 
 from wallet import services as wallet
@@ -33,7 +34,23 @@ def _user(email: str, pin: str, **extra: object) -> tuple[User, bool]:
 def seed(*, stdout: OutputWrapper) -> None:
     member, created = _user(*DEMO_MEMBER, display_name="Demo Member")
     _user(*DEMO_ADMIN, is_superuser=True)
-    _user(*DEMO_CHECKER, is_staff=True, display_name="Second approver")
+    checker, _ = _user(*DEMO_CHECKER, is_staff=True, display_name="Second approver")
+    # The checker approves what the admin requests (maker-checker), so it needs the permission
+    # and a view of the ledger; adding permissions already held changes nothing.
+    checker.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="wallet",
+            codename__in=[
+                "approve_adjustment",
+                "request_adjustment",
+                "view_adjustmentrequest",
+                "view_account",
+                "view_transfer",
+                "view_entry",
+                "view_hold",
+            ],
+        )
+    )
     currency = default_currency()
     # A fixed idempotency key: a second run finds the grant already posted and posts nothing.
     wallet.transfer_post(

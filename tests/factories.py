@@ -87,3 +87,14 @@ def api_token(user: User) -> str:
     from accounts.services import api_session_create
 
     return api_session_create(user=user, ip=None, user_agent="t")[1]
+
+
+def staff(*perms: str, **kwargs: object) -> User:
+    """An active staff user holding the given `app_label.codename` permissions."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True, **kwargs)
+    for perm in perms:
+        app_label, codename = perm.split(".", 1)
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return User.objects.get(pk=user.pk)  # fresh instance: no stale permission cache

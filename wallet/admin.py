@@ -12,6 +12,11 @@ from .errors import WalletError
 from .models import Account, AdjustmentRequest, AdjustmentStatus, Currency, Entry, Hold, Transfer
 
 
+def money(currency: Currency, minor: int | None) -> str:
+    """Minor units as the decimal amount a person reads (4000 → "40.00")."""
+    return "" if minor is None else f"{currency.to_decimal(minor):,}"
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -37,7 +42,7 @@ class CurrencyAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("id", "owner", "currency", "balance", "held", "version", "created_at")
+    list_display = ("id", "owner", "currency", "balance_display", "held_display", "version", "created_at")
     list_filter = ("currency", "system_name")
     search_fields = ("user__email", "system_name")
     list_select_related = ("user", "currency")
@@ -45,6 +50,16 @@ class AccountAdmin(ReadOnlyAdmin):
     @admin.display(description="Owner")
     def owner(self, obj: Account) -> str:
         return obj.system_name or (obj.user.email if obj.user else "")
+
+    @admin.display(description="Balance", ordering="balance")
+    def balance_display(self, obj: Account) -> str:
+        if obj.is_system:
+            return "(sum of entries)"
+        return money(obj.currency, obj.balance)
+
+    @admin.display(description="Held", ordering="held")
+    def held_display(self, obj: Account) -> str:
+        return "" if obj.is_system else money(obj.currency, obj.held)
 
 
 class EntryInline(admin.TabularInline):
@@ -60,33 +75,59 @@ class EntryInline(admin.TabularInline):
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "kind", "amount", "currency", "debit_account", "credit_account", "memo")
+    list_display = ("id", "created_at", "kind", "amount_display", "debit_account", "credit_account", "memo")
     list_filter = ("kind", "currency", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("debit_account__user__email", "credit_account__user__email", "memo", "idempotency_key")
+    search_fields = ("debit_account__user__email", "credit_account__user__email", "=kind", "memo", "=idempotency_key")
+    search_help_text = "A member's email, a kind (purchase, redeem…), words of the memo or an exact idempotency key."
     date_hierarchy = "created_at"
     list_select_related = ("debit_account__user", "credit_account__user", "currency")
+    # Counting every transfer for "N results (M total)" is a full scan on a large ledger.
+    show_full_result_count = False
     inlines = [EntryInline]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Transfer) -> str:
+        return money(obj.currency, obj.amount)
 
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "account", "amount", "balance_after", "transfer_kind")
-    list_filter = ("transfer__kind", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("account__user__email", "transfer__memo")
+    list_display = ("id", "created_at", "account", "amount_display", "balance_after_display", "transfer_kind")
+    list_filter = ("transfer__kind", ("created_at", admin.DateFieldListFilter), "account__system_name")
+    search_fields = ("account__user__email", "=transfer__kind", "transfer__memo")
+    search_help_text = "A member's email, a kind (purchase, redeem…) or words of the memo."
     date_hierarchy = "created_at"
     list_select_related = ("account__user", "transfer", "account__currency")
+    show_full_result_count = False
 
-    @admin.display(description="Kind")
+    @admin.display(description="Kind", ordering="transfer__kind")
     def transfer_kind(self, obj: Entry) -> str:
-        return obj.transfer.kind
+        return obj.transfer.get_kind_display()
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Entry) -> str:
+        return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
+
+    @admin.display(description="Balance after")
+    def balance_after_display(self, obj: Entry) -> str:
+        return money(obj.account.currency, obj.balance_after)
 
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
-    list_display = ("id", "account", "amount", "captured_amount", "status", "kind", "expires_at", "created_at")
-    list_filter = ("status", "kind")
-    search_fields = ("account__user__email", "idempotency_key", "memo")
+    list_display = ("id", "account", "amount_display", "captured_display", "status", "kind", "memo", "expires_at")
+    list_filter = ("status", "kind", ("expires_at", admin.DateFieldListFilter))
+    search_fields = ("account__user__email", "=idempotency_key", "memo")
+    search_help_text = "A member's email, words of the memo or an exact idempotency key."
     list_select_related = ("account__user", "account__currency")
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: Hold) -> str:
+        return money(obj.account.currency, obj.amount)
+
+    @admin.display(description="Captured", ordering="captured_amount")
+    def captured_display(self, obj: Hold) -> str:
+        return money(obj.account.currency, obj.captured_amount) if obj.status == "captured" else "—"
 
 
 class AdjustmentRequestForm(forms.ModelForm):
@@ -103,12 +144,16 @@ class AdjustmentRequestForm(forms.ModelForm):
 @admin.register(AdjustmentRequest)
 class AdjustmentRequestAdmin(admin.ModelAdmin):
     form = AdjustmentRequestForm
-    list_display = ("id", "account", "amount", "status", "requested_by", "requested_at", "decided_by", "decided_at")
+    list_display = ("id", "account", "amount_display", "reason", "status", "requested_by", "decided_by", "requested_at")
     list_filter = ("status",)
     search_fields = ("account__user__email", "reason")
     list_select_related = ("account__user", "account__currency", "requested_by", "decided_by")
     actions = ["approve", "reject"]
     readonly_fields = ("status", "requested_by", "decided_by", "decided_at", "decision_note", "transfer")
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj: AdjustmentRequest) -> str:
+        return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("wallet.request_adjustment")
@@ -125,8 +170,12 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
 
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.approve_adjustment")
+
     def _decide(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest], approve: bool) -> None:
-        if not request.user.has_perm("wallet.approve_adjustment"):
+        # The services check the permission and four-eyes again; this only spares a useless form.
+        if not self.has_approve_permission(request):
             self.message_user(request, "You may not decide on adjustments.", messages.ERROR)
             return
         for req in queryset.filter(status=AdjustmentStatus.REQUESTED):
@@ -141,10 +190,10 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
                 verb = "approved and posted" if approve else "rejected"
                 self.message_user(request, f"Adjustment #{req.pk} {verb}.", messages.SUCCESS)
 
-    @admin.action(description="Approve and post selected adjustments")
+    @admin.action(description="Approve and post selected adjustments", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected adjustments")
+    @admin.action(description="Reject selected adjustments", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=False)

@@ -1,0 +1,43 @@
+"""The embedded default (SQLite): atomic() takes the write lock at BEGIN (IMMEDIATE), so two
+requests moving money queue behind each other instead of one failing with "database is
+locked". Runs on a real database file in a subprocess (an in-memory test database has no
+second connection to race with)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+SCRIPT = Path(__file__).with_name("sqlite_race.py")
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's locking; on PostgreSQL row locks do this (test_concurrency)"
+)
+
+
+def race(tmp_path: Path, mode: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / f"race-{mode}.sqlite3"), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_immediate_transactions_serialise_money_operations(tmp_path):
+    result = race(tmp_path, "IMMEDIATE")
+    assert result["errors"] == []
+    assert result["balance"] == 800  # both spends of 100 went through
+    assert result["elapsed"] >= 0.75  # one after the other, each holding the lock ~0.4 s
+
+
+def test_deferred_transactions_would_fail_with_database_is_locked(tmp_path):
+    # The control: without IMMEDIATE the same two requests do not both succeed.
+    result = race(tmp_path, "DEFERRED")
+    assert any("database is locked" in e for e in result["errors"]), result
+    assert result["balance"] == 900
