@@ -105,3 +105,4 @@ def money(value: Decimal) -> Decimal:
 
 
 api.add_router("/", "accounts.api.router")
+api.add_router("/", "rewards.api.router")
