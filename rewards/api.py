@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pydantic
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError
 
 from accounts.api import token_auth
@@ -105,7 +105,7 @@ def _check_signature(request: HttpRequest) -> Integration:
     openapi_extra=_EVENT_BODY,
     summary="Post one forum activity event (HMAC-signed)",
 )
-def post_event(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+def post_event(request: HttpRequest) -> Status[dict[str, Any]]:
     """202 when accepted (applied, or stored until its user appears), 200 for a replay of an
     event_id already received, 400 for a malformed event, 401 for a bad signature."""
     integration = _check_signature(request)
@@ -138,7 +138,7 @@ def post_event(request: HttpRequest) -> tuple[int, dict[str, Any]]:
         raise ApiError(400, exc.code, str(exc)) from None
     stored = result.event
     body = {"event_id": stored.event_id, "status": stored.status, "replay": not result.created, "note": stored.note}
-    return (202 if result.created else 200), body
+    return Status(202 if result.created else 200, body)
 
 
 # --- store ----------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ class NeedCoinsOut(ErrorOut):
     },
     summary="Redeem a reward",
 )
-def redeem(request: HttpRequest, payload: RedeemIn) -> tuple[int, dict[str, Any]]:
+def redeem(request: HttpRequest, payload: RedeemIn) -> Status[dict[str, Any]]:
     """201 with the redemption (the same one again for a repeated idempotency_key); 402 when the
     member cannot afford it; 409 when out of stock or over the per-user limit."""
     user = request.auth.user  # type: ignore[attr-defined]
@@ -239,12 +239,15 @@ def redeem(request: HttpRequest, payload: RedeemIn) -> tuple[int, dict[str, Any]
     except RewardsError as exc:
         raise ApiError(exc.status, exc.code, str(exc)) from None
     r = result.redemption
-    return 201, {
-        "redemption_id": r.pk,
-        "status": r.status,
-        "coins_spent": money(currency.to_decimal(r.price)),
-        "new_balance": money(balance_for_user(user_id=user.pk).available_decimal),
-    }
+    return Status(
+        201,
+        {
+            "redemption_id": r.pk,
+            "status": r.status,
+            "coins_spent": money(currency.to_decimal(r.price)),
+            "new_balance": money(balance_for_user(user_id=user.pk).available_decimal),
+        },
+    )
 
 
 # --- leaderboard ------------------------------------------------------------------------------
@@ -381,7 +384,7 @@ def _bounty_errors(exc: Exception) -> ApiError:
     response={201: BountyOut, 400: ErrorOut, 401: ErrorOut, 402: NeedCoinsOut},
     summary="Offer a bounty (coins go to escrow at once)",
 )
-def bounty_create(request: HttpRequest, payload: BountyIn) -> tuple[int, dict[str, Any]]:
+def bounty_create(request: HttpRequest, payload: BountyIn) -> Status[dict[str, Any]]:
     currency = default_currency()
     try:
         amount = currency.to_minor(payload.coins)
@@ -400,7 +403,7 @@ def bounty_create(request: HttpRequest, payload: BountyIn) -> tuple[int, dict[st
         )
     except (InsufficientFunds, RewardsError) as exc:
         raise _bounty_errors(exc) from None
-    return 201, _bounty_out(Bounty.objects.select_related("offerer", "winner").get(pk=bounty.pk))
+    return Status(201, _bounty_out(Bounty.objects.select_related("offerer", "winner").get(pk=bounty.pk)))
 
 
 @router.get("/rewards/bounties", response={200: BountyListOut}, summary="Open bounties")

@@ -327,11 +327,24 @@ def activity_record(
             if existing is None:
                 raise
             return RecordResult(event=existing, created=False)
+        if type == EventType.ANSWER_POSTED:
+            _count_bounty_answer(data)
         user = _resolve_user(source=source, email=email, external_id=external, user_id=user_id)
         if user is not None:
+            ActivityEvent.objects.filter(pk=event.pk).update(user=user)
             _apply_pending_for(user)
             event.refresh_from_db()
     return RecordResult(event=event, created=True)
+
+
+def _count_bounty_answer(data: dict[str, Any]) -> None:
+    """An answer on a thread with open bounties: they can no longer be cancelled. Counted when
+    the event arrives, whether or not the answerer has a Goldbook account yet."""
+    thread_ref = data.get("thread_ref")
+    if isinstance(thread_ref, str | int) and not isinstance(thread_ref, bool) and str(thread_ref):
+        Bounty.objects.filter(thread_ref=str(thread_ref)[:200], status=BountyStatus.OPEN).update(
+            answer_count=F("answer_count") + 1
+        )
 
 
 def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | None) -> User | None:
@@ -518,14 +531,6 @@ def _apply_event(*, event: ActivityEvent, user: User, profile: RewardProfile) ->
         ):
             notes.append(_reverse(award=award, profile=profile, now=now, reason="answer unaccepted"))
     else:
-        if kind == EventType.ANSWER_POSTED:
-            thread_ref = event.data.get("thread_ref")
-            if isinstance(thread_ref, str | int) and str(thread_ref):
-                n = Bounty.objects.filter(thread_ref=str(thread_ref), status=BountyStatus.OPEN).update(
-                    answer_count=F("answer_count") + 1
-                )
-                if n:
-                    notes.append(f"answer counted on {n} bounty(ies)")
         if DeletedObject.objects.filter(object_key=obj).exists():
             return [*notes, "object was deleted"]
         for rule in _live_rules(kind, now):
@@ -833,7 +838,9 @@ def redemption_cancel(*, redemption_id: int, staff_id: int | None, note: str = "
     """Staff cancel a pending redemption: refund the coins (linked `refund`) and restock."""
     with transaction.atomic(durable=True):
         redemption = (
-            Redemption.objects.select_for_update(no_key=True).select_related("reward", "transfer").get(pk=redemption_id)
+            Redemption.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("reward", "transfer")
+            .get(pk=redemption_id)
         )
         if redemption.status != RedemptionStatus.PENDING:
             raise RedemptionNotPending(f"Redemption #{redemption.pk} is {redemption.status}.")
