@@ -415,6 +415,16 @@ class Reward(models.Model):
             and (self.ends_at is None or at < self.ends_at)
         )
 
+    @property
+    def kind_label(self) -> str:
+        return {
+            RewardKind.PREMIUM_ACCESS: "Premium access",
+            RewardKind.VIP_GROUP: "VIP group",
+            RewardKind.BADGE: "Badge",
+            RewardKind.CUSTOM_TITLE: "Title",
+            RewardKind.MANUAL: "Fulfilled by staff",
+        }.get(self.kind, self.kind)
+
 
 class RedemptionStatus(models.TextChoices):
     PENDING = "pending", "Waiting for staff"

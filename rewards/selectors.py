@@ -123,16 +123,25 @@ def _me_sql(period: str, bucket: str, user_id: int) -> tuple[int | None, int]:
     return above + 1, coins
 
 
+def redis_member(user_id: int) -> str:
+    """Zero-padded so that Redis's lexicographic order among equal scores is the numeric order."""
+    return f"{user_id:012d}"
+
+
 def _top_redis(client: Any, key: str, limit: int) -> list[tuple[int, int]]:
-    rows = client.zrevrange(key, 0, limit - 1, withscores=True)
-    pairs = [(int(member), int(score)) for member, score in rows if score > 0]
-    # Redis orders equal scores by member, descending; SQL by user id ascending. Sort the page the
-    # SQL way so both backends show ties identically.
-    return sorted(pairs, key=lambda p: (-p[1], p[0]))
+    rows = [(int(m), int(s)) for m, s in client.zrevrange(key, 0, limit - 1, withscores=True) if s > 0]
+    if len(rows) < limit:
+        return sorted(rows, key=lambda p: (-p[1], p[0]))
+    # Equal scores come back in descending member order; SQL orders ties by ascending user id.
+    # Keep everything above the boundary score, then take the boundary's lowest ids.
+    boundary = rows[-1][1]
+    above = sorted((p for p in rows if p[1] > boundary), key=lambda p: (-p[1], p[0]))
+    tied = client.zrangebyscore(key, boundary, boundary, start=0, num=limit - len(above))
+    return above + [(int(m), boundary) for m in tied]
 
 
 def _me_redis(client: Any, key: str, user_id: int) -> tuple[int | None, int]:
-    score = client.zscore(key, str(user_id))
+    score = client.zscore(key, redis_member(user_id))
     if score is None or score <= 0:
         return None, 0
     above = client.zcount(key, f"({int(score)}", "+inf")
@@ -230,6 +239,7 @@ class StoreItem:
     in_stock: bool
     redeemed_by_me: int
     limit_reached: bool
+    shortfall_decimal: Decimal
 
     @property
     def can_redeem(self) -> bool:
@@ -258,6 +268,7 @@ def store_items(*, user_id: int | None, now: datetime | None = None) -> list[Sto
                 in_stock=reward.stock is None or reward.stock > 0,
                 redeemed_by_me=count,
                 limit_reached=reward.per_user_limit is not None and count >= reward.per_user_limit,
+                shortfall_decimal=currency.to_decimal(max(reward.price - available, 0)),
             )
         )
     return items

@@ -79,7 +79,7 @@ from .models import (
     RewardProfile,
     UserBadge,
 )
-from .selectors import buckets_for, redis_client, redis_key
+from .selectors import buckets_for, redis_client, redis_key, redis_member
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> 
         pipe = client.pipeline(transaction=True)
         for period, bucket in buckets:
             key = redis_key(period, bucket)
-            pipe.zincrby(key, delta, str(user_id))
+            pipe.zincrby(key, delta, redis_member(user_id))
             pipe.zremrangebyscore(key, "-inf", 0)
             if period != "all":
                 pipe.expire(key, 60 * 60 * 24 * 400)
@@ -221,7 +221,7 @@ def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> Re
         by_key: dict[str, dict[str, int]] = defaultdict(dict)
         for row in rows:
             if row.coins > 0:
-                by_key[redis_key(row.period, row.bucket)][str(row.user_id)] = row.coins
+                by_key[redis_key(row.period, row.bucket)][redis_member(row.user_id)] = row.coins
         prefix = settings.REWARDS_REDIS_PREFIX
         stale = set(
             k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000)
@@ -1157,7 +1157,8 @@ def referral_review(*, referral_id: int, approve: bool, staff_id: int | None, no
 def integration_create(*, name: str) -> tuple[Integration, str]:
     """Create an integration and return it with its new secret (shown once to the operator)."""
     secret = secrets.token_hex(32)
-    integration = Integration.objects.create(name=name, secret=secret)
+    with transaction.atomic():
+        integration = Integration.objects.create(name=name, secret=secret)
     return integration, secret
 
 

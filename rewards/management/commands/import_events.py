@@ -74,8 +74,8 @@ def _fields(payload: object) -> dict[str, object]:
         "type": str(payload.get("type") or ""),
         "occurred_at": occurred,
         "user_email": str(user.get("email") or ""),  # type: ignore[union-attr]
-        "user_external_id": str(user.get("external_id") or ""),  # type: ignore[union-attr]
+        "user_external_id": "" if user.get("external_id") is None else str(user.get("external_id")),  # type: ignore[union-attr]
         "object_type": str(obj.get("type") or ""),  # type: ignore[union-attr]
-        "object_id": str(obj.get("id") or ""),  # type: ignore[union-attr]
+        "object_id": "" if obj.get("id") is None else str(obj.get("id")),  # type: ignore[union-attr]
         "data": data,
     }
