@@ -887,6 +887,18 @@ def group_grants_expire(*, now: datetime | None = None, limit: int = 500) -> int
 
 
 # --- bounties ---------------------------------------------------------------------------------
+#
+# Escrow, not a wallet hold: a bounty lives for days (7 by default, plus grace), while wallet holds
+# are short reservations that `holds_expire` releases after GOLDBOOK_HOLD_TTL_SECONDS. An escrow
+# transfer (user → escrow system account) shows the coins leaving at once in the member's history,
+# and the escrow account's balance is exactly the sum of open bounties.
+#
+# Stack Exchange's rules, adopted: a bounty runs 7 days (`expires_in_days`, 1–30 here); after it
+# expires the offerer has a 24-hour grace period in which they can still award it; only the offerer
+# awards, never to themselves, one winner. Differences, as the issue asks: a bounty may be cancelled
+# while nobody has answered (SE never refunds), and one not awarded by the end of the grace period
+# is returned to the offerer (SE keeps it, or auto-awards half to the top answer; we have no answer
+# scores to do that fairly).
 
 
 def bounty_create(
