@@ -186,7 +186,7 @@ def bench_reads() -> None:
         with connection.cursor() as c:
             c.execute("SELECT user_id FROM rewards_earningtotal WHERE period='all' ORDER BY coins, user_id LIMIT 1")
             bottom = c.fetchone()[0]
-        samples = run(lambda i=0: leaderboard(period="all", limit=10, user_id=bottom), n=50)
+        samples = run(lambda i=0, b=bottom: leaderboard(period="all", limit=10, user_id=b), n=50)
         print(f"  {name:15s} bottom member rank {pct(samples)}")
 
 
