@@ -168,3 +168,4 @@ AUTH_ERRORS: dict[int, type[Schema]] = {400: ErrorOut, 401: ErrorOut}
 api.add_router("/", "accounts.api.router")
 api.add_router("/", "downloads.api.router")
 api.add_router("/", "payments.api.router")
+api.add_router("/", "rewards.api.router")

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "wallet",
     "downloads",
     "payments",
+    "rewards",
 ]
 
 MIDDLEWARE = [
@@ -286,3 +287,21 @@ GOLDBOOK_PIN_LOCKOUT_AFTER = env.int("GOLDBOOK_PIN_LOCKOUT_AFTER", default=10)
 # API registrations per client IP (django-ratelimit rate).
 GOLDBOOK_REGISTER_RATE = env.str("GOLDBOOK_REGISTER_RATE", default="10/h")
 RATELIMIT_USE_CACHE = "default"
+# --- rewards ---
+# Coins a member can earn per UTC day from capped rules (accepted answers and bounties are exempt).
+REWARDS_DAILY_CAP = env.str("REWARDS_DAILY_CAP", default="200")
+# Bounties: default and longest duration, Stack Exchange's grace period after expiry, minimum.
+REWARDS_BOUNTY_DAYS = env.int("REWARDS_BOUNTY_DAYS", default=7)
+REWARDS_BOUNTY_MAX_DAYS = env.int("REWARDS_BOUNTY_MAX_DAYS", default=30)
+REWARDS_BOUNTY_GRACE_HOURS = env.int("REWARDS_BOUNTY_GRACE_HOURS", default=24)
+REWARDS_BOUNTY_MIN = env.str("REWARDS_BOUNTY_MIN", default="5")
+# "auto": Redis sorted sets when REDIS_URL is set, SQL aggregates otherwise; "sql" forces SQL.
+REWARDS_LEADERBOARD_BACKEND = env.str("REWARDS_LEADERBOARD_BACKEND", default="auto")
+REWARDS_REDIS_PREFIX = env.str("REWARDS_REDIS_PREFIX", default="goldbook:rewards:lb")
+# Dotted path to `f(user_id) -> iterable of wallet addresses` (the payments app), for the
+# same-wallet referral heuristic. Empty: the heuristic is off.
+REWARDS_WALLET_ADDRESSES_PROVIDER = env.str("REWARDS_WALLET_ADDRESSES_PROVIDER", default="")
+CELERY_BEAT_SCHEDULE["rewards-apply-pending-events"] = {"task": "rewards.apply_pending_events", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["rewards-expire-bounties"] = {"task": "rewards.expire_bounties", "schedule": 600.0}
+CELERY_BEAT_SCHEDULE["rewards-expire-group-grants"] = {"task": "rewards.expire_group_grants", "schedule": 600.0}
+CELERY_BEAT_SCHEDULE["rewards-rebuild-leaderboards"] = {"task": "rewards.rebuild_leaderboards", "schedule": 86400.0}

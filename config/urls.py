@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("downloads.urls")),
     path("", include("payments.urls")),
     path("", include("accounts.urls")),
+    path("", include("rewards.urls")),
 ]

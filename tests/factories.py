@@ -1,5 +1,6 @@
 """factory_boy factories. Balances are only ever set up through wallet.services."""
 
+import uuid
 from decimal import Decimal
 
 import factory
@@ -98,3 +99,41 @@ def staff(*perms: str, **kwargs: object) -> User:
         app_label, codename = perm.split(".", 1)
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return User.objects.get(pk=user.pk)  # fresh instance: no stale permission cache
+
+
+# --- rewards ---
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    """A store reward. `price` is in minor units (100 coins = 10000)."""
+
+    class Meta:
+        model = "rewards.Reward"
+
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    slug = factory.Sequence(lambda n: f"reward-{n}")
+    description = "A test reward."
+    price = 10000
+    kind = "badge"
+    badge_label = factory.Sequence(lambda n: f"Badge {n}")
+
+
+def forum_event(user_email: str, type_: str, object_id: str, *, event_id: str | None = None, **kwargs: object):
+    """Record one event from the "forum" source through the real intake service."""
+    from rewards import services as rewards
+
+    data = kwargs.pop("data", {})
+    voter = kwargs.pop("voter", None)
+    if voter is not None:
+        data = {**data, "voter": {"email": voter}}
+    object_type = kwargs.pop("object_type", "post" if type_.startswith("post.") else "answer")
+    return rewards.activity_record(
+        source="forum",
+        event_id=event_id or uuid.uuid4().hex,
+        type=type_,
+        user_email=user_email,
+        object_type=object_type,
+        object_id=object_id,
+        data=data,
+        **kwargs,
+    )

@@ -190,7 +190,7 @@ SELECT r.id, o.id, r.amount, o.amount, r.debit_account_id, r.credit_account_id,
        o.debit_account_id, o.credit_account_id
   FROM {T_TRANSFER} r JOIN {T_TRANSFER} o ON o.id = r.reverses_id
  WHERE r.id >= %s AND r.id < %s
-   AND (r.amount <> o.amount OR r.debit_account_id <> o.credit_account_id
+   AND (r.amount > o.amount OR r.debit_account_id <> o.credit_account_id
         OR r.credit_account_id <> o.debit_account_id)
 """
 
@@ -304,7 +304,9 @@ def _audit(*, batch_size: int, progress: ProgressFn) -> AuditResult:
         for cur_code, _count, esum in _rows(ENTRY_TOTALS_SQL, [lo, hi]):
             tot(cur_code).entries_sum += int(esum)
         for rid, oid, ramt, oamt, rd, rc, od, oc in _rows(REVERSAL_SQL, [lo, hi]):
-            reversals.add(f"transfer #{rid} reverses #{oid} but moves {ramt} #{rd} -> #{rc}, not {oamt} #{oc} -> #{od}")
+            reversals.add(
+                f"transfer #{rid} reverses #{oid} but moves {ramt} #{rd} -> #{rc}, not at most {oamt} #{oc} -> #{od}"
+            )
         progress("transfers", fraction, total)
 
     # --- holds: a captured hold has exactly one capture of its captured amount ---------------

@@ -376,8 +376,11 @@ def transfer_post(
     was used with the same parameters; check the debited user's available balance (balance minus
     held); write the transfer, both entries and the new balances.
 
-    `reverses` (used by `transfer_reverse`) must mirror that transfer: its credited account as
-    the debit, its debited account as the credit, the same amount.
+    `reverses` links a reversal to the transfer it corrects (at most one reversal per transfer). It
+    must move money back the way it came: that transfer's credited account as the debit, its
+    debited account as the credit, and at most its amount. `transfer_reverse` reverses in full;
+    a partial reversal is for callers that can only take back what is still there (rewards turns
+    the rest of a clawed-back award into a debt).
 
     Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict,
     AlreadyReversed.
@@ -385,9 +388,11 @@ def transfer_post(
     if reverses is not None and (
         from_account.pk != reverses.credit_account_id
         or to_account.pk != reverses.debit_account_id
-        or amount != reverses.amount
+        or amount > reverses.amount
     ):
-        raise InvalidAmount(f"A reversal of transfer #{reverses.pk} must mirror it: same amount, accounts swapped.")
+        raise InvalidAmount(
+            f"A reversal of transfer #{reverses.pk} must swap its accounts and move at most its amount."
+        )
     return _post(
         from_account=from_account,
         to_account=to_account,

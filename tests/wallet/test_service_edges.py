@@ -238,7 +238,7 @@ def test_a_second_reversal_under_another_key_is_refused():
     assert bal(user)[0] == 300
 
 
-def test_a_reversal_must_mirror_the_original():
+def test_a_reversal_must_swap_the_accounts_and_move_at_most_the_original_amount():
     user = UserFactory()
     original = fund(user, "3.00")
     with pytest.raises(InvalidAmount):
@@ -254,11 +254,23 @@ def test_a_reversal_must_mirror_the_original():
         services.transfer_post(
             from_account=acct(user),
             to_account=original.debit_account,
-            amount=1,
+            amount=original.amount + 1,
             kind=TransferKind.REVERSAL,
-            idempotency_key="partial-reversal",
+            idempotency_key="over-reversal",
             reverses=original,
         )
+    partial = services.transfer_post(
+        from_account=acct(user),
+        to_account=original.debit_account,
+        amount=100,
+        kind=TransferKind.REVERSAL,
+        idempotency_key="partial-reversal",
+        reverses=original,
+    )
+    assert partial.reverses_id == original.pk
+    assert bal(user)[0] == 200
+    # At most one reversal per transfer, partial or not.
+    assert services.transfer_reverse(transfer=original).pk == partial.pk
 
 
 # --- holds --------------------------------------------------------------------------------

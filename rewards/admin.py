@@ -1,0 +1,300 @@
+"""Admin for rewards. Money is entered in coins (Decimal) and stored in minor units; every
+balance change goes through rewards.services (actions), never through a model save here."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from wallet.selectors import default_currency
+
+from . import services
+from .errors import RewardsError
+from .models import (
+    ActivityEvent,
+    Award,
+    Booster,
+    Bounty,
+    EarningRule,
+    EventStatus,
+    GroupGrant,
+    Integration,
+    MemberLink,
+    Redemption,
+    RedemptionStatus,
+    Referral,
+    ReferralStatus,
+    Reward,
+    RewardDebt,
+    RewardProfile,
+    UserBadge,
+)
+
+
+class CoinsForm(forms.ModelForm):
+    """Shows the `money_field` (minor units) as a Decimal number of coins."""
+
+    money_field = "amount"
+    coins = forms.DecimalField(min_value=Decimal("0.01"), max_digits=14, decimal_places=2, label="Coins")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        value = getattr(self.instance, self.money_field, None)
+        if value:
+            self.initial["coins"] = default_currency().to_decimal(value)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("coins") is not None:
+            setattr(self.instance, self.money_field, default_currency().to_minor(data["coins"]))
+        return data
+
+
+class RuleForm(CoinsForm):
+    class Meta:
+        model = EarningRule
+        fields = (
+            "name",
+            "event_type",
+            "coins",
+            "min_upvotes",
+            "cycle",
+            "max_per_cycle",
+            "once_per_object",
+            "exempt_from_daily_cap",
+            "is_active",
+            "starts_at",
+            "ends_at",
+        )
+
+
+class RewardForm(CoinsForm):
+    money_field = "price"
+
+    class Meta:
+        model = Reward
+        fields = (
+            "name",
+            "slug",
+            "description",
+            "coins",
+            "image",
+            "kind",
+            "stock",
+            "per_user_limit",
+            "starts_at",
+            "ends_at",
+            "is_active",
+            "group",
+            "duration_days",
+            "badge_label",
+            "title_text",
+            "sort_order",
+        )
+
+
+def _coins(value: int) -> Decimal:
+    return default_currency().to_decimal(value)
+
+
+@admin.register(Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "created_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(MemberLink)
+class MemberLinkAdmin(admin.ModelAdmin):
+    list_display = ("integration", "external_id", "user", "created_at")
+    search_fields = ("external_id", "user__email")
+    raw_id_fields = ("user",)
+
+
+@admin.register(ActivityEvent)
+class ActivityEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "event_id",
+        "source",
+        "type",
+        "user_email",
+        "user_external_id",
+        "object_type",
+        "object_id",
+        "status",
+        "note",
+    )
+    list_filter = ("status", "type", "source")
+    search_fields = ("event_id", "user_email", "user_external_id", "object_id")
+    readonly_fields = [f.name for f in ActivityEvent._meta.fields]
+    actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Re-apply failed events")
+    def retry(self, request: HttpRequest, queryset: QuerySet[ActivityEvent]) -> None:
+        for event in queryset.filter(status=EventStatus.FAILED):
+            services.event_retry(event_id=event.pk)
+        self.message_user(request, "Failed events were re-applied where their user is known.")
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    list_display = (
+        "name",
+        "event_type",
+        "coins",
+        "min_upvotes",
+        "cycle",
+        "max_per_cycle",
+        "exempt_from_daily_cap",
+        "is_active",
+    )
+    list_filter = ("event_type", "is_active")
+
+    @admin.display(description="Coins")
+    def coins(self, obj: EarningRule) -> Decimal:
+        return _coins(obj.amount)
+
+
+@admin.register(Booster)
+class BoosterAdmin(admin.ModelAdmin):
+    list_display = ("name", "multiplier", "starts_at", "ends_at", "is_active")
+    filter_horizontal = ("rules",)
+
+
+@admin.register(Award)
+class AwardAdmin(admin.ModelAdmin):
+    list_display = ("pk", "rule", "user", "object_key", "coins", "status", "created_at")
+    list_filter = ("status", "rule")
+    search_fields = ("user__email", "object_key")
+    readonly_fields = [f.name for f in Award._meta.fields]
+    actions = ["reverse"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Coins")
+    def coins(self, obj: Award) -> Decimal:
+        return _coins(obj.amount)
+
+    @admin.action(description="Reverse selected awards (linked reversal; uncovered part becomes debt)")
+    def reverse(self, request: HttpRequest, queryset: QuerySet[Award]) -> None:
+        for award in queryset:
+            services.award_reverse(award_id=award.pk, reason=f"reversed by {request.user}")
+        self.message_user(request, "Awards reversed.")
+
+
+@admin.register(RewardDebt)
+class RewardDebtAdmin(admin.ModelAdmin):
+    list_display = ("user", "award", "amount", "recovered", "created_at")
+    readonly_fields = [f.name for f in RewardDebt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Bounty)
+class BountyAdmin(admin.ModelAdmin):
+    list_display = ("pk", "title", "offerer", "coins", "status", "answer_count", "expires_at", "winner")
+    list_filter = ("status",)
+    search_fields = ("title", "thread_ref", "offerer__email")
+    readonly_fields = [f.name for f in Bounty._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Coins")
+    def coins(self, obj: Bounty) -> Decimal:
+        return _coins(obj.amount)
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    form = RewardForm
+    list_display = ("name", "kind", "price_coins", "stock", "per_user_limit", "is_active", "starts_at", "ends_at")
+    list_filter = ("kind", "is_active")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="Price")
+    def price_coins(self, obj: Reward) -> Decimal:
+        return _coins(obj.price)
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(admin.ModelAdmin):
+    list_display = ("pk", "reward", "user", "price_coins", "status", "created_at", "resolved_by")
+    list_filter = ("status", "reward__kind")
+    search_fields = ("user__email", "reward__name")
+    readonly_fields = [f.name for f in Redemption._meta.fields if f.name != "staff_note"]
+    actions = ["fulfil", "cancel_and_refund"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Price")
+    def price_coins(self, obj: Redemption) -> Decimal:
+        return _coins(obj.price)
+
+    @admin.action(description="Mark fulfilled")
+    def fulfil(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> None:
+        for r in queryset.filter(status=RedemptionStatus.PENDING):
+            services.redemption_fulfil(redemption_id=r.pk, staff_id=request.user.pk)
+        self.message_user(request, "Pending redemptions fulfilled.")
+
+    @admin.action(description="Cancel and refund")
+    def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> None:
+        for r in queryset:
+            try:
+                services.redemption_cancel(redemption_id=r.pk, staff_id=request.user.pk)
+            except RewardsError as exc:
+                self.message_user(request, f"#{r.pk}: {exc}", level=messages.WARNING)
+        self.message_user(request, "Pending redemptions cancelled and refunded.")
+
+
+@admin.register(GroupGrant)
+class GroupGrantAdmin(admin.ModelAdmin):
+    list_display = ("user", "group", "expires_at", "removed_at")
+    list_filter = ("group",)
+    raw_id_fields = ("user", "redemption")
+
+
+@admin.register(UserBadge)
+class UserBadgeAdmin(admin.ModelAdmin):
+    list_display = ("user", "label", "granted_at")
+    search_fields = ("user__email", "label")
+    raw_id_fields = ("user", "redemption")
+
+
+@admin.register(RewardProfile)
+class RewardProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "referral_code", "title", "debt")
+    search_fields = ("user__email", "referral_code")
+    readonly_fields = ("user", "referral_code", "debt")
+
+
+@admin.register(Referral)
+class ReferralAdmin(admin.ModelAdmin):
+    list_display = ("referrer", "referred", "status", "same_ip", "same_wallet", "created_at", "converted_at")
+    list_filter = ("status", "same_ip", "same_wallet")
+    readonly_fields = [f.name for f in Referral._meta.fields if f.name != "review_note"]
+    actions = ["approve", "reject"]
+
+    @admin.action(description="Approve held referrals (pay the referrer)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[Referral]) -> None:
+        for r in queryset.filter(status=ReferralStatus.REVIEW):
+            services.referral_review(referral_id=r.pk, approve=True, staff_id=request.user.pk)
+        self.message_user(request, "Approved.")
+
+    @admin.action(description="Reject held referrals")
+    def reject(self, request: HttpRequest, queryset: QuerySet[Referral]) -> None:
+        for r in queryset.filter(status=ReferralStatus.REVIEW):
+            services.referral_review(referral_id=r.pk, approve=False, staff_id=request.user.pk)
+        self.message_user(request, "Rejected.")

@@ -1,0 +1,327 @@
+"""Reads for rewards: leaderboards (Redis or SQL), the store, bounties, profile widgets."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from wallet.selectors import balance_for_user, default_currency
+
+from .models import (
+    Bounty,
+    BountyStatus,
+    EarningTotal,
+    Period,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    RewardProfile,
+    UserBadge,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- periods and buckets --------------------------------------------------------------------
+
+
+def bucket_for(period: str, at: datetime) -> str:
+    """The bucket an instant falls in: "all", "2025-03" or "2025-W11" (ISO week), in UTC."""
+    at = at.astimezone(UTC)
+    if period == Period.ALL:
+        return "all"
+    if period == Period.MONTH:
+        return f"{at.year:04d}-{at.month:02d}"
+    if period == Period.WEEK:
+        year, week, _ = at.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    raise ValueError(f"Unknown period {period!r}")
+
+
+def buckets_for(at: datetime) -> list[tuple[str, str]]:
+    return [(p, bucket_for(p, at)) for p in (Period.ALL, Period.MONTH, Period.WEEK)]
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@cache
+def _redis_client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def redis_client() -> Any | None:
+    """The Redis client for leaderboards, or None when leaderboards run on SQL aggregates."""
+    backend = getattr(settings, "REWARDS_LEADERBOARD_BACKEND", "auto")
+    if backend == "sql" or not settings.REDIS_URL:
+        return None
+    return _redis_client(settings.REDIS_URL)
+
+
+def redis_key(period: str, bucket: str) -> str:
+    return f"{settings.REWARDS_REDIS_PREFIX}:{period}:{bucket}"
+
+
+# --- leaderboards ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    rank: int
+    user_id: int
+    display_name: str
+    coins: int
+    coins_decimal: Decimal
+    badges: list[str]
+    title: str
+
+
+@dataclass(frozen=True)
+class MyRank:
+    rank: int | None
+    coins: int
+    coins_decimal: Decimal
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    period: str
+    bucket: str
+    backend: str
+    entries: list[LeaderboardEntry] = field(default_factory=list)
+    me: MyRank | None = None
+
+
+def _top_sql(period: str, bucket: str, limit: int) -> list[tuple[int, int]]:
+    rows = (
+        EarningTotal.objects.filter(period=period, bucket=bucket, coins__gt=0)
+        .order_by("-coins", "user_id")
+        .values_list("user_id", "coins")[:limit]
+    )
+    return list(rows)
+
+
+def _me_sql(period: str, bucket: str, user_id: int) -> tuple[int | None, int]:
+    coins = (
+        EarningTotal.objects.filter(period=period, bucket=bucket, user_id=user_id)
+        .values_list("coins", flat=True)
+        .first()
+    ) or 0
+    if coins <= 0:
+        return None, 0
+    # Competition ranking (1, 2, 2, 4): an index range scan on (period, bucket, -coins).
+    above = EarningTotal.objects.filter(period=period, bucket=bucket, coins__gt=coins).count()
+    return above + 1, coins
+
+
+def redis_member(user_id: int) -> str:
+    """Zero-padded so that Redis's lexicographic order among equal scores is the numeric order."""
+    return f"{user_id:012d}"
+
+
+def _top_redis(client: Any, key: str, limit: int) -> list[tuple[int, int]]:
+    rows = [(int(m), int(s)) for m, s in client.zrevrange(key, 0, limit - 1, withscores=True) if s > 0]
+    if len(rows) < limit:
+        return sorted(rows, key=lambda p: (-p[1], p[0]))
+    # Equal scores come back in descending member order; SQL orders ties by ascending user id.
+    # Keep everything above the boundary score, then take the boundary's lowest ids.
+    boundary = rows[-1][1]
+    above = sorted((p for p in rows if p[1] > boundary), key=lambda p: (-p[1], p[0]))
+    tied = client.zrangebyscore(key, boundary, boundary, start=0, num=limit - len(above))
+    return above + [(int(m), boundary) for m in tied]
+
+
+def _me_redis(client: Any, key: str, user_id: int) -> tuple[int | None, int]:
+    score = client.zscore(key, redis_member(user_id))
+    if score is None or score <= 0:
+        return None, 0
+    above = client.zcount(key, f"({int(score)}", "+inf")
+    return int(above) + 1, int(score)
+
+
+def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
+    currency = default_currency()
+    ids = [uid for uid, _ in pairs]
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids).only("id", "email", "display_name")}
+    titles = dict(RewardProfile.objects.filter(user_id__in=ids).values_list("user_id", "title"))
+    badges: dict[int, list[str]] = {}
+    for uid, label in (
+        UserBadge.objects.filter(user_id__in=ids).order_by("granted_at", "pk").values_list("user_id", "label")
+    ):
+        badges.setdefault(uid, []).append(label)
+    entries = []
+    rank = 0
+    previous: int | None = None
+    for position, (uid, coins) in enumerate(pairs, start=1):
+        if coins != previous:
+            rank, previous = position, coins
+        user = users.get(uid)
+        entries.append(
+            LeaderboardEntry(
+                rank=rank,
+                user_id=uid,
+                display_name=user.public_name if user else f"Member {uid}",
+                coins=coins,
+                coins_decimal=currency.to_decimal(coins),
+                badges=badges.get(uid, []),
+                title=titles.get(uid, "") or "",
+            )
+        )
+    return entries
+
+
+def leaderboard(
+    *, period: str = Period.ALL, limit: int = 10, user_id: int | None = None, now: datetime | None = None
+) -> Leaderboard:
+    """Top earners for the period's current bucket, and the user's own rank (even outside the top).
+
+    Reads Redis sorted sets when Redis is configured; falls back to the SQL aggregates when it is
+    not, or when Redis fails (the aggregates are written in the award's own transaction).
+    """
+    if period not in Period.values:
+        raise ValueError(f"Unknown period {period!r}")
+    limit = max(1, min(limit, 100))
+    bucket = bucket_for(period, now or timezone.now())
+    client = redis_client()
+    backend = "sql"
+    pairs: list[tuple[int, int]]
+    me: tuple[int | None, int] | None = None
+    if client is not None:
+        try:
+            key = redis_key(period, bucket)
+            pairs = _top_redis(client, key, limit)
+            if user_id is not None:
+                me = _me_redis(client, key, user_id)
+            backend = "redis"
+        except Exception:  # any Redis failure: serve from SQL rather than fail the page
+            logger.warning(
+                "Leaderboard %s:%s: Redis unavailable, reading SQL aggregates", period, bucket, exc_info=True
+            )
+            client = None
+    if client is None:
+        pairs = _top_sql(period, bucket, limit)
+        if user_id is not None:
+            me = _me_sql(period, bucket, user_id)
+    currency = default_currency()
+    my_rank = None
+    if me is not None:
+        my_rank = MyRank(rank=me[0], coins=me[1], coins_decimal=currency.to_decimal(me[1]))
+    return Leaderboard(period=period, bucket=bucket, backend=backend, entries=_decorate(pairs), me=my_rank)
+
+
+# --- store ----------------------------------------------------------------------------------
+
+
+def rewards_live(*, now: datetime | None = None) -> QuerySet[Reward]:
+    now = now or timezone.now()
+    return (
+        Reward.objects.filter(is_active=True)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("sort_order", "price", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class StoreItem:
+    reward: Reward
+    price_decimal: Decimal
+    affordable: bool
+    in_stock: bool
+    redeemed_by_me: int
+    limit_reached: bool
+    shortfall_decimal: Decimal
+
+    @property
+    def can_redeem(self) -> bool:
+        return self.affordable and self.in_stock and not self.limit_reached
+
+
+def store_items(*, user_id: int | None, now: datetime | None = None) -> list[StoreItem]:
+    currency = default_currency()
+    available = balance_for_user(user_id=user_id).available if user_id else 0
+    mine: dict[int, int] = {}
+    if user_id:
+        for reward_id in (
+            Redemption.objects.filter(user_id=user_id)
+            .exclude(status=RedemptionStatus.CANCELLED)
+            .values_list("reward_id", flat=True)
+        ):
+            mine[reward_id] = mine.get(reward_id, 0) + 1
+    items = []
+    for reward in rewards_live(now=now):
+        count = mine.get(reward.pk, 0)
+        items.append(
+            StoreItem(
+                reward=reward,
+                price_decimal=currency.to_decimal(reward.price),
+                affordable=bool(user_id) and available >= reward.price,
+                in_stock=reward.stock is None or reward.stock > 0,
+                redeemed_by_me=count,
+                limit_reached=reward.per_user_limit is not None and count >= reward.per_user_limit,
+                shortfall_decimal=currency.to_decimal(max(reward.price - available, 0)),
+            )
+        )
+    return items
+
+
+# --- profile widget ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileWidget:
+    balance: Decimal
+    rank: int | None
+    coins_earned: Decimal
+    badges: list[str]
+    title: str
+    referral_code: str | None
+    recent_redemptions: list[Redemption]
+
+
+def profile_widget(*, user_id: int) -> ProfileWidget:
+    board = leaderboard(period=Period.ALL, limit=1, user_id=user_id)
+    profile = RewardProfile.objects.filter(user_id=user_id).first()
+    me = board.me
+    return ProfileWidget(
+        balance=balance_for_user(user_id=user_id).available_decimal,
+        rank=me.rank if me else None,
+        coins_earned=me.coins_decimal if me else Decimal(0),
+        badges=list(
+            UserBadge.objects.filter(user_id=user_id).order_by("granted_at", "pk").values_list("label", flat=True)
+        ),
+        title=profile.title if profile else "",
+        referral_code=profile.referral_code if profile else None,
+        recent_redemptions=list(
+            Redemption.objects.filter(user_id=user_id).select_related("reward").order_by("-created_at", "-pk")[:5]
+        ),
+    )
+
+
+# --- bounties -------------------------------------------------------------------------------
+
+
+def bounties_open(*, now: datetime | None = None) -> QuerySet[Bounty]:
+    now = now or timezone.now()
+    return (
+        Bounty.objects.filter(status=BountyStatus.OPEN, grace_ends_at__gt=now)
+        .select_related("offerer")
+        .order_by("expires_at", "pk")
+    )
+
+
+def bounty_get(*, bounty_id: int) -> Bounty | None:
+    return Bounty.objects.select_related("offerer", "winner").filter(pk=bounty_id).first()
+
+
+def bounty_grace(bounty: Bounty, now: datetime | None = None) -> timedelta:
+    return bounty.grace_ends_at - (now or timezone.now())

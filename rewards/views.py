@@ -1,0 +1,192 @@
+"""Pages of rewards: store (with the redeem modal), leaderboard, bounties, referral landing."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from wallet.errors import IdempotencyConflict, InsufficientFunds
+from wallet.selectors import balance_for_user, default_currency
+
+from . import selectors, services
+from .errors import RewardsError
+from .forms import AwardForm, BountyForm, RedeemForm
+from .models import EarningRule, Period, Reward, RewardProfile
+
+PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
+
+
+def _widget(request: HttpRequest) -> selectors.ProfileWidget | None:
+    if not request.user.is_authenticated:
+        return None
+    services.profile_ensure(user_id=request.user.pk)
+    return selectors.profile_widget(user_id=request.user.pk)
+
+
+def store(request: HttpRequest) -> HttpResponse:
+    user_id = request.user.pk if request.user.is_authenticated else None
+    items = selectors.store_items(user_id=user_id)
+    currency = default_currency()
+    balance = balance_for_user(user_id=user_id).available_decimal if user_id else None
+    rules = EarningRule.objects.filter(is_active=True).order_by("-amount")
+    return render(
+        request,
+        "rewards/store.html",
+        {
+            "items": items,
+            "balance": balance,
+            "widget": _widget(request),
+            "rules": [(r, currency.to_decimal(r.amount)) for r in rules],
+            "idempotency_key": uuid.uuid4().hex,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
+    """GET: the confirmation page (the modal's no-JS twin). POST: redeem, then back to the store."""
+    item = next((i for i in selectors.store_items(user_id=request.user.pk) if i.reward.pk == reward_id), None)
+    if item is None:
+        if not Reward.objects.filter(pk=reward_id).exists():
+            raise Http404("No such reward.")
+        messages.error(request, "This reward is not available any more.")
+        return redirect("rewards:store")
+    balance = balance_for_user(user_id=request.user.pk).available_decimal
+    if request.method == "POST":
+        form = RedeemForm(request.POST)
+        key = form.cleaned_data["idempotency_key"] if form.is_valid() else ""
+        try:
+            result = services.reward_redeem(user_id=request.user.pk, reward_id=reward_id, idempotency_key=key or None)
+        except InsufficientFunds as exc:
+            needed = default_currency().to_decimal(exc.needed)
+            messages.error(
+                request,
+                f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {item.reward.name}.",
+            )
+        except (RewardsError, IdempotencyConflict) as exc:
+            messages.error(request, str(exc))
+        else:
+            r = result.redemption
+            if not result.created:
+                messages.info(request, f"You already redeemed {item.reward.name} with this confirmation.")
+            elif r.status == "pending":
+                messages.success(request, f"You redeemed {item.reward.name}. Staff will fulfil it shortly.")
+            else:
+                messages.success(request, f"You redeemed {item.reward.name}. Enjoy!")
+        return redirect("rewards:store")
+    return render(
+        request,
+        "rewards/redeem_confirm.html",
+        {"item": item, "balance": balance, "after": balance - item.price_decimal, "idempotency_key": uuid.uuid4().hex},
+    )
+
+
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    period = request.GET.get("period", Period.ALL)
+    if period not in Period.values:
+        period = Period.ALL
+    user_id = request.user.pk if request.user.is_authenticated else None
+    board = selectors.leaderboard(period=period, limit=10, user_id=user_id)
+    in_top = any(e.user_id == user_id for e in board.entries)
+    return render(
+        request,
+        "rewards/leaderboard.html",
+        {"board": board, "periods": PERIODS, "period": period, "in_top": in_top, "widget": _widget(request)},
+    )
+
+
+def bounties(request: HttpRequest) -> HttpResponse:
+    form = BountyForm(initial={"idempotency_key": uuid.uuid4().hex})
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        form = BountyForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                bounty = services.bounty_create(
+                    offerer_id=request.user.pk,
+                    thread_ref=data["thread_ref"],
+                    title=data["title"],
+                    amount=default_currency().to_minor(data["coins"]),
+                    expires_in_days=data["expires_in_days"],
+                    idempotency_key=data["idempotency_key"] or None,
+                )
+            except InsufficientFunds as exc:
+                form.add_error("coins", f"You have {default_currency().to_decimal(exc.available)} available.")
+            except RewardsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Your bounty is open: {bounty.title}.")
+                return redirect("rewards:bounty", bounty_id=bounty.pk)
+    currency = default_currency()
+    rows = [(b, currency.to_decimal(b.amount)) for b in selectors.bounties_open()[:100]]
+    return render(request, "rewards/bounties.html", {"rows": rows, "form": form})
+
+
+def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
+    bounty = selectors.bounty_get(bounty_id=bounty_id)
+    if bounty is None:
+        raise Http404("No such bounty.")
+    is_offerer = request.user.is_authenticated and request.user.pk == bounty.offerer_id
+    return render(
+        request,
+        "rewards/bounty_detail.html",
+        {
+            "bounty": bounty,
+            "coins": default_currency().to_decimal(bounty.amount),
+            "is_offerer": is_offerer,
+            "award_form": AwardForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
+    form = AwardForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the winner's email address.")
+        return redirect("rewards:bounty", bounty_id=bounty_id)
+    try:
+        bounty = services.bounty_award(
+            bounty_id=bounty_id, actor_id=request.user.pk, winner_email=form.cleaned_data["winner_email"]
+        )
+    except RewardsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Bounty awarded to {bounty.winner.public_name}.")  # type: ignore[union-attr]
+    return redirect("rewards:bounty", bounty_id=bounty_id)
+
+
+@login_required
+@require_POST
+def bounty_cancel(request: HttpRequest, bounty_id: int) -> HttpResponse:
+    try:
+        services.bounty_cancel(bounty_id=bounty_id, actor_id=request.user.pk)
+    except RewardsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Bounty cancelled; the coins are back in your balance.")
+    return redirect("rewards:bounty", bounty_id=bounty_id)
+
+
+def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
+    """Remember the referral code for sign-up (session key "referral_code"), then go home."""
+    code = code.strip()[:16]
+    profile = RewardProfile.objects.select_related("user").filter(referral_code=code).first()
+    if profile is None:
+        messages.warning(request, "This invitation link is not valid, but you are welcome anyway.")
+        return redirect("home")
+    if request.user.is_authenticated:
+        messages.info(request, "You already have an account: invitations are for new members.")
+        return redirect("home")
+    request.session["referral_code"] = code
+    messages.info(request, f"{profile.user.public_name} invited you. Sign up to join them.")
+    return redirect("home")

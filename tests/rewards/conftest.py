@@ -1,0 +1,55 @@
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.test import Client
+
+from rewards.models import Integration
+
+
+@pytest.fixture
+def integration(db):
+    return Integration.objects.create(name="forum", secret="s3cret-for-tests")
+
+
+def signed_post(client: Client, body: object, *, name: str = "forum", secret: str = "s3cret-for-tests", sig=None):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    signature = sig if sig is not None else "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return client.post(
+        "/api/rewards/events",
+        data=raw,
+        content_type="application/json",
+        HTTP_X_GOLDBOOK_INTEGRATION=name,
+        HTTP_X_GOLDBOOK_SIGNATURE=signature,
+    )
+
+
+def upvote(email: str, post: str, voters: int, *, start: int = 0):
+    from tests.factories import forum_event
+
+    for v in range(start, start + voters):
+        forum_event(email, "post.upvoted", post, voter=f"voter{v}@forum.test", event_id=f"up:{post}:{v}")
+
+
+@pytest.fixture(autouse=True)
+def _sql_leaderboard_unless_asked(request, settings):
+    """Redis is fed on commit, which a rolled-back test transaction never reaches: tests read the
+    SQL aggregates unless they take `redis_board` (and run with transaction=True)."""
+    if "redis_board" not in request.fixturenames:
+        settings.REWARDS_LEADERBOARD_BACKEND = "sql"
+
+
+@pytest.fixture
+def redis_board(settings):
+    from rewards.selectors import redis_client
+
+    settings.REWARDS_LEADERBOARD_BACKEND = "auto"
+    client = redis_client()
+    if client is None:
+        pytest.skip("needs REDIS_URL")
+    for key in client.scan_iter(match=f"{settings.REWARDS_REDIS_PREFIX}:*"):
+        client.delete(key)
+    yield client
+    for key in client.scan_iter(match=f"{settings.REWARDS_REDIS_PREFIX}:*"):
+        client.delete(key)

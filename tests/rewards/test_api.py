@@ -1,0 +1,334 @@
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.services import api_session_create
+from rewards.models import ActivityEvent, Bounty, EventStatus, Redemption
+from tests.factories import RewardFactory, UserFactory, forum_event, fund
+from tests.rewards.conftest import signed_post
+from wallet.models import Transfer
+from wallet.selectors import balance_for_user
+
+pytestmark = pytest.mark.django_db
+
+
+def token(user):
+    return api_session_create(user=user, ip=None, user_agent="t")[1]
+
+
+def auth(user):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token(user)}"}
+
+
+def event_body(**overrides):
+    body = {
+        "event_id": "evt-1",
+        "type": "answer.accepted",
+        "occurred_at": "2025-01-02T03:04:05Z",
+        "user": {"email": "poster@example.com"},
+        "object": {"type": "answer", "id": 991},
+        "data": {},
+    }
+    body.update(overrides)
+    return body
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+
+def test_signed_event_is_accepted_then_replay_is_200(client, integration):
+    user = UserFactory(email="poster@example.com")
+    first = signed_post(client, event_body())
+    assert first.status_code == 202
+    assert first.json()["status"] == "applied" and first.json()["replay"] is False
+    again = signed_post(client, event_body())
+    assert again.status_code == 200 and again.json()["replay"] is True
+    assert balance_for_user(user_id=user.pk).balance == 2000
+
+
+def test_event_for_unknown_user_is_stored_pending(client, integration):
+    response = signed_post(client, event_body(user={"external_id": 77}))
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sig": "sha256=" + "0" * 64},
+        {"sig": "md5=abc"},
+        {"sig": ""},
+        {"secret": "wrong-secret"},
+        {"name": "other-forum"},
+        {"name": ""},
+    ],
+)
+def test_forged_or_unknown_integration_is_401(client, integration, kwargs):
+    response = signed_post(client, event_body(), **kwargs)
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_signature"
+    assert not ActivityEvent.objects.exists()
+
+
+def test_signature_covers_the_raw_body(client, integration):
+    raw = json.dumps(event_body()).encode()
+    good = signed_post(client, raw).request  # noqa: F841 - sanity: a good signature works
+    import hashlib
+    import hmac
+
+    sig = "sha256=" + hmac.new(b"s3cret-for-tests", raw, hashlib.sha256).hexdigest()
+    tampered = raw.replace(b"991", b"992")
+    response = client.post(
+        "/api/rewards/events",
+        data=tampered,
+        content_type="application/json",
+        HTTP_X_GOLDBOOK_INTEGRATION="forum",
+        HTTP_X_GOLDBOOK_SIGNATURE=sig,
+    )
+    assert response.status_code == 401
+
+
+def test_inactive_integration_is_401(client, integration):
+    integration.is_active = False
+    integration.save()
+    assert signed_post(client, event_body()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        json.dumps(event_body(type="post.exploded")).encode(),
+        json.dumps(event_body(user={})).encode(),
+        json.dumps(event_body(user={"email": "no-at-sign"})).encode(),
+        json.dumps(event_body(type="post.upvoted", data={"upvotes": 3})).encode(),
+        json.dumps(event_body(event_id="")).encode(),
+        json.dumps(event_body(event_id="x" * 500)).encode(),
+        json.dumps(event_body(object={"type": "", "id": 1})).encode(),
+        json.dumps(event_body(occurred_at="yesterday")).encode(),
+        json.dumps(event_body(data=[1, 2])).encode(),
+        '{"event_id": "\u00e9"'.encode(),
+    ],
+)
+def test_malformed_signed_events_are_400(client, integration, body):
+    response = signed_post(client, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]
+
+
+# --- store and redeem ---------------------------------------------------------------------------
+
+
+def test_store_lists_rewards_with_affordability(client):
+    cheap = RewardFactory(name="Cheap", price=500, stock=3, per_user_limit=1)
+    RewardFactory(name="Dear", price=100000)
+    RewardFactory(name="Hidden", is_active=False)
+    user = UserFactory()
+    fund(user, "10.00")
+    data = client.get("/api/rewards/store", **auth(user)).json()
+    assert [r["name"] for r in data["rewards"]] == ["Cheap", "Dear"]
+    first = data["rewards"][0]
+    assert first == {
+        "id": cheap.pk,
+        "name": "Cheap",
+        "description": "A test reward.",
+        "kind": "badge",
+        "coins_required": 5.0,
+        "stock": 3,
+        "per_user_limit": 1,
+        "affordable": True,
+    }
+    assert data["rewards"][1]["affordable"] is False and data["rewards"][1]["stock"] is None
+    assert b'"coins_required": 5.00' in client.get("/api/rewards/store").content
+    assert client.get("/api/rewards/store", HTTP_AUTHORIZATION="Bearer usr_nope").status_code == 401
+
+
+def test_redeem_201_then_same_key_returns_same_redemption(client):
+    reward = RewardFactory(price=10000, badge_label="Gold")
+    user = UserFactory()
+    fund(user, "150.00")
+    body = {"session_token": token(user), "reward_id": reward.pk, "idempotency_key": "k1"}
+    first = client.post("/api/rewards/redeem", body, content_type="application/json")
+    assert first.status_code == 201
+    out = first.json()
+    assert out["status"] == "fulfilled" and out["coins_spent"] == 100 and out["new_balance"] == 50
+    again = client.post("/api/rewards/redeem", body, content_type="application/json")
+    assert again.status_code == 201 and again.json()["redemption_id"] == out["redemption_id"]
+    assert Redemption.objects.count() == 1
+    assert Transfer.objects.filter(kind="redeem").count() == 1
+
+
+def test_redeem_402_when_short(client):
+    reward = RewardFactory(price=10000)
+    user = UserFactory()
+    fund(user, "40.50")
+    response = client.post(
+        "/api/rewards/redeem", {"reward_id": reward.pk}, content_type="application/json", **auth(user)
+    )
+    assert response.status_code == 402
+    data = response.json()
+    assert (data["coins_required"], data["coins_available"], data["coins_needed"]) == (100, 40.5, 59.5)
+    assert b'"coins_needed": 59.50' in response.content
+
+
+def test_redeem_409_out_of_stock_and_over_limit(client):
+    one = RewardFactory(price=100, stock=1)
+    limited = RewardFactory(price=100, per_user_limit=1)
+    user = UserFactory()
+    fund(user, "10.00")
+    headers = auth(user)
+
+    def redeem(reward):
+        return client.post("/api/rewards/redeem", {"reward_id": reward.pk}, content_type="application/json", **headers)
+
+    assert redeem(one).status_code == 201
+    assert redeem(one).json()["error"] == "out_of_stock"
+    assert redeem(limited).status_code == 201
+    response = redeem(limited)
+    assert response.status_code == 409 and response.json()["error"] == "limit_reached"
+
+
+def test_redeem_unknown_reward_404_and_no_token_401(client):
+    user = UserFactory()
+    assert (
+        client.post(
+            "/api/rewards/redeem", {"reward_id": 999}, content_type="application/json", **auth(user)
+        ).status_code
+        == 404
+    )
+    assert client.post("/api/rewards/redeem", {"reward_id": 1}, content_type="application/json").status_code == 401
+
+
+# --- leaderboard ------------------------------------------------------------------------------
+
+
+def test_leaderboard_api_with_me_outside_top(client):
+    users = [UserFactory(display_name=f"U{i}") for i in range(12)]
+    for i, u in enumerate(users):
+        for a in range(i + 1):
+            forum_event(u.email, "answer.accepted", f"{u.pk}-{a}")
+    last = users[0]
+    data = client.get("/api/rewards/leaderboard?period=week&limit=10", **auth(last)).json()
+    assert [e["display_name"] for e in data["entries"]][:2] == ["U11", "U10"]
+    assert data["entries"][0] == {"rank": 1, "display_name": "U11", "coins_earned": 240, "badges": [], "title": ""}
+    assert len(data["entries"]) == 10
+    assert data["me"] == {"rank": 12, "coins_earned": 20}
+    anon = client.get("/api/rewards/leaderboard").json()
+    assert "me" not in anon or anon["me"] is None
+    assert client.get("/api/rewards/leaderboard?period=year").status_code == 400
+    assert client.get("/api/rewards/leaderboard?limit=0").status_code == 400
+
+
+# --- bounties ---------------------------------------------------------------------------------
+
+
+def test_bounty_api_create_list_award(client):
+    offerer, winner = UserFactory(), UserFactory()
+    fund(offerer, "50.00")
+    created = client.post(
+        "/api/rewards/bounties",
+        {"session_token": token(offerer), "thread_ref": "t/1", "title": "Fix my EA", "coins": "25.00"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    bounty = created.json()
+    assert bounty["coins"] == 25 and bounty["status"] == "open"
+    assert balance_for_user(user_id=offerer.pk).balance == 2500
+    listed = client.get("/api/rewards/bounties").json()["bounties"]
+    assert [b["id"] for b in listed] == [bounty["id"]]
+    other = client.post(
+        f"/api/rewards/bounties/{bounty['id']}/award",
+        {"winner": {"email": winner.email}},
+        content_type="application/json",
+        **auth(winner),
+    )
+    assert other.status_code == 403
+    awarded = client.post(
+        f"/api/rewards/bounties/{bounty['id']}/award",
+        {"session_token": token(offerer), "winner": {"email": winner.email}},
+        content_type="application/json",
+    )
+    assert awarded.status_code == 200 and awarded.json()["status"] == "awarded"
+    assert balance_for_user(user_id=winner.pk).balance == 2500
+    assert client.get("/api/rewards/bounties").json()["bounties"] == []
+
+
+def test_bounty_api_errors(client):
+    offerer = UserFactory()
+    fund(offerer, "10.00")
+    h = auth(offerer)
+    short = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t", "title": "x", "coins": "50"}, content_type="application/json", **h
+    )
+    assert short.status_code == 402 and short.json()["coins_needed"] == 40
+    tiny = client.post(
+        "/api/rewards/bounties",
+        {"thread_ref": "t", "title": "x", "coins": "0.001"},
+        content_type="application/json",
+        **h,
+    )
+    assert tiny.status_code == 400
+    assert client.post("/api/rewards/bounties/999/cancel", {}, content_type="application/json", **h).status_code == 404
+    b = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t", "title": "x", "coins": "5"}, content_type="application/json", **h
+    ).json()
+    nobody = client.post(
+        f"/api/rewards/bounties/{b['id']}/award",
+        {"winner": {"email": "ghost@x.y"}},
+        content_type="application/json",
+        **h,
+    )
+    assert nobody.status_code == 404
+    myself = client.post(
+        f"/api/rewards/bounties/{b['id']}/award",
+        {"winner": {"email": offerer.email}},
+        content_type="application/json",
+        **h,
+    )
+    assert myself.status_code == 400
+    cancelled = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert balance_for_user(user_id=offerer.pk).balance == 1000
+    again = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
+    assert again.status_code == 409
+
+
+def test_openapi_documents_every_rewards_path(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    for path in [
+        "/api/rewards/events",
+        "/api/rewards/store",
+        "/api/rewards/redeem",
+        "/api/rewards/leaderboard",
+        "/api/rewards/bounties",
+        "/api/rewards/bounties/{bounty_id}/award",
+        "/api/rewards/bounties/{bounty_id}/cancel",
+    ]:
+        assert path in paths, path
+    assert "requestBody" in paths["/api/rewards/events"]["post"]
+
+
+def test_bounty_expiry_after_grace_is_not_awardable(client):
+    offerer, winner = UserFactory(), UserFactory()
+    fund(offerer, "10.00")
+    b = client.post(
+        "/api/rewards/bounties",
+        {"thread_ref": "t", "title": "x", "coins": "5", "expires_in_days": 1},
+        content_type="application/json",
+        **auth(offerer),
+    ).json()
+    Bounty.objects.filter(pk=b["id"]).update(grace_ends_at=timezone.now() - timedelta(seconds=1))
+    late = client.post(
+        f"/api/rewards/bounties/{b['id']}/award",
+        {"winner": {"email": winner.email}},
+        content_type="application/json",
+        **auth(offerer),
+    )
+    assert late.status_code == 409
+    assert Decimal(balance_for_user(user_id=winner.pk).balance) == 0
+    assert EventStatus.APPLIED  # keep import used

@@ -1,0 +1,128 @@
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from rewards import dashboard
+from rewards.models import ActivityEvent, Bounty, Integration, Redemption, UserBadge
+from tests.factories import RewardFactory, UserFactory, forum_event, fund
+
+pytestmark = pytest.mark.django_db
+
+
+def test_store_page_anonymous_and_empty(client):
+    body = client.get("/rewards/").content.decode()
+    assert "The store is empty right now" in body and "Sign in" in body
+
+
+def test_store_page_shows_affordability_and_no_js_redeem_flow(client):
+    user = UserFactory()
+    fund(user, "120.00")
+    ok = RewardFactory(name="Premium EA Access", price=10000, badge_label="Premium")
+    RewardFactory(name="VIP Group Access", price=15000)
+    client.force_login(user)
+    body = client.get("/rewards/").content.decode()
+    assert "You can afford this" in body and "Can't afford yet" in body
+    assert 'id="redeem-modal"' in body
+    confirm = client.get(f"/rewards/{ok.pk}/redeem/")
+    assert confirm.status_code == 200 and "Balance after" in confirm.content.decode()
+    done = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1"}, follow=True)
+    text = done.content.decode()
+    assert "You redeemed Premium EA Access" in text and "★ Premium" in text
+    client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1"})  # double submit
+    assert Redemption.objects.count() == 1
+    short = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-2"}, follow=True)
+    assert "You need" in short.content.decode()
+
+
+def test_redeem_page_requires_login_and_404s(client):
+    assert client.get("/rewards/1/redeem/").status_code == 302
+    client.force_login(UserFactory())
+    assert client.get("/rewards/999/redeem/").status_code == 404
+
+
+def test_leaderboard_page_tabs_and_own_rank(client):
+    users = [UserFactory(display_name=f"Member {i}") for i in range(12)]
+    for i, u in enumerate(users):
+        for k in range(i + 1):
+            forum_event(u.email, "answer.accepted", f"{u.pk}-{k}")
+    client.force_login(users[0])
+    body = client.get("/rewards/leaderboard/?period=week").content.decode()
+    assert "Member 11" in body and "Your rank: #12" in body
+    assert client.get("/rewards/leaderboard/?period=bogus").status_code == 200
+    client.logout()
+    assert "Top contributors" in client.get("/rewards/leaderboard/").content.decode()
+
+
+def test_leaderboard_empty_state(client):
+    assert "Nobody has earned" in client.get("/rewards/leaderboard/").content.decode()
+
+
+def test_bounty_pages(client):
+    offerer, winner = UserFactory(), UserFactory(display_name="Winner")
+    fund(offerer, "20.00")
+    assert "No open bounties" in client.get("/rewards/bounties/").content.decode()
+    client.force_login(offerer)
+    response = client.post(
+        "/rewards/bounties/", {"thread_ref": "t/5", "title": "Need help", "coins": "10.00", "expires_in_days": 7}
+    )
+    bounty = Bounty.objects.get()
+    assert response.status_code == 302
+    assert "Need help" in client.get("/rewards/bounties/").content.decode()
+    too_much = client.post("/rewards/bounties/", {"thread_ref": "t", "title": "x", "coins": "99", "expires_in_days": 7})
+    assert "available" in too_much.content.decode()
+    client.post(f"/rewards/bounties/{bounty.pk}/award/", {"winner_email": winner.email}, follow=True)
+    assert "Awarded to Winner" in client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
+    assert client.get("/rewards/bounties/999/").status_code == 404
+
+
+def test_dashboard_panel_contract(rf):
+    user = UserFactory()
+    forum_event(user.email, "answer.accepted", "a")
+    UserBadge.objects.create(user=user, label="Founder")
+    request = rf.get("/dashboard/")
+    request.user = user
+    [panel] = dashboard.panels(request)
+    assert panel["template"] == "rewards/_panel_profile.html" and isinstance(panel["order"], int)
+    widget = panel["context"]["widget"]
+    assert widget.rank == 1 and widget.badges == ["Founder"] and str(widget.balance) == "20.00"
+    from django.template.loader import render_to_string
+
+    html = render_to_string(panel["template"], {**panel["context"], "user": user, "currency_name": "Credits"})
+    assert "Redeem coins" in html and "/r/" in html
+
+
+def test_create_integration_command(capsys):
+    call_command("create_integration", "discourse")
+    out = capsys.readouterr().out
+    secret = Integration.objects.get(name="discourse").secret
+    assert secret in out
+    with pytest.raises(CommandError):
+        call_command("create_integration", "discourse")
+    call_command("create_integration", "discourse", "--rotate")
+    assert Integration.objects.get(name="discourse").secret != secret
+    with pytest.raises(CommandError):
+        call_command("create_integration", "Not A Slug")
+
+
+def test_import_events_command(tmp_path, capsys):
+    Integration.objects.create(name="forum", secret="x")
+    user = UserFactory(email="jsonl@example.com")
+    lines = [
+        {
+            "event_id": f"j{i}",
+            "type": "answer.accepted",
+            "user": {"email": user.email},
+            "object": {"type": "answer", "id": i},
+        }
+        for i in range(3)
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([*map(json.dumps, lines), json.dumps(lines[0]), "{broken", ""]) + "\n")
+    call_command("import_events", str(path), "--integration", "forum", "--progress-every", "2")
+    out = capsys.readouterr()
+    assert "2 lines:" in out.out and "Done. 5 lines: 3 accepted, 1 replayed, 1 invalid" in out.out
+    assert ActivityEvent.objects.count() == 3
+    with pytest.raises(CommandError):
+        call_command("import_events", str(path), "--integration", "nope")
