@@ -40,6 +40,13 @@ class PinAccountAdapter(DefaultAccountAdapter):
     def set_password(self, user: AbstractBaseUser, password: str) -> None:
         services.pin_set(user=user, pin=password)  # type: ignore[arg-type]
 
+    def save_user(self, request: HttpRequest, user: AbstractBaseUser, form: Any, commit: bool = True) -> Any:
+        user = super().save_user(request, user, form, commit)
+        if commit:
+            code = request.session.pop("referral_code", None) if hasattr(request, "session") else None
+            services.member_joined(user_id=user.pk, ip=services.client_ip(request), referral_code=code)
+        return user
+
     def send_password_reset_mail(self, user: AbstractBaseUser, email: str, context: dict[str, Any]) -> None:
         """A recovery link only goes to a verified address; an unverified one gets a
         verification email first. The page the visitor sees is the same either way."""

@@ -122,7 +122,28 @@ def user_register(*, email: str, pin: str, ip: str | None) -> User:
     except IntegrityError as exc:  # a concurrent registration of the same email won the race
         raise EmailTaken(email) from exc
     logger.info("User #%s: registered", user.pk)
+    member_joined(user_id=user.pk, ip=ip, referral_code=None)
     return user
+
+
+def member_joined(*, user_id: int, ip: str | None, referral_code: str | None) -> None:
+    """What a new member sets off once their sign-up has committed (web and API alike): the
+    referral link they came through is recorded, and forum activity that arrived before they had
+    an account is applied (rewards stores it until then)."""
+
+    def run() -> None:
+        from rewards import services as rewards
+        from rewards.errors import ReferralRefused
+        from rewards.tasks import apply_pending_events_for_user
+
+        if referral_code:
+            try:
+                rewards.referral_attach(user_id=user_id, code=referral_code, ip=ip)
+            except ReferralRefused as exc:
+                logger.info("User #%s: referral code not recorded: %s", user_id, exc)
+        apply_pending_events_for_user.delay(user_id)
+
+    transaction.on_commit(run)
 
 
 def pin_set(*, user: User, pin: str) -> None:

@@ -162,12 +162,14 @@ def _ea_decide(*, item_id: int, staff_id: int, status: str, note: str) -> Item:
             raise VerificationError(f"Item #{item_id} is not an EA.")
         if item.verification == status:
             return item  # idempotent: deciding the same way twice changes nothing, notifies once
+        was_verified = item.verification == Verification.VERIFIED
         item.verification = status
         item.verified_at = timezone.now()
         item.verified_by_id = staff_id
         item.verification_note = note[:255]
         item.save(update_fields=["verification", "verified_at", "verified_by", "verification_note", "updated_at"])
         if item.uploader_id:
+            _ea_reward_event(item=item, verified=status == Verification.VERIFIED, was_verified=was_verified)
             from .tasks import notify_ea_decision
 
             transaction.on_commit(lambda: notify_ea_decision.delay(item.pk))
@@ -175,11 +177,33 @@ def _ea_decide(*, item_id: int, staff_id: int, status: str, note: str) -> Item:
     return item
 
 
+def _ea_reward_event(*, item: Item, verified: bool, was_verified: bool) -> None:
+    """Tell the rewards program, in the same transaction as the decision: a verified EA earns
+    its uploader the `ea.verified` award; withdrawing a verified EA counts as deleting the
+    content, which claws the award back. Fixed event ids make both happen at most once."""
+    from rewards import services as rewards
+
+    if verified:
+        event_id, event_type = f"ea-verified:{item.pk}", "ea.verified"
+    elif was_verified:
+        event_id, event_type = f"ea-withdrawn:{item.pk}", "post.deleted"
+    else:
+        return
+    rewards.activity_record(
+        source="goldbook",
+        event_id=event_id,
+        type=event_type,
+        user_id=item.uploader_id,
+        object_type="ea",
+        object_id=str(item.pk),
+    )
+
+
 def ea_verify(*, item_id: int, staff_id: int, note: str = "") -> Item:
     """Staff mark an EA verified: it enters the catalog and the uploader is told by email.
 
     Idempotent (verifying a verified EA returns it unchanged). Raises VerificationError when the
-    item is not an EA. The rewards app pays the uploader (wired by the lead after merge).
+    item is not an EA. The uploader earns the verified-EA award (rewards) in the same transaction.
     """
     return _ea_decide(item_id=item_id, staff_id=staff_id, status=Verification.VERIFIED, note=note)
 

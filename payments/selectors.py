@@ -112,6 +112,15 @@ def linked_wallet(*, user_id: int) -> LinkedWallet | None:
     return LinkedWallet.objects.filter(user_id=user_id).first()
 
 
+def wallet_addresses(user_id: int) -> list[str]:
+    """The E9th addresses a user is known by (rewards' same-wallet referral check)."""
+    linked = list(LinkedWallet.objects.filter(user_id=user_id).values_list("address", flat=True))
+    paid_from = (
+        Payment.objects.filter(user_id=user_id).exclude(wallet_address="").values_list("wallet_address", flat=True)
+    )
+    return sorted({*linked, *paid_from})
+
+
 def open_coinpayments_references() -> list[tuple[int, str]]:
     """(payment id, txn_id) of CoinPayments payments the provider may still change."""
     return list(

@@ -235,12 +235,16 @@ def _complete_locked(payment: Payment, *, detail: str = "") -> bool:
 
 
 def _after_purchase_completed(payment: Payment) -> None:
-    """Runs once after a purchase is committed as completed: the integration point for other
-    apps (the lead wires rewards' referral award here) and the buyer's receipt email."""
+    """Runs once after a purchase is committed as completed: the buyer's receipt email, and the
+    referral program, which pays the referrer on a referred member's first purchase (its own
+    idempotent task, so a failure there never touches the credited purchase)."""
     logger.info("Payment #%s: purchase completed for user #%s", payment.pk, payment.user_id)
+    from rewards.tasks import referral_purchase
+
     from .tasks import send_purchase_receipt
 
     send_purchase_receipt.delay(payment.pk)
+    referral_purchase.delay(payment.user_id, f"payment:{payment.pk}", payment.wallet_address)
 
 
 def send_purchase_receipt(*, payment_id: int) -> bool:

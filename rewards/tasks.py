@@ -1,6 +1,7 @@
 """Celery tasks: ids in, one service call each. Schedules are in settings (`# --- rewards ---`)."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from . import services
 
@@ -14,6 +15,21 @@ def apply_pending_events() -> int:
 @shared_task(name="rewards.apply_pending_events_for_user")
 def apply_pending_events_for_user(user_id: int) -> int:
     return services.pending_events_apply(user_id=user_id)
+
+
+@shared_task(
+    name="rewards.referral_purchase",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    acks_late=True,  # the service is idempotent: a redelivered message pays nobody twice
+)
+def referral_purchase(user_id: int, purchase_ref: str, wallet_address: str = "") -> str:
+    """Tell the referral program about a completed purchase (payments queues it after commit)."""
+    referral = services.referral_on_first_purchase(
+        user_id=user_id, purchase_ref=purchase_ref, wallet_address=wallet_address or None
+    )
+    return referral.status if referral else "not referred"
 
 
 @shared_task(name="rewards.expire_bounties")
