@@ -209,7 +209,6 @@ CELERY_BEAT_SCHEDULE["downloads-fail-stale-jobs"] = {"task": "downloads.fail_sta
 # (Pricing settings in the admin), this default until an admin sets one.
 PAYMENTS_CREDITS_PER_USD = env.str("PAYMENTS_CREDITS_PER_USD", default="1")
 PAYMENTS_DEFAULT_CNY_PER_USD = env.str("PAYMENTS_DEFAULT_CNY_PER_USD", default="7.20")
-PAYMENTS_CREDITS_PER_SONG = env.str("PAYMENTS_CREDITS_PER_SONG", default="0.35")
 PAYMENTS_CUSTOM_MIN_USD = env.str("PAYMENTS_CUSTOM_MIN_USD", default="5")
 PAYMENTS_CUSTOM_MAX_USD = env.str("PAYMENTS_CUSTOM_MAX_USD", default="1000")
 PAYMENTS_DAILY_LIMIT_USD = env.str("PAYMENTS_DAILY_LIMIT_USD", default="2000")

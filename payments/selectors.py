@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.conf import settings
 from django.db.models import QuerySet
 
+from accounts.selectors import songs_for
 from wallet.selectors import default_currency
 
 from .models import (
@@ -56,11 +57,8 @@ def bonus_percent_for(cents: int) -> Decimal:
 
 
 def estimated_songs(total_credits_minor: int) -> int:
-    currency = default_currency()
-    per_song = Decimal(settings.PAYMENTS_CREDITS_PER_SONG)
-    if per_song <= 0:
-        return 0
-    return int(currency.to_decimal(total_credits_minor) / per_song)
+    """Songs a package pays for at the site's song price (GOLDBOOK_SONG_PRICE), rounded down."""
+    return songs_for(default_currency().to_decimal(total_credits_minor))
 
 
 @dataclass(frozen=True)
