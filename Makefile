@@ -13,7 +13,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379/15
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads bench-accounts clean
+.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ bench-ledger: install ## Ledger throughput vs pgbench (needs DATABASE_URL on Pos
 
 bench-accounts: install ## Sign-in vs the bcrypt ceiling, token balance vs a bare view (Postgres, Redis, wrk)
 	$(PY) bench/accounts.py
+
+bench-payments: install ## Provider calls per poll pass; IPN-to-credit latency via gunicorn (PostgreSQL)
+	$(PY) bench/payments.py
+
+bench-rewards: install ## Leaderboard reads at 1M members / 10M awards; signed event ingest (PostgreSQL, Redis)
+	$(PY) bench/rewards.py
 
 clean: ## Remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache
