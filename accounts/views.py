@@ -1,9 +1,7 @@
-import importlib
 import logging
 from typing import Any
 
 from allauth.account.views import LoginView
-from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .app_hooks import app_modules
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +43,7 @@ def dashboard_panels(request: HttpRequest) -> list[dict[str, Any]]:
     One app's broken panel is logged and left out rather than taking the dashboard down.
     """
     panels: list[dict[str, Any]] = []
-    for config in apps.get_app_configs():
-        module_name = f"{config.name}.dashboard"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
+    for config, module in app_modules("dashboard"):
         try:
             panels.extend(module.panels(request))
         except Exception:

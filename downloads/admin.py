@@ -7,20 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from wallet.admin import ReadOnlyAdmin
+
 from . import services
 from .errors import DownloadError
 from .models import AdCompletion, DownloadJob, DownloadRecord, FreeAllowance, Item, ItemKind, Unlock, Verification
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Item)

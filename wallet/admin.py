@@ -18,6 +18,8 @@ def money(currency: Currency, minor: int | None) -> str:
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records only services write (ledger rows, provider messages, download records)."""
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -178,6 +178,31 @@ TRANSFER_COLUMNS = (
 )
 
 
+def _transfer_values(
+    *, debit: Account, credit: Account, amount: int, now: datetime, fields: dict[str, object]
+) -> dict[str, object]:
+    """Column values of a new transfer row. `fields` may name links as models (`hold=`) or ids
+    (`hold_id=`); what they leave out gets the column's default."""
+    values: dict[str, object] = {
+        "reverses_id": None,
+        "hold_id": None,
+        "cause_type_id": None,
+        "cause_id": "",
+        "created_by_id": None,
+        "memo": "",
+        **{(f"{k}_id" if k in ("hold", "reverses", "created_by") else k): v for k, v in fields.items()},
+        "currency_id": debit.currency_id,
+        "debit_account_id": debit.pk,
+        "credit_account_id": credit.pk,
+        "amount": amount,
+        "created_at": now,
+    }
+    for link in ("hold_id", "reverses_id"):
+        if isinstance(values[link], models.Model):
+            values[link] = values[link].pk  # type: ignore[attr-defined]
+    return values
+
+
 def _write_transfer(
     *,
     locked: dict[int, Account],
@@ -193,23 +218,7 @@ def _write_transfer(
     `held_release` is taken off the debited account's `held` in the same row update (captures).
     A used idempotency key (or reversal link) makes the transfer INSERT raise IntegrityError.
     """
-    now = timezone.now()
-    values: dict[str, object] = {
-        "reverses_id": None,
-        "hold_id": None,
-        "cause_type_id": None,
-        "cause_id": "",
-        "created_by_id": None,
-        "memo": "",
-        **{(f"{k}_id" if k in ("hold", "reverses", "created_by") else k): v for k, v in fields.items()},
-        "currency_id": debit.currency_id,
-        "debit_account_id": debit.pk,
-        "credit_account_id": credit.pk,
-        "amount": amount,
-        "created_at": now,
-    }
-    if isinstance(values["hold_id"], Hold):
-        values["hold_id"] = values["hold_id"].pk  # type: ignore[attr-defined]
+    values = _transfer_values(debit=debit, credit=credit, amount=amount, now=timezone.now(), fields=fields)
     entries: list[tuple[int, int, int | None, int | None]] = []  # account, amount, balance_after, version
     updates: list[Account] = []
     for account, signed in ((debit, -amount), (credit, amount)):
@@ -286,20 +295,7 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
     debit_is_user = debit.user_id is not None
     user, other = (debit, credit) if debit_is_user else (credit, debit)
     now = timezone.now()
-    values: dict[str, object] = {
-        "reverses_id": None,
-        "hold_id": None,
-        "cause_type_id": None,
-        "cause_id": "",
-        "created_by_id": None,
-        "memo": "",
-        **fields,
-        "currency_id": debit.currency_id,
-        "debit_account_id": debit.pk,
-        "credit_account_id": credit.pk,
-        "amount": amount,
-        "created_at": now,
-    }
+    values = _transfer_values(debit=debit, credit=credit, amount=amount, now=now, fields=fields)
     params: list[object] = [amount, user.pk]
     if debit_is_user:
         params.append(amount)

@@ -1,8 +1,7 @@
-import importlib
-
-from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
+
+from accounts.app_hooks import app_modules
 
 
 class Command(BaseCommand):
@@ -12,14 +11,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: object, **options: object) -> None:
-        for app_config in apps.get_app_configs():
-            module_name = f"{app_config.name}.demo"
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:
-                    continue
-                raise
+        for _config, module in app_modules("demo"):
             with transaction.atomic():
                 module.seed(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))
