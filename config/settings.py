@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # serves /api/docs assets from our static files instead of a CDN
     "allauth",
     "allauth.account",
     "allauth.usersessions",

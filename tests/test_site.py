@@ -28,3 +28,9 @@ def test_seed_demo_is_idempotent():
     counts = (Transfer.objects.count(), Entry.objects.count())
     call_command("seed_demo")
     assert (Transfer.objects.count(), Entry.objects.count()) == counts
+
+
+def test_api_docs_load_their_assets_from_our_static_files(client):
+    page = client.get("/api/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in page
+    assert "cdn." not in page.lower()
