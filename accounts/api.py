@@ -39,8 +39,14 @@ class TokenAuth(HttpBearer):
     """`Authorization: Bearer usr_…`, or `session_token` in the JSON body (as the seed API does).
 
     Never looks at the session cookie, which is why token endpoints can skip CSRF safely.
-    `request.auth` becomes the `ApiSession`; `request.user` its user.
+    `request.auth` becomes the `ApiSession`; `request.user` its user. With `summary=True` the
+    same single statement also reads the member's `AccountSummary` into
+    `request.account_summary` (for `/users/balance`).
     """
+
+    def __init__(self, *, summary: bool = False) -> None:
+        super().__init__()
+        self.summary = summary
 
     def __call__(self, request: HttpRequest) -> Any:
         header = request.headers.get("Authorization", "")
@@ -50,15 +56,23 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, token) if token else None
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        session = api_session_for_token(token)
-        if session is None:
-            return None
+        if self.summary:
+            found = selectors.api_session_with_summary(token)
+            if found is None:
+                return None
+            session, request.account_summary = found  # type: ignore[attr-defined]
+        else:
+            session = api_session_for_token(token)
+            if session is None:
+                return None
         services.api_session_touch(session=session)
         request.user = session.user
         return session
 
 
 token_auth = TokenAuth()
+# For endpoints that answer with the balance summary: token check and summary in one query.
+token_auth_with_summary = TokenAuth(summary=True)
 
 
 # --- schemas ----------------------------------------------------------------------------------
@@ -257,10 +271,11 @@ def logout(request: HttpRequest, payload: TokenIn) -> Any:
     return {"success": True, "message": "Signed out."}
 
 
-@router.post("/users/balance", response={200: BalanceOut, **AUTH_ERRORS}, auth=token_auth, summary="Credit balance")
+@router.post(
+    "/users/balance", response={200: BalanceOut, **AUTH_ERRORS}, auth=token_auth_with_summary, summary="Credit balance"
+)
 def balance(request: HttpRequest, payload: TokenIn) -> Any:
-    user = request.auth.user  # type: ignore[attr-defined]
-    summary = selectors.account_summary(user_id=user.pk, email=user.email)
+    summary: selectors.AccountSummary = request.account_summary  # type: ignore[attr-defined]
     return {
         "email": summary.email,
         "credit_balance": summary.balance,
