@@ -1,6 +1,7 @@
 """Reads for accounts: token lookup, the balance summary and the transaction history rows shown
 by `/api/users/*` and the dashboard. Everything money here comes from the ledger."""
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -38,9 +39,9 @@ class _ModelColumns:
     into an instance, with the backend's converters applied as the ORM would (SQLite returns
     naive datetimes and 0/1 for booleans; PostgreSQL needs none)."""
 
-    def __init__(self, model: Any, alias: str) -> None:
+    def __init__(self, model: Any, alias: str, only: tuple[str, ...] = ()) -> None:
         self.model = model
-        self.fields = list(model._meta.concrete_fields)
+        self.fields = [f for f in model._meta.concrete_fields if not only or f.attname in only]
         self.attnames = [f.attname for f in self.fields]
         self.sql = ", ".join(f'{alias}."{f.column}"' for f in self.fields)
         self._converters: list[tuple[int, list[Any], Any]] | None = None
@@ -69,6 +70,10 @@ class _ModelColumns:
 
 _SESSION = _ModelColumns(ApiSession, "s")
 _USER = _ModelColumns(User, "u")
+# What the balance endpoint uses (token auth's sliding expiry, request.user): the other fields
+# are left deferred (loaded on access, should anything ever read them).
+_SESSION_BRIEF = _ModelColumns(ApiSession, "s", only=("id", "user_id", "last_used_at", "expires_at", "revoked_at"))
+_USER_BRIEF = _ModelColumns(User, "u", only=("id", "email", "is_active", "is_staff", "is_superuser"))
 
 # The live session of a token: not revoked, not expired, its member active. Indexed by digest.
 _TOKEN_TABLES = " FROM accounts_apisession s JOIN accounts_user u ON u.id = s.user_id"
@@ -89,10 +94,12 @@ def _token_params(token: str) -> dict[str, Any] | None:
     return {"digest": token_digest(token), "now": timezone.now(), "active": True}
 
 
-def _session_from_row(row: tuple[Any, ...]) -> ApiSession:
-    n = len(_SESSION)
-    session: ApiSession = _SESSION.instance(row[:n])
-    session.user = _USER.instance(row[n : n + len(_USER)])
+def _session_from_row(
+    row: tuple[Any, ...], session_columns: _ModelColumns = _SESSION, user_columns: _ModelColumns = _USER
+) -> ApiSession:
+    n = len(session_columns)
+    session: ApiSession = session_columns.instance(row[:n])
+    session.user = user_columns.instance(row[n : n + len(user_columns)])
     return session
 
 
@@ -238,9 +245,13 @@ def _songs_sql() -> str:
 
 
 def _summary_columns(*, since: bool) -> str:
+    bought, spent = _ledger_sum_sql(_BOUGHT, since=since), _ledger_sum_sql(_SPENT, since=since)
+    if since:  # nothing posted since: skip both subqueries (CASE evaluates them only when needed)
+        bought = f"CASE WHEN a.version = %(since)s THEN 0 ELSE {bought} END"
+        spent = f"CASE WHEN a.version = %(since)s THEN 0 ELSE {spent} END"
     return (
         "a.id, a.balance, a.held, a.version, a.created_at, c.code, c.name, c.decimal_places, "
-        f"{_ledger_sum_sql(_BOUGHT, since=since)}, {_ledger_sum_sql(_SPENT, since=since)}, {_songs_sql()}"
+        f"{bought}, {spent}, {_songs_sql()}"
     )
 
 
@@ -260,7 +271,10 @@ class _Statements(dict[tuple[str, bool], PreparedStatement]):
         if lookup == "token":
             # Token, member, account, both ledger totals and the download count in one statement:
             # `POST /api/users/balance` is the hottest token endpoint.
-            sql = f"SELECT {_SESSION.sql}, {_USER.sql}, {columns}{_TOKEN_TABLES}{_ACCOUNT_JOINS}{_TOKEN_WHERE}"
+            sql = (
+                f"SELECT {_SESSION_BRIEF.sql}, {_USER_BRIEF.sql}, {columns}"
+                f"{_TOKEN_TABLES}{_ACCOUNT_JOINS}{_TOKEN_WHERE}"
+            )
         else:
             sql = f"SELECT {columns} FROM accounts_user u{_ACCOUNT_JOINS} WHERE u.id = %(user_id)s"  # noqa: S608
         statement = self[key] = PreparedStatement(f"goldbook_summary_{lookup}{'_since' if since else ''}", sql)
@@ -296,13 +310,19 @@ def _summary_row(lookup: str, params: dict[str, Any], memo_key: tuple[str, objec
     raise AssertionError("unreachable: the second attempt sums everything")  # pragma: no cover
 
 
+@functools.lru_cache(maxsize=64)
+def _currency(code: str, name: str, places: int) -> Currency:
+    """An unsaved Currency for a row's values (shared: summaries only read it)."""
+    return Currency(code=code, name=name, decimal_places=places)
+
+
 def _summary_from(email: str, tail: tuple[Any, ...] | None) -> AccountSummary:
     balance = held = purchased = spent = songs = 0
     if tail is None:  # no such member
         currency = default_currency()
     else:
         account_id, account_balance, account_held, _, _, code, name, places, bought, spent_sum, songs = tail
-        currency = default_currency() if code is None else Currency(code=code, name=name, decimal_places=places)
+        currency = default_currency() if code is None else _currency(code, name, places)
         if account_id is not None:  # else no account yet: nothing ever moved
             balance, held = account_balance, account_held
             purchased, spent = max(0, int(bought)), max(0, -int(spent_sum))
@@ -338,7 +358,7 @@ def api_session_with_summary(token: str) -> tuple[ApiSession, AccountSummary] | 
     row = _summary_row("token", params, ("token", params["digest"]))
     if row is None:
         return None
-    session = _session_from_row(row)
+    session = _session_from_row(row, _SESSION_BRIEF, _USER_BRIEF)
     return session, _summary_from(session.user.email, row[-_SUMMARY_WIDTH:])
 
 

@@ -106,3 +106,31 @@ def test_the_setting_turns_it_off(settings):
     assert not any(q["sql"].startswith(("PREPARE", "EXECUTE")) for q in ctx.captured_queries)
     with transaction.atomic():
         assert st.fetchone({"a": 6}) == (6,)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_stands_in_for_the_health_check_and_replaces_a_dead_connection(monkeypatch):
+    from django.db import connections
+
+    st = _statement("SELECT %(a)s::int")
+    assert st.fetchone({"a": 1}) == (1,)
+    assert connection.health_check_enabled
+    checks = []
+    real_is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real_is_usable())
+
+    connection.health_check_done = False  # a new request (close_old_connections does this)
+    assert st.fetchone({"a": 2}) == (2,)
+    assert checks == []  # no "SELECT 1" round trip: the statement itself was the check
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    finally:
+        other.close()
+    connection.health_check_done = False
+    assert st.fetchone({"a": 3}) == (3,)  # the dead connection was replaced, as the check would have
+    assert checks == [1]
+    assert st.fetchone({"a": 4}) == (4,)

@@ -236,3 +236,18 @@ def test_login_and_register_report_the_same_balance(api):
     fund(User.objects.get(email="fast@example.com"), "3.50")
     body = api("/users/login", {"email": "fast@example.com", "pin": "4829"}).json()
     assert body["user"]["credit_balance"] == 3.5 and body["user"]["songs_available"] == 10
+
+
+def test_the_body_is_exactly_what_validating_it_through_the_schema_would_write(api):
+    import json
+
+    from accounts.api import BalanceOut
+    from config.api import MoneyJSONRenderer
+
+    user = UserFactory()
+    fund(user, "45.50")
+    response = api("/users/balance", token=api_token(user))
+    assert response.status_code == 200 and response["Content-Type"] == "application/json; charset=utf-8"
+    validated = BalanceOut.model_validate(json.loads(response.content, parse_float=Decimal))
+    assert list(json.loads(response.content)) == list(BalanceOut.model_fields)
+    assert response.content.decode() == MoneyJSONRenderer().render(None, validated.model_dump(), response_status=200)
