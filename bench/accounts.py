@@ -13,6 +13,8 @@ middleware stack; sync workers close every connection, so neither gets keep-aliv
 the same wrk command. On a shared machine the load changes from one run to the next, so the
 bare and balance runs alternate $BENCH_ROUNDS times (default 3) and each ratio compares a pair
 measured back to back; the best ratio and the spread are reported. BENCH_LOGIN=0 skips sign-in.
+A third view, the bare one plus a single trivial prepared query, shows what one database round
+trip alone costs on the same server: the ceiling for any endpoint that reads the database.
 """
 
 import json
@@ -158,7 +160,8 @@ def main() -> None:
         for _ in range(ROUNDS):
             bare = wrk("/bench/bare", {}, connections=WORKERS * 4)
             balance = wrk("/api/users/balance", {"session_token": token}, connections=WORKERS * 4)
-            pairs.append((bare, balance))
+            one_query = wrk("/bench/bare-db", {}, connections=WORKERS * 4)
+            pairs.append((bare, balance, one_query))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -171,14 +174,17 @@ def main() -> None:
             f"sign-in: {login_rps:.2f} req/s vs ceiling cores/check = {ceiling:.2f} req/s "
             f"-> {login_rps / ceiling:.2f} of it (non-2xx: {login_codes['non_2xx']})"
         )
-    ratios = []
-    for n, ((bare_rps, bare_codes), (balance_rps, balance_codes)) in enumerate(pairs, 1):
+    ratios, floors = [], []
+    for n, ((bare_rps, bare_codes), (balance_rps, balance_codes), (db_rps, db_codes)) in enumerate(pairs, 1):
         ratios.append(balance_rps / bare_rps)
+        floors.append(db_rps / bare_rps)
         print(
             f"round {n}: balance (token) {balance_rps:.0f} req/s vs bare JSON view {bare_rps:.0f} req/s "
-            f"-> {ratios[-1]:.2f} of it (non-2xx: {balance_codes['non_2xx']}, bare non-2xx: {bare_codes['non_2xx']})"
+            f"-> {ratios[-1]:.2f} of it (non-2xx: {balance_codes['non_2xx']}, bare non-2xx: {bare_codes['non_2xx']}); "
+            f"bare + one DB round trip {db_rps:.0f} req/s -> {floors[-1]:.2f} (non-2xx: {db_codes['non_2xx']})"
         )
-    print(f"balance / bare: best {max(ratios):.2f}, median {statistics.median(ratios):.2f}, worst {min(ratios):.2f}")
+    for label, values in (("balance / bare", ratios), ("bare + one DB round trip / bare", floors)):
+        print(f"{label}: best {max(values):.2f}, median {statistics.median(values):.2f}, worst {min(values):.2f}")
 
 
 if __name__ == "__main__":

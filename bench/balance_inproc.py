@@ -32,7 +32,7 @@ from decimal import Decimal  # noqa: E402
 
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
@@ -57,14 +57,13 @@ def setup(entries: int) -> str:
         idempotency_key="bench-inproc:funding",
     )
     have = account.entries.count()
-    with transaction.atomic():
-        for i in range(have, entries):
-            src, dst, kind = (
-                (issuance, account, TransferKind.PURCHASE) if i % 2 else (account, revenue, TransferKind.DOWNLOAD)
-            )
-            wallet.transfer_post(
-                from_account=src, to_account=dst, amount=1, kind=kind, idempotency_key=f"bench-inproc:{i}"
-            )
+    # One transaction per transfer: thousands of savepoints inside one transaction would overflow
+    # PostgreSQL's subtransaction cache and crawl.
+    for i in range(have, entries):
+        src, dst, kind = (
+            (issuance, account, TransferKind.PURCHASE) if i % 2 else (account, revenue, TransferKind.DOWNLOAD)
+        )
+        wallet.transfer_post(from_account=src, to_account=dst, amount=1, kind=kind, idempotency_key=f"bench-inproc:{i}")
     return api_session_create(user=user, ip="127.0.0.1", user_agent="bench")[1]
 
 

@@ -42,16 +42,21 @@ connection_created.connect(_forget_prepared, dispatch_uid="goldbook-forget-prepa
 
 
 def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a driver error, or of the driver error behind a `django.db` one."""
-    return getattr(exc, "pgcode", None) or getattr(exc.__cause__, "pgcode", None)
+    """The SQLSTATE of a driver error, or of the driver error behind a `django.db` one
+    (`pgcode` in psycopg2, `sqlstate` in psycopg 3)."""
+    for err in (exc, exc.__cause__):
+        code = getattr(err, "pgcode", None) or getattr(err, "sqlstate", None)
+        if code:
+            return str(code)
+    return None
+
+
+def _errors(wrapper: Any) -> tuple[type[BaseException], ...]:
+    # Inside _cursor's driver-cursor path, errors are not yet django.db errors.
+    return (DatabaseError, wrapper.Database.Error)
 
 
 _NAMES: set[str] = set()
-try:  # the driver's errors: inside _cursor's raw path they are not yet django.db errors
-    from psycopg2 import Error as _DriverError
-except ImportError:  # pragma: no cover (SQLite-only installs never prepare)
-    _DriverError = DatabaseError  # type: ignore[assignment,misc]
-_ERRORS = (DatabaseError, _DriverError)
 
 
 @contextmanager
@@ -110,34 +115,35 @@ class PreparedStatement:
             return self._fetchone_prepared(wrapper, params)
 
     def _fetchone_prepared(self, wrapper: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        errors = _errors(wrapper)
         with _cursor(wrapper) as cursor:
             prepared: set[str] = wrapper.__dict__.setdefault(_ATTR, set())
             for _attempt in range(2):
                 try:
                     if self.name not in prepared:
-                        self._prepare(cursor)
+                        self._prepare(cursor, errors)
                         prepared.add(self.name)
                     cursor.execute(self.execute_sql, params)
                     return cursor.fetchone()  # type: ignore[no-any-return]
-                except _ERRORS as exc:
+                except errors as exc:
                     if _sqlstate(exc) not in _STALE:
                         raise
                     prepared.discard(self.name)
                     # A plan whose row type changed: drop it so PREPARE can take the name again.
-                    self._deallocate(cursor)
+                    self._deallocate(cursor, errors)
             cursor.execute(self.sql, params)
             return cursor.fetchone()  # type: ignore[no-any-return]
 
-    def _prepare(self, cursor: Any) -> None:
+    def _prepare(self, cursor: Any, errors: tuple[type[BaseException], ...]) -> None:
         try:
             cursor.execute(self.prepare_sql)
-        except _ERRORS as exc:
+        except errors as exc:
             if _sqlstate(exc) != _DUPLICATE:  # already prepared on this connection: fine
                 raise
 
-    def _deallocate(self, cursor: Any) -> None:
+    def _deallocate(self, cursor: Any, errors: tuple[type[BaseException], ...]) -> None:
         try:
             cursor.execute(f"DEALLOCATE {self.name}")
-        except _ERRORS as exc:
+        except errors as exc:
             if _sqlstate(exc) != "26000":  # it was not there at all
                 raise
