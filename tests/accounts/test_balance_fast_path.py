@@ -161,7 +161,7 @@ def test_the_next_request_sums_only_entries_after_the_remembered_version(api):
     ]
     assert len(statements) == 1, statements
     if connection.vendor == "postgresql":
-        assert statements[0].startswith("EXECUTE goldbook_summary_token_since(1,")  # since version 1
+        assert statements[0].startswith("EXECUTE goldbook_summary_token(1,")  # since version 1
     else:
         assert "account_version > 1" in statements[0]
     assert _memo_for(token).version == 2 and _memo_for(token).spent == -200
