@@ -12,7 +12,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema, model_validator
 
-from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money, api, parse_json_body
+from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money, api, request_json
 
 from . import selectors, services, throttle
 from .selectors import api_session_for_token
@@ -28,7 +28,7 @@ def _token_from_body(request: HttpRequest) -> str | None:
     if request.method in ("GET", "HEAD") or not request.body or len(request.body) > 1_000_000:
         return None
     try:
-        data: Any = parse_json_body(request.body)
+        data: Any = request_json(request)
     except (ValueError, UnicodeDecodeError):
         return None
     token = data.get("session_token") if isinstance(data, dict) else None
@@ -39,26 +39,40 @@ class TokenAuth(HttpBearer):
     """`Authorization: Bearer usr_…`, or `session_token` in the JSON body (as the seed API does).
 
     Never looks at the session cookie, which is why token endpoints can skip CSRF safely.
-    `request.auth` becomes the `ApiSession`; `request.user` its user.
+    `request.auth` becomes the `ApiSession`; `request.user` its user. With `summary=True` the
+    same single statement also reads the member's `AccountSummary` into
+    `request.account_summary` (for `/users/balance`).
     """
 
+    def __init__(self, *, summary: bool = False) -> None:
+        super().__init__()
+        self.summary = summary
+
     def __call__(self, request: HttpRequest) -> Any:
-        header = request.headers.get("Authorization", "")
+        header = request.META.get("HTTP_AUTHORIZATION", "")  # request.headers would copy every header
         if header[:7].lower() == "bearer ":
             return self.authenticate(request, header[7:].strip())
         token = _token_from_body(request)
         return self.authenticate(request, token) if token else None
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        session = api_session_for_token(token)
-        if session is None:
-            return None
+        if self.summary:
+            found = selectors.api_session_with_summary(token)
+            if found is None:
+                return None
+            session, request.account_summary = found  # type: ignore[attr-defined]
+        else:
+            session = api_session_for_token(token)
+            if session is None:
+                return None
         services.api_session_touch(session=session)
         request.user = session.user
         return session
 
 
 token_auth = TokenAuth()
+# For endpoints that answer with the balance summary: token check and summary in one query.
+token_auth_with_summary = TokenAuth(summary=True)
 
 
 # --- schemas ----------------------------------------------------------------------------------
@@ -257,20 +271,28 @@ def logout(request: HttpRequest, payload: TokenIn) -> Any:
     return {"success": True, "message": "Signed out."}
 
 
-@router.post("/users/balance", response={200: BalanceOut, **AUTH_ERRORS}, auth=token_auth, summary="Credit balance")
+@router.post(
+    "/users/balance", response={200: BalanceOut, **AUTH_ERRORS}, auth=token_auth_with_summary, summary="Credit balance"
+)
 def balance(request: HttpRequest, payload: TokenIn) -> Any:
-    user = request.auth.user  # type: ignore[attr-defined]
-    summary = selectors.account_summary(user_id=user.pk, email=user.email)
-    return {
-        "email": summary.email,
-        "credit_balance": summary.balance,
-        "available_balance": summary.available,
-        "held_balance": summary.held,
-        "songs_available": summary.songs_available,
-        "total_credits_purchased": summary.total_credits_purchased,
-        "total_credits_spent": summary.total_credits_spent,
-        "total_songs_downloaded": summary.total_songs_downloaded,
-    }
+    summary: selectors.AccountSummary = request.account_summary  # type: ignore[attr-defined]
+    # Rendered here rather than validated again through BalanceOut: every value is already typed
+    # (Decimal, int, str) and the keys are BalanceOut's, in its order (a test holds both to the
+    # schema). Re-validating the response cost a tenth of this hot endpoint's time.
+    return api.create_response(
+        request,
+        {
+            "email": summary.email,
+            "credit_balance": summary.balance,
+            "available_balance": summary.available,
+            "held_balance": summary.held,
+            "songs_available": summary.songs_available,
+            "total_credits_purchased": summary.total_credits_purchased,
+            "total_credits_spent": summary.total_credits_spent,
+            "total_songs_downloaded": summary.total_songs_downloaded,
+        },
+        status=200,
+    )
 
 
 @router.post(

@@ -7,6 +7,14 @@
 
 Needs DATABASE_URL (PostgreSQL) and REDIS_URL; uses wrk (`apt-get install -y wrk`) on
 127.0.0.1:$BENCH_PORT (default 8201), each load run bounded by $BENCH_SECONDS (default 10).
+
+Fairness: both views run on the same gunicorn server (same workers, same settings and
+middleware stack; sync workers close every connection, so neither gets keep-alive), driven by
+the same wrk command. On a shared machine the load changes from one run to the next, so the
+bare and balance runs alternate $BENCH_ROUNDS times (default 3) and each ratio compares a pair
+measured back to back; the best ratio and the spread are reported. BENCH_LOGIN=0 skips sign-in.
+A third view, the bare one plus a single trivial prepared query, shows what one database round
+trip alone costs on the same server: the ceiling for any endpoint that reads the database.
 """
 
 import json
@@ -45,6 +53,8 @@ PORT = int(os.environ.get("BENCH_PORT", "8201"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CORES = os.cpu_count() or 1
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(CORES)))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+LOGIN = os.environ.get("BENCH_LOGIN", "1") != "0"
 EMAIL, PIN = "bench@example.com", "58203"
 BASE = f"http://127.0.0.1:{PORT}"
 
@@ -119,7 +129,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     token = setup()
-    bcrypt_s = one_bcrypt_check()
+    bcrypt_s = one_bcrypt_check() if LOGIN else 0.0
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -138,28 +148,43 @@ def main() -> None:
     )
     try:
         wait_for_server()
-        # Warm every worker (imports, connections) before measuring.
+        # Warm every worker (imports, connections, prepared statements) before measuring.
+        balance_body = json.dumps({"session_token": token}).encode()
         for _ in range(WORKERS * 4):
             urllib.request.urlopen(BASE + "/bench/bare", data=b"{}", timeout=5).read()  # noqa: S310
-        login_rps, login_codes = wrk("/api/users/login", {"email": EMAIL, "pin": PIN}, connections=WORKERS * 2)
-        bare_rps, bare_codes = wrk("/bench/bare", {}, connections=WORKERS * 4)
-        balance_rps, balance_codes = wrk("/api/users/balance", {"session_token": token}, connections=WORKERS * 4)
+            urllib.request.urlopen(BASE + "/api/users/balance", data=balance_body, timeout=5).read()  # noqa: S310
+        login_rps, login_codes = (
+            wrk("/api/users/login", {"email": EMAIL, "pin": PIN}, connections=WORKERS * 2) if LOGIN else (0.0, {})
+        )
+        pairs = []
+        for _ in range(ROUNDS):
+            bare = wrk("/bench/bare", {}, connections=WORKERS * 4)
+            balance = wrk("/api/users/balance", {"session_token": token}, connections=WORKERS * 4)
+            one_query = wrk("/bench/bare-db", {}, connections=WORKERS * 4)
+            pairs.append((bare, balance, one_query))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    ceiling = CORES / bcrypt_s
-    print(f"cores={CORES} gunicorn sync workers={WORKERS} duration={SECONDS}s per run")
-    print(f"one bcrypt check (cost 12, median of 7): {bcrypt_s * 1000:.1f} ms")
-    print(
-        f"sign-in: {login_rps:.2f} req/s vs ceiling cores/check = {ceiling:.2f} req/s "
-        f"-> {login_rps / ceiling:.2f} of it (non-2xx: {login_codes['non_2xx']})"
-    )
-    print(
-        f"balance (token): {balance_rps:.0f} req/s vs bare JSON view {bare_rps:.0f} req/s "
-        f"-> {balance_rps / bare_rps:.2f} of it (non-2xx: {balance_codes['non_2xx']}, bare non-2xx: "
-        f"{bare_codes['non_2xx']})"
-    )
+    print(f"cores={CORES} gunicorn sync workers={WORKERS} duration={SECONDS}s per run, load {os.getloadavg()}")
+    if LOGIN:
+        ceiling = CORES / bcrypt_s
+        print(f"one bcrypt check (cost 12, median of 7): {bcrypt_s * 1000:.1f} ms")
+        print(
+            f"sign-in: {login_rps:.2f} req/s vs ceiling cores/check = {ceiling:.2f} req/s "
+            f"-> {login_rps / ceiling:.2f} of it (non-2xx: {login_codes['non_2xx']})"
+        )
+    ratios, floors = [], []
+    for n, ((bare_rps, bare_codes), (balance_rps, balance_codes), (db_rps, db_codes)) in enumerate(pairs, 1):
+        ratios.append(balance_rps / bare_rps)
+        floors.append(db_rps / bare_rps)
+        print(
+            f"round {n}: balance (token) {balance_rps:.0f} req/s vs bare JSON view {bare_rps:.0f} req/s "
+            f"-> {ratios[-1]:.2f} of it (non-2xx: {balance_codes['non_2xx']}, bare non-2xx: {bare_codes['non_2xx']}); "
+            f"bare + one DB round trip {db_rps:.0f} req/s -> {floors[-1]:.2f} (non-2xx: {db_codes['non_2xx']})"
+        )
+    for label, values in (("balance / bare", ratios), ("bare + one DB round trip / bare", floors)):
+        print(f"{label}: best {max(values):.2f}, median {statistics.median(values):.2f}, worst {min(values):.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from config.db import PreparedStatement
 from config.urls import urlpatterns as site_urlpatterns
+
+_ONE_ROUND_TRIP = PreparedStatement("goldbook_bench_one_round_trip", "SELECT %(x)s::int")
 
 
 @csrf_exempt
@@ -11,4 +14,13 @@ def bare(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"email": "bench@example.com", "credit_balance": 45.5})
 
 
-urlpatterns = [path("bench/bare", bare), *site_urlpatterns]
+@csrf_exempt
+def bare_db(request: HttpRequest) -> JsonResponse:
+    """The bare view plus one trivial prepared query: what a single database round trip costs,
+    the floor for any endpoint that must read the database (the balance must: it reads the
+    account row every time)."""
+    _ONE_ROUND_TRIP.fetchone({"x": 1})
+    return JsonResponse({"email": "bench@example.com", "credit_balance": 45.5})
+
+
+urlpatterns = [path("bench/bare", bare), path("bench/bare-db", bare_db), *site_urlpatterns]

@@ -92,9 +92,25 @@ def parse_json_body(body: bytes) -> Any:
     return json.loads(body)
 
 
+_PARSED = "_goldbook_parsed_json"
+
+
+def request_json(request: HttpRequest) -> Any:
+    """`parse_json_body(request.body)`, parsed once per request: token auth reads `session_token`
+    from the body before django-ninja parses it for the endpoint's schema.
+
+    Each caller gets its own copy of a dict body (ninja's validation may change what it gets).
+    Raises ValueError (also UnicodeDecodeError) like `parse_json_body`.
+    """
+    parsed = request.__dict__.get(_PARSED)
+    if parsed is None:
+        parsed = request.__dict__[_PARSED] = parse_json_body(request.body)
+    return dict(parsed) if isinstance(parsed, dict) else parsed
+
+
 class GuardedJSONParser(Parser):
     def parse_body(self, request: HttpRequest) -> Any:
-        return parse_json_body(request.body)
+        return request_json(request)
 
 
 api = NinjaAPI(

@@ -96,6 +96,10 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {"default": SQLITE_DEFAULT}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# PostgreSQL: run the hottest hand-written queries as server-side prepared statements
+# (config/db.py). Turn off behind a pooler that does not keep a server connection per client
+# connection (PgBouncer in transaction mode).
+GOLDBOOK_SQL_PREPARE = env.bool("GOLDBOOK_SQL_PREPARE", default=True)
 
 # --- Cache and Celery ---------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -10,11 +10,12 @@ admin.site.site_header = "Goldbook administration"
 admin.site.site_title = "Goldbook admin"
 
 urlpatterns = [
+    # First: every API request would otherwise try each page pattern before reaching it.
+    path("api/", api.urls),
     path("", account_views.home, name="home"),
     *auth_urlpatterns,
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", api.urls),
     path("", include("downloads.urls")),
     path("", include("payments.urls")),
     path("", include("accounts.urls")),

@@ -72,6 +72,16 @@ def total_songs_downloaded(*, user_id: int) -> int:
     return DownloadRecord.objects.filter(user_id=user_id, item__kind=ItemKind.SONG).count()
 
 
+def songs_downloaded_sql(*, user_id_column: str) -> str:
+    """`total_songs_downloaded` as a correlated scalar subquery over `user_id_column`, for a
+    reader that folds the count into its own statement (accounts' balance endpoint)."""
+    record, item = DownloadRecord._meta.db_table, Item._meta.db_table
+    return (
+        f"(SELECT COUNT(*) FROM {record} dr JOIN {item} di ON di.id = dr.item_id"  # noqa: S608 (constants)
+        f" WHERE dr.user_id = {user_id_column} AND di.kind = '{ItemKind.SONG.value}')"
+    )
+
+
 def job_for_owner(*, public_id: str, user_id: int) -> DownloadJob | None:
     if not public_id.startswith("job_") or len(public_id) > 40:
         return None
