@@ -610,22 +610,30 @@ def item_download(*, user: User, item_id: int, idempotency_key: str | None = Non
                 charged=item.price,
                 idempotency_key=key,
             )
-            if item.price:
-                record.transfer = wallet.transfer_post(
-                    from_account=wallet.user_account(user_id=user.pk),
-                    to_account=wallet.system_account(name=SystemAccount.REVENUE),
-                    amount=item.price,
-                    kind=TransferKind.DOWNLOAD,
-                    idempotency_key=key,
-                    memo=f"Download: {item.title}"[:255],
-                    cause=record,
-                    created_by_id=user.pk,
-                )
-                record.save(update_fields=["transfer"])
+            _charge_record(record=record, key=key, memo=f"Download: {item.title}")
     except IntegrityError:
         # The same key raced us and won: hand out its delivery, charge nothing more.
         record = DownloadRecord.objects.get(idempotency_key=key)
     return ItemDelivery(item=item, charged=record.charged, link_kind="rec", link_id=record.pk, unlocked=False)
+
+
+def _charge_record(*, record: DownloadRecord, key: str, memo: str) -> None:
+    """Charge a single-item delivery to its member (kind `download`, to revenue) and link the
+    transfer to the record. Free items cost nothing and post nothing. Inside the caller's
+    transaction, after its own row writes."""
+    if not record.charged:
+        return
+    record.transfer = wallet.transfer_post(
+        from_account=wallet.user_account(user_id=record.user_id),
+        to_account=wallet.system_account(name=SystemAccount.REVENUE),
+        amount=record.charged,
+        kind=TransferKind.DOWNLOAD,
+        idempotency_key=key,
+        memo=memo[:255],
+        cause=record,
+        created_by_id=record.user_id,
+    )
+    record.save(update_fields=["transfer"])
 
 
 def _unlock(*, user: User, item: Item) -> ItemDelivery:
@@ -637,18 +645,7 @@ def _unlock(*, user: User, item: Item) -> ItemDelivery:
             record = DownloadRecord.objects.create(user=user, item=item, source=RecordSource.UNLOCK, charged=item.price)
             # Unique per (user, item): a concurrent unlock blocks on the index, then fails here.
             unlock = Unlock.objects.create(user=user, item=item, record=record)
-            if item.price:
-                record.transfer = wallet.transfer_post(
-                    from_account=wallet.user_account(user_id=user.pk),
-                    to_account=wallet.system_account(name=SystemAccount.REVENUE),
-                    amount=item.price,
-                    kind=TransferKind.DOWNLOAD,
-                    idempotency_key=f"downloads:unlock:{item.pk}:{user.pk}",
-                    memo=f"Unlock: {item.title}"[:255],
-                    cause=record,
-                    created_by_id=user.pk,
-                )
-                record.save(update_fields=["transfer"])
+            _charge_record(record=record, key=f"downloads:unlock:{item.pk}:{user.pk}", memo=f"Unlock: {item.title}")
     except IntegrityError:
         unlock = Unlock.objects.get(user_id=user.pk, item_id=item.pk)
         return ItemDelivery(item=item, charged=0, link_kind="unl", link_id=unlock.pk, unlocked=True)

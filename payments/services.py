@@ -207,25 +207,26 @@ def _complete_locked(payment: Payment, *, detail: str = "") -> bool:
         logger.warning("Payment #%s: cannot complete from %s", payment.pk, payment.status)
         return False
     user_account = wallet.user_account(user_id=payment.user_id)
-    wallet.transfer_post(
-        from_account=wallet.system_account(name=SystemAccount.ISSUANCE),
-        to_account=user_account,
-        amount=payment.base_credits,
-        kind=TransferKind.PURCHASE,
-        idempotency_key=f"payment:{payment.pk}:purchase",
-        memo=f"{payment.package_name} (payment #{payment.pk})",
-        cause=payment,
-    )
-    if payment.bonus_credits > 0:
-        wallet.transfer_post(
-            from_account=wallet.system_account(name=SystemAccount.PROMOTIONS),
-            to_account=user_account,
-            amount=payment.bonus_credits,
-            kind=TransferKind.BONUS,
-            idempotency_key=f"payment:{payment.pk}:bonus",
-            memo=f"Bonus credits for {payment.package_name} (payment #{payment.pk})",
-            cause=payment,
-        )
+    # Two history lines, as in the seed: the purchase from issuance, the bonus from promotions.
+    for source, amount, kind, memo in (
+        (SystemAccount.ISSUANCE, payment.base_credits, TransferKind.PURCHASE, payment.package_name),
+        (
+            SystemAccount.PROMOTIONS,
+            payment.bonus_credits,
+            TransferKind.BONUS,
+            f"Bonus credits for {payment.package_name}",
+        ),
+    ):
+        if amount > 0:
+            wallet.transfer_post(
+                from_account=wallet.system_account(name=source),
+                to_account=user_account,
+                amount=amount,
+                kind=kind,
+                idempotency_key=f"payment:{payment.pk}:{kind}",
+                memo=f"{memo} (payment #{payment.pk})",
+                cause=payment,
+            )
     _move(payment, S.COMPLETED, detail)
     payment.completed_at = timezone.now()
     _save(payment)
