@@ -13,7 +13,10 @@ export REDIS_URL ?= redis://127.0.0.1:6379/15
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed test lint check pytest worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
+createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
+	$(PY) -c 'from config.db import ensure_database; ensure_database()'
+
+.PHONY: help install createdb run migrate seed test lint typecheck check pytest worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,7 +31,7 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 
 install: $(STAMP) ## Create the virtualenv and install pinned dependencies
 
-migrate: install ## Apply database migrations
+migrate: createdb ## Apply database migrations
 	$(PY) manage.py migrate --noinput
 
 seed: migrate ## Load demo data (idempotent)
@@ -37,11 +40,14 @@ seed: migrate ## Load demo data (idempotent)
 run: seed ## Start the site on http://127.0.0.1:8000 (SQLite, in-process tasks, demo data)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+typecheck: install ## mypy with django-stubs (strict on core, wallet, payments)
+	$(VENV)/bin/mypy
+
 lint: install ## ruff check and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-check: install ## Django system checks, and --deploy against production settings
+check: createdb ## Django system checks, and --deploy against production settings
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	SECRET_KEY=check-deploy-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
@@ -49,7 +55,7 @@ check: install ## Django system checks, and --deploy against production settings
 	SITE_URL=https://goldbook.example.com ALLOWED_HOSTS=goldbook.example.com \
 	$(PY) manage.py check --deploy --fail-level WARNING --settings=config.settings_production
 
-pytest: install ## Run only the pytest suite
+pytest: createdb ## Run only the pytest suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint check pytest ## The whole suite: lint, checks, tests

@@ -10,8 +10,6 @@ House rules for every endpoint:
 """
 
 import datetime as dt
-import json
-import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -23,16 +21,15 @@ from ninja.parser import Parser
 from ninja.renderers import BaseRenderer
 from pydantic import Field, WithJsonSchema
 
+from core.errors import GoldbookError, error_body
+from core.jsonbody import request_json
 
-class ApiError(Exception):
-    """Raise from a handler to answer `{"error", "message", **extra}` with `status`."""
+
+class ApiError(GoldbookError):
+    """A one-off API error built in place: `ApiError(status, code, message, **extra)`."""
 
     def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.extra = extra
+        super().__init__(message, status=status, code=error, **extra)
 
 
 def _json_default(value: Any) -> Any:
@@ -52,60 +49,6 @@ class MoneyJSONRenderer(BaseRenderer):
 
     def render(self, request: HttpRequest, data: Any, *, response_status: int) -> str:
         return simplejson.dumps(data, use_decimal=True, default=_json_default)
-
-
-# No API body has any business nesting deeper than this. Checking before parsing matters: Python's
-# json parser recurses per level, and a body of 100,000 brackets either raises RecursionError or,
-# where a library has raised the recursion limit, overflows the C stack and kills the worker.
-MAX_JSON_DEPTH = 32
-_JSON_STRUCTURE = re.compile(rb'["\\\[\]{}]')
-
-
-def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when `body` nests arrays/objects deeper than `limit` (strings and escapes honoured)."""
-    depth, in_string, skip_to = 0, False, -1
-    for match in _JSON_STRUCTURE.finditer(body):
-        pos = match.start()
-        if pos < skip_to:
-            continue
-        char = body[pos]
-        if in_string:
-            if char == 0x5C:  # backslash: the next byte is escaped
-                skip_to = pos + 2
-            elif char == 0x22:
-                in_string = False
-        elif char == 0x22:
-            in_string = True
-        elif char in (0x5B, 0x7B):
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in (0x5D, 0x7D):
-            depth -= 1
-    return False
-
-
-def parse_json_body(body: bytes) -> Any:
-    """Parse a request body as JSON; ValueError for anything malformed or nested too deeply."""
-    if json_too_deep(body):
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
-    return json.loads(body)
-
-
-_PARSED = "_goldbook_parsed_json"
-
-
-def request_json(request: HttpRequest) -> Any:
-    """`parse_json_body(request.body)`, parsed once per request: token auth reads `session_token`
-    from the body before django-ninja parses it for the endpoint's schema.
-
-    Each caller gets its own copy of a dict body (ninja's validation may change what it gets).
-    Raises ValueError (also UnicodeDecodeError) like `parse_json_body`.
-    """
-    parsed = request.__dict__.get(_PARSED)
-    if parsed is None:
-        parsed = request.__dict__[_PARSED] = parse_json_body(request.body)
-    return dict(parsed) if isinstance(parsed, dict) else parsed
 
 
 class GuardedJSONParser(Parser):
@@ -135,9 +78,9 @@ def _first_error(errors: list[dict[str, Any]]) -> str:
     return f"{where}: {msg}" if where else msg
 
 
-@api.exception_handler(ApiError)
-def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-    return api.create_response(request, {"error": exc.error, "message": exc.message, **exc.extra}, status=exc.status)
+@api.exception_handler(GoldbookError)
+def _domain_error(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
+    return api.create_response(request, error_body(exc), status=exc.status)
 
 
 @api.exception_handler(ValidationError)

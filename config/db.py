@@ -147,3 +147,36 @@ class PreparedStatement:
         except errors as exc:
             if _sqlstate(exc) != "26000":  # it was not there at all
                 raise
+
+
+def ensure_database(url: str | None = None) -> None:
+    """Create the PostgreSQL database DATABASE_URL names if it does not exist yet (a fresh
+    machine has only `postgres` and `test`). Connects to the server's `postgres` database to do
+    it. A no-op for SQLite or without DATABASE_URL. Used by `make` before checks and tests."""
+    import os
+    from urllib.parse import unquote, urlsplit
+
+    import psycopg2
+    from psycopg2 import sql
+
+    url = url if url is not None else os.environ.get("DATABASE_URL", "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        return
+    name = unquote(parts.path.lstrip("/"))
+    admin = psycopg2.connect(
+        host=parts.hostname or None,
+        port=parts.port or 5432,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        dbname="postgres",
+        connect_timeout=5,
+    )
+    try:
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        admin.close()

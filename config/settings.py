@@ -9,7 +9,11 @@ deployment hardening on top of this module.
 from decimal import Decimal
 from pathlib import Path
 
+import django_stubs_ext
 import environ
+
+# Lets the type stubs' generic classes (QuerySet[Model], …) be subscripted at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,6 +41,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    "core",
     "accounts",
     "wallet",
     "downloads",
@@ -131,7 +136,11 @@ CELERY_TIMEZONE = "UTC"
 # Periodic schedules live in code, next to the tasks they drive.
 CELERY_BEAT_SCHEDULE = {
     "wallet-expire-holds": {"task": "wallet.expire_holds", "schedule": 60.0},
+    # Delivers outbox events whose after-commit kick was lost (broker down, process killed).
+    "core-outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
 }
+# Delivered outbox events are kept this long for inspection in the admin, then purged.
+GOLDBOOK_OUTBOX_RETENTION_DAYS = env.int("GOLDBOOK_OUTBOX_RETENTION_DAYS", default=7)
 
 # --- Auth ---------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from config.api import MAX_JSON_DEPTH, json_too_deep, parse_json_body
+from core.jsonbody import MAX_JSON_DEPTH, json_too_deep, parse_json_body
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,46 @@
+"""One error family for the whole site.
+
+Every domain error is a `GoldbookError`: an HTTP status, a short machine code, a sentence for a
+human and optional extra fields a contract adds (`needed`, `retry_after`, …). Services raise
+them; the API answers `error_body(exc)` with `exc.status` (one handler in `config.api`), pages
+show `exc.message` through `page_error`. Nothing else maps errors to statuses.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest
+
+
+class GoldbookError(Exception):
+    """Raise with a message (or the class's default) and extra JSON fields; `status` and `code`
+    come from the class, or from keyword arguments for a one-off error an API builds itself."""
+
+    status: int = 400
+    code: str = "invalid_request"
+    default_message: str = "The request could not be completed."
+
+    def __init__(
+        self, message: str | None = None, *, status: int | None = None, code: str | None = None, **extra: Any
+    ) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.extra: dict[str, Any] = extra
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def error_body(exc: GoldbookError) -> dict[str, Any]:
+    """The JSON error every endpoint answers: `{"error": code, "message": sentence, **extra}`."""
+    return {"error": exc.code, "message": exc.message, **exc.extra}
+
+
+def page_error(request: HttpRequest, exc: GoldbookError) -> None:
+    """Show a domain error on the next page the member sees (forms re-render instead, with the
+    message as a non-field error)."""
+    messages.error(request, exc.message)

@@ -1,0 +1,90 @@
+"""Domain events: how one app tells the others that something happened.
+
+A service records an event with `record(Event.X, payload)` inside the transaction that made it
+true; the outbox (`core.outbox`) delivers it after commit, at least once, to every handler
+subscribed to it. Handlers subscribe in their app's `AppConfig.ready()` with
+`subscribe(Event.X, handler)` and must be idempotent by `event_id` (a handler may run again after
+a crash between its work and the delivery mark). Search for `Event.X` to find every producer and
+every handler of X.
+
+The catalogue. Payload values are JSON; ids are ints.
+
+MEMBER_JOINED: a member signed up (web or API).
+    Recorded by accounts. Payload: user_id, ip (str or null), referral_code (str or null).
+    Handled by rewards: attach the referral link; apply forum events that waited for the member.
+PIN_LOCKED: a member's PIN sign-in was locked after too many failures.
+    Recorded by accounts. Payload: user_id. Handled by accounts: the lockout notice email.
+NEW_SIGN_IN_ADDRESS: a member signed in from an address never seen for them.
+    Recorded by accounts. Payload: user_id, ip. Handled by accounts: the new-address email.
+PURCHASE_COMPLETED: a purchase was credited (the only place: payments' completion).
+    Recorded by payments. Payload: payment_id, user_id, wallet_address (str, may be empty).
+    Handled by payments: the receipt email; rewards: the referral payout on a first purchase.
+EA_REVIEWED: staff verified or withdrew an uploaded EA.
+    Recorded by downloads. Payload: item_id, uploader_id (or null), verified, was_verified.
+    Handled by downloads: the decision email; rewards: the `ea.verified` award, or its claw-back
+    when a verified EA is withdrawn.
+DOWNLOAD_JOB_QUEUED: a download job and its hold committed.
+    Recorded by downloads. Payload: job_id. Handled by downloads: queue the job's run.
+HOLD_EXPIRED: the expiry sweep released a hold nobody captured.
+    Recorded by wallet. Payload: hold_id, account_id, amount. No handler yet.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Event(StrEnum):
+    MEMBER_JOINED = "member.joined"
+    PIN_LOCKED = "member.pin_locked"
+    NEW_SIGN_IN_ADDRESS = "member.new_sign_in_address"
+    PURCHASE_COMPLETED = "payment.purchase_completed"
+    EA_REVIEWED = "download.ea_reviewed"
+    DOWNLOAD_JOB_QUEUED = "download.job_queued"
+    HOLD_EXPIRED = "wallet.hold_expired"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What a handler receives: the event's row id (its idempotency key), name and payload."""
+
+    event_id: int
+    name: Event
+    payload: dict[str, Any]
+
+
+Handler = Callable[[Delivered], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str  # stable: recorded per delivery, so renaming a handler re-runs it once
+    handler: Handler
+
+
+_handlers: dict[Event, list[Subscription]] = {}
+
+
+def subscribe(event: Event, handler: Handler, *, name: str | None = None) -> None:
+    """Register `handler` for `event` (from an AppConfig.ready()). Registering the same name twice
+    replaces the first (ready() may run again in tests)."""
+    key = name or f"{handler.__module__}.{handler.__qualname__}"
+    subs = [s for s in _handlers.get(event, []) if s.name != key]
+    subs.append(Subscription(key, handler))
+    _handlers[event] = subs
+
+
+def handlers_for(event: Event | str) -> list[Subscription]:
+    try:
+        return list(_handlers.get(Event(event), []))
+    except ValueError:  # a row whose event this code no longer knows: nothing handles it
+        return []
+
+
+def record(event: Event, payload: dict[str, Any]) -> int:
+    """Record `event` in the current transaction (required) and deliver it after commit.
+    Returns the event id. Nothing happens if the transaction rolls back."""
+    from . import outbox
+
+    return outbox.record(event, payload)

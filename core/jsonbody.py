@@ -1,0 +1,86 @@
+"""The one JSON parser for API bodies, with the guards every body gets.
+
+Checked before `json.loads` sees the body: nesting depth (Python's parser recurses per level, and
+a body of 100,000 brackets either raises RecursionError or overflows the C stack where a library
+raised the recursion limit). Checked while parsing: UTF-8, no NaN/Infinity/1e999 (not JSON, and no
+amount is infinite). Body size is capped before any of this by DATA_UPLOAD_MAX_MEMORY_SIZE.
+"""
+
+import json
+import re
+from typing import Any
+
+from django.http import HttpRequest
+
+from .errors import GoldbookError
+
+MAX_JSON_DEPTH = 32
+_JSON_STRUCTURE = re.compile(rb'["\\\[\]{}]')
+
+
+class InvalidBody(GoldbookError, ValueError):
+    status = 400
+    code = "invalid_request"
+    default_message = "The request body is not valid JSON."
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when `body` nests arrays/objects deeper than `limit` (strings and escapes honoured)."""
+    depth, in_string, skip_to = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(body):
+        pos = match.start()
+        if pos < skip_to:
+            continue
+        char = body[pos]
+        if in_string:
+            if char == 0x5C:  # backslash: the next byte is escaped
+                skip_to = pos + 2
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InvalidBody("Numbers in the request body must be finite.")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise InvalidBody(f"{name} is not a JSON value.")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Parse a request body as JSON. Raises InvalidBody (a ValueError) for anything malformed,
+    not UTF-8, nested deeper than MAX_JSON_DEPTH, or holding a non-finite number."""
+    if json_too_deep(body):
+        raise InvalidBody(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+    except InvalidBody:
+        raise
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidBody(f"The request body is not valid JSON: {exc}") from exc
+
+
+_PARSED = "_goldbook_parsed_json"
+
+
+def request_json(request: HttpRequest) -> Any:
+    """`parse_json_body(request.body)`, parsed once per request: token auth reads `session_token`
+    from the body before django-ninja parses it for the endpoint's schema. Each caller gets its own
+    copy of a dict body (ninja's validation may change what it gets). Raises InvalidBody."""
+    parsed = request.__dict__.get(_PARSED)
+    if parsed is None:
+        parsed = request.__dict__[_PARSED] = parse_json_body(request.body)
+    return dict(parsed) if isinstance(parsed, dict) else parsed

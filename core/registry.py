@@ -1,0 +1,63 @@
+"""What the site app composes from the others, declared by each app in its `AppConfig.ready()`.
+
+Search for `register_dashboard_panels`, `register_history_details` or `register_demo_data` to
+find every contributor. The site app (`portal`) reads these; no app below it imports it.
+
+- A dashboard panel provider returns the member's panels, each with a template and its context.
+- A history detail provider adds fields to the history rows of transfers caused by one model
+  (`package_name` on a purchase, `songs_downloaded` on a download…).
+- Demo data seeds what `manage.py seed_demo` shows on the embedded default; seeds run in
+  registration order, i.e. INSTALLED_APPS order, so an app's seed may rely on those below it.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.management.base import OutputWrapper
+from django.db import models
+from django.http import HttpRequest
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    key: str
+    order: int  # lower first
+    template: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+PanelProvider = Callable[[HttpRequest], list[DashboardPanel]]
+# (cause, transfer) -> extra fields for that transfer's history row
+HistoryDetail = Callable[[Any, Any], Mapping[str, Any]]
+DemoSeed = Callable[[OutputWrapper], None]
+
+_panels: dict[str, PanelProvider] = {}
+_history: dict[type[models.Model], HistoryDetail] = {}
+_demo: dict[str, DemoSeed] = {}
+
+
+def register_dashboard_panels(app_label: str, provider: PanelProvider) -> None:
+    _panels[app_label] = provider
+
+
+def register_history_details(model: type[models.Model], detail: HistoryDetail) -> None:
+    _history[model] = detail
+
+
+def register_demo_data(app_label: str, seed: DemoSeed) -> None:
+    _demo[app_label] = seed
+
+
+def dashboard_panels(request: HttpRequest) -> list[DashboardPanel]:
+    """Every app's panels for this request, by `order`."""
+    panels = [panel for provider in _panels.values() for panel in provider(request)]
+    return sorted(panels, key=lambda p: (p.order, p.key))
+
+
+def history_detail_for(model: type[models.Model]) -> HistoryDetail | None:
+    return _history.get(model)
+
+
+def demo_seeds() -> list[tuple[str, DemoSeed]]:
+    return list(_demo.items())
