@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
@@ -24,6 +24,7 @@ from wallet.selectors import (
     default_currency,
     history_after,
     history_entries,
+    songs_for,
 )
 
 from .models import ApiSession, User
@@ -130,14 +131,6 @@ SPEND_KINDS = (
     TransferKind.BOUNTY,
     TransferKind.ESCROW,
 )
-
-
-def songs_for(amount: Decimal) -> int:
-    """How many songs `amount` pays for at GOLDBOOK_SONG_PRICE, rounded down. Decimal only."""
-    price = Decimal(settings.GOLDBOOK_SONG_PRICE)
-    if price <= 0 or amount <= 0:
-        return 0
-    return int((amount / price).to_integral_value(rounding=ROUND_DOWN))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.conf import settings
 from django.db.models import QuerySet
 
-from accounts.selectors import songs_for
-from wallet.selectors import default_currency
+from wallet.selectors import default_currency, songs_for
 
 from .models import (
     OPEN_STATUSES,

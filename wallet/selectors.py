@@ -2,7 +2,7 @@
 
 import base64
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
@@ -13,6 +13,14 @@ from .models import Account, Currency, Entry, Hold, HoldStatus
 def default_currency() -> Currency:
     """The site's currency (created by migration 0003; its name follows the setting)."""
     return Currency.objects.get(pk=settings.GOLDBOOK_CURRENCY_CODE)
+
+
+def songs_for(amount: Decimal) -> int:
+    """How many songs `amount` pays for at GOLDBOOK_SONG_PRICE, rounded down. Decimal only."""
+    price = Decimal(settings.GOLDBOOK_SONG_PRICE)
+    if price <= 0 or amount <= 0:
+        return 0
+    return int((amount / price).to_integral_value(rounding=ROUND_DOWN))
 
 
 def account_for_user(*, user_id: int, currency_code: str | None = None) -> Account | None:
