@@ -7,6 +7,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
 from django.http import HttpRequest
 
 from . import services, throttle
@@ -41,10 +42,12 @@ class PinAccountAdapter(DefaultAccountAdapter):
         services.pin_set(user=user, pin=password)  # type: ignore[arg-type]
 
     def save_user(self, request: HttpRequest, user: AbstractBaseUser, form: Any, commit: bool = True) -> Any:
-        user = super().save_user(request, user, form, commit)
-        if commit:
-            code = request.session.pop("referral_code", None) if hasattr(request, "session") else None
-            services.member_joined(user_id=user.pk, ip=services.client_ip(request), referral_code=code)
+        # The member and the MEMBER_JOINED event commit together, or neither does.
+        with transaction.atomic():
+            user = super().save_user(request, user, form, commit)
+            if commit:
+                code = request.session.pop("referral_code", None) if hasattr(request, "session") else None
+                services.member_joined(user_id=user.pk, ip=services.client_ip(request), referral_code=code)
         return user
 
     def send_password_reset_mail(self, user: AbstractBaseUser, email: str, context: dict[str, Any]) -> None:

@@ -19,6 +19,8 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.events import Event, record
+
 from . import throttle
 from .models import ApiSession, KnownAddress, User
 from .validators import validate_new_pin
@@ -127,23 +129,10 @@ def user_register(*, email: str, pin: str, ip: str | None) -> User:
 
 
 def member_joined(*, user_id: int, ip: str | None, referral_code: str | None) -> None:
-    """What a new member sets off once their sign-up has committed (web and API alike): the
-    referral link they came through is recorded, and forum activity that arrived before they had
-    an account is applied (rewards stores it until then)."""
-
-    def run() -> None:
-        from rewards import services as rewards
-        from rewards.errors import ReferralRefused
-        from rewards.tasks import apply_pending_events_for_user
-
-        if referral_code:
-            try:
-                rewards.referral_attach(user_id=user_id, code=referral_code, ip=ip)
-            except ReferralRefused as exc:
-                logger.info("User #%s: referral code not recorded: %s", user_id, exc)
-        apply_pending_events_for_user.delay(user_id)
-
-    transaction.on_commit(run)
+    """Record that a member joined (web and API alike), in the caller's transaction when there is
+    one: other apps react through the outbox (rewards attaches the referral link and applies
+    forum activity that arrived before the member had an account)."""
+    record(Event.MEMBER_JOINED, {"user_id": user_id, "ip": ip, "referral_code": referral_code})
 
 
 def pin_set(*, user: User, pin: str) -> None:
@@ -217,10 +206,8 @@ def _record_failure(user: User) -> bool:
             # The conditional update makes "this attempt locked it" true exactly once.
             locked_now = bool(User.objects.filter(pk=user.pk, locked_at__isnull=True).update(locked_at=timezone.now()))
         if locked_now:
-            from .tasks import send_lockout_notice
-
             logger.warning("User #%s: locked after %s consecutive failed PIN checks", user.pk, failures)
-            transaction.on_commit(lambda: send_lockout_notice.delay(user.pk))
+            record(Event.PIN_LOCKED, {"user_id": user.pk})
     return locked_now
 
 
@@ -237,12 +224,10 @@ def _record_success(user: User, *, ip: str | None) -> None:
     try:
         with transaction.atomic():
             KnownAddress.objects.create(user=user, ip=ip)
+            record(Event.NEW_SIGN_IN_ADDRESS, {"user_id": user.pk, "ip": ip})
     except IntegrityError:  # a parallel sign-in from the same IP recorded it first
         return
-    from .tasks import send_new_address_notice
-
     logger.info("User #%s: signed in from a new address", user.pk)
-    transaction.on_commit(lambda: send_new_address_notice.delay(user.pk, ip))
 
 
 # --- API sessions -----------------------------------------------------------------------------

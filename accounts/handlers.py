@@ -1,12 +1,15 @@
-"""Emails about sign-in security, sent after the transaction that decided them commits."""
+"""Emails about sign-in security: handlers of the PIN_LOCKED and NEW_SIGN_IN_ADDRESS events, run by
+the outbox after the transaction that decided them commits (at least once; a rare repeat sends
+the notice twice, which is better than never)."""
 
 import logging
 
-from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
+
+from core.events import Delivered
 
 from .models import User
 
@@ -26,10 +29,8 @@ def _send(user: User, template: str, context: dict[str, object]) -> None:
     send_mail(f"[{settings.GOLDBOOK_SITE_NAME}] {subject}", body, settings.DEFAULT_FROM_EMAIL, [user.email])
 
 
-@shared_task(
-    name="accounts.send_lockout_notice", ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5
-)
-def send_lockout_notice(user_id: int) -> None:
+def send_lockout_notice(event: Delivered) -> None:
+    user_id = int(event.payload["user_id"])
     user = User.objects.filter(pk=user_id).first()
     if user is None or user.locked_at is None:
         return
@@ -37,14 +38,8 @@ def send_lockout_notice(user_id: int) -> None:
     logger.info("User #%s: lockout notice sent", user_id)
 
 
-@shared_task(
-    name="accounts.send_new_address_notice",
-    ignore_result=True,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    max_retries=5,
-)
-def send_new_address_notice(user_id: int, ip: str) -> None:
+def send_new_address_notice(event: Delivered) -> None:
+    user_id, ip = int(event.payload["user_id"]), str(event.payload["ip"])
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return
