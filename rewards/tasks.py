@@ -8,13 +8,8 @@ from . import services
 
 @shared_task(name="rewards.apply_pending_events")
 def apply_pending_events() -> int:
-    """Apply stored events whose user has appeared since (the sign-up hook's safety net)."""
+    """Apply stored events whose user has appeared since (the MEMBER_JOINED handler's safety net)."""
     return services.pending_events_sweep()
-
-
-@shared_task(name="rewards.apply_pending_events_for_user")
-def apply_pending_events_for_user(user_id: int) -> int:
-    return services.pending_events_apply(user_id=user_id)
 
 
 @shared_task(

@@ -157,8 +157,9 @@ def _apply_pending_for(user: User) -> int:
 def pending_events_apply(*, user_id: int) -> int:
     """Apply the stored events that belong to this user (by email or a known external id).
 
-    Call it when a user registers (after the sign-up transaction commits, or from the
-    `rewards.apply_pending_events_for_user` task). Returns how many events were applied.
+    Called when a member joins (`rewards.handlers.member_joined`, on Event.MEMBER_JOINED) and by
+    the periodic sweep. Idempotent: an applied event is not pending any more. Returns how many
+    events were applied.
     """
     user = User.objects.filter(pk=user_id).first()
     if user is None:
