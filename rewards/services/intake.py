@@ -66,6 +66,7 @@ def activity_record(
     data = dict(data or {})
     object_id = str(object_id)
     _validate(event_type=type, event_id=event_id, object_type=object_type, object_id=object_id, data=data)
+    kind = EventType(type)
     occurred_at = occurred_at or timezone.now()
     if timezone.is_naive(occurred_at):
         occurred_at = occurred_at.replace(tzinfo=UTC)
@@ -74,25 +75,22 @@ def activity_record(
     if not (email or external or user_id):
         raise InvalidEvent("user needs an email or an external_id.")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = ActivityEvent.objects.create(
-                    source=source,
-                    event_id=event_id,
-                    type=type,
-                    occurred_at=occurred_at,
-                    user_email=email,
-                    user_external_id=external,
-                    object_type=object_type,
-                    object_id=object_id,
-                    data=data,
-                )
-        except IntegrityError:
-            existing = ActivityEvent.objects.filter(source=source, event_id=event_id).first()
-            if existing is None:
-                raise
-            return RecordResult(event=existing, created=False)
-        if type == EventType.ANSWER_POSTED:
+        event, created = _insert_once(
+            ActivityEvent(
+                source=source,
+                event_id=event_id,
+                type=kind,
+                occurred_at=occurred_at,
+                user_email=email,
+                user_external_id=external,
+                object_type=object_type,
+                object_id=object_id,
+                data=data,
+            )
+        )
+        if not created:
+            return RecordResult(event=event, created=False)
+        if kind == EventType.ANSWER_POSTED:
             _count_bounty_answer(data)
         user = _resolve_user(source=source, email=email, external_id=external, user_id=user_id)
         if user is not None:
@@ -100,6 +98,19 @@ def activity_record(
             _apply_pending_for(user)
             event.refresh_from_db()
     return RecordResult(event=event, created=True)
+
+
+def _insert_once(event: ActivityEvent) -> tuple[ActivityEvent, bool]:
+    """Insert the event, or return the one already stored under its (source, event_id)."""
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+        return event, True
+    except IntegrityError:
+        existing = ActivityEvent.objects.filter(source=event.source, event_id=event.event_id).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 def _count_bounty_answer(data: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from wallet.models import Transfer, TransferKind
 
-from ..models import Award, Bounty, EarningTotal, RewardDebt
+from ..models import Award, Bounty, EarningTotal, Period, RewardDebt
 from ..selectors import buckets_for, redis_client, redis_key, redis_member
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> 
             key = redis_key(period, bucket)
             pipe.zincrby(key, delta, redis_member(user_id))
             pipe.zremrangebyscore(key, "-inf", 0)
-            if period != "all":
+            if period != Period.ALL:
                 pipe.expire(key, 60 * 60 * 24 * 400)
         pipe.execute()
     except Exception:  # Redis down: the SQL aggregates are right; rebuild_leaderboards re-syncs
