@@ -177,20 +177,18 @@ def store(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.post(
-    "/rewards/redeem",
-    auth=token_auth,
-    response={
-        200: RedeemOut,
-        201: RedeemOut,
-        400: ErrorOut,
-        401: ErrorOut,
-        402: NeedCoinsOut,
-        404: ErrorOut,
-        409: ErrorOut,
-    },
-    summary="Redeem a reward",
-)
+_REDEEM_RESPONSES = {
+    200: RedeemOut,
+    201: RedeemOut,
+    400: ErrorOut,
+    401: ErrorOut,
+    402: NeedCoinsOut,
+    404: ErrorOut,
+    409: ErrorOut,
+}
+
+
+@router.post("/rewards/redeem", auth=token_auth, response=_REDEEM_RESPONSES, summary="Redeem a reward")
 def redeem(request: HttpRequest, payload: RedeemIn) -> Status[dict[str, Any]]:
     """201 with the redemption (the same one again for a repeated idempotency_key); 402 when the
     member cannot afford it; 409 when out of stock or over the per-user limit."""

@@ -136,6 +136,28 @@ def _booster_for(rule: EarningRule, now: datetime) -> Booster | None:
     )
 
 
+def _limit_reached(*, rule: EarningRule, user: User, object_key: str, now: datetime) -> str | None:
+    """Why `rule` may not pay `user` for this object now (once per object, per member, per
+    cycle), or None when it may."""
+    mine = Award.objects.filter(rule=rule, user=user, status=AwardStatus.ACTIVE)
+    if mine.filter(object_key=object_key).exists():
+        return "already awarded"
+    if rule.cycle == Cycle.ONCE and mine.exists():
+        return "once per member, already awarded"
+    start = _cycle_start(rule.cycle, now)
+    if start is not None and rule.max_per_cycle and mine.filter(created_at__gte=start).count() >= rule.max_per_cycle:
+        return f"{rule.max_per_cycle} per {rule.cycle} reached"
+    return None
+
+
+def _daily_cap_left(*, user: User, now: datetime) -> int:
+    """What the daily cap still allows `user` today (UTC day), in minor units."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = Award.objects.filter(user=user, status=AwardStatus.ACTIVE, counts_toward_cap=True, created_at__gte=day)
+    used = today.aggregate(s=Sum("amount"))["s"] or 0
+    return daily_cap_minor() - used
+
+
 def _award(
     *,
     rule: EarningRule,
@@ -151,28 +173,16 @@ def _award(
     """
     if not rule.once_per_object and event is not None:
         object_key = f"{object_key}#{event.pk}"
-    mine = Award.objects.filter(rule=rule, user=user, status=AwardStatus.ACTIVE)
-    if mine.filter(object_key=object_key).exists():
-        return f"{rule.name}: already awarded"
-    if rule.cycle == Cycle.ONCE and mine.exists():
-        return f"{rule.name}: once per member, already awarded"
-    start = _cycle_start(rule.cycle, now)
-    if start is not None and rule.max_per_cycle and mine.filter(created_at__gte=start).count() >= rule.max_per_cycle:
-        return f"{rule.name}: {rule.max_per_cycle} per {rule.cycle} reached"
+    refusal = _limit_reached(rule=rule, user=user, object_key=object_key, now=now)
+    if refusal:
+        return f"{rule.name}: {refusal}"
     booster = _booster_for(rule, now)
     amount = rule.amount
     if booster is not None:
         amount = int((Decimal(rule.amount) * booster.multiplier).to_integral_value(rounding=ROUND_DOWN))
     counts = not rule.exempt_from_daily_cap
     if counts:
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = (
-            Award.objects.filter(
-                user=user, status=AwardStatus.ACTIVE, counts_toward_cap=True, created_at__gte=day
-            ).aggregate(s=Sum("amount"))["s"]
-            or 0
-        )
-        remaining = daily_cap_minor() - used
+        remaining = _daily_cap_left(user=user, now=now)
         if remaining <= 0:
             return f"{rule.name}: daily cap reached"
         amount = min(amount, remaining)

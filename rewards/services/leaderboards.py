@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -71,6 +72,19 @@ def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> Re
     bucketed at the award's time (a reversal takes the coins out of the week they were earned);
     debt recoveries are not counted again (the debt already was).
     """
+    totals = _earned_from_ledger(progress)
+    rows = [EarningTotal(period=p, bucket=b, user_id=u, coins=c) for (p, b, u), c in totals.items() if c != 0]
+    with transaction.atomic():
+        EarningTotal.objects.all().delete()
+        EarningTotal.objects.bulk_create(rows, batch_size=5000)
+    client = redis_client()
+    keys = _redis_replace(client, rows) if client is not None else 0
+    logger.info("Leaderboards rebuilt: %s rows, %s Redis keys", len(rows), keys)
+    return RebuildResult(rows=len(rows), users=len({u for (_, _, u) in totals}), redis_keys=keys)
+
+
+def _earned_from_ledger(progress: Callable[[str], None] | None) -> dict[tuple[str, str, int], int]:
+    """(period, bucket, user id) -> coins earned, read from the ledger in chunks."""
     award_ct = ContentType.objects.get_for_model(Award)
     bounty_ct = ContentType.objects.get_for_model(Bounty)
     award_times = dict(Award.objects.values_list("pk", "created_at").iterator(chunk_size=20000))
@@ -100,32 +114,26 @@ def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> Re
             progress(f"{seen} transfers read")
     for award_id, amount in RewardDebt.objects.values_list("award_id", "amount").iterator(chunk_size=20000):
         add(award_users[award_id], award_times[award_id], -amount)
+    return totals
 
-    rows = [EarningTotal(period=p, bucket=b, user_id=u, coins=c) for (p, b, u), c in totals.items() if c != 0]
-    with transaction.atomic():
-        EarningTotal.objects.all().delete()
-        EarningTotal.objects.bulk_create(rows, batch_size=5000)
-    keys = 0
-    client = redis_client()
-    if client is not None:
-        by_key: dict[str, dict[str, int]] = defaultdict(dict)
-        for row in rows:
-            if row.coins > 0:
-                by_key[redis_key(row.period, row.bucket)][redis_member(row.user_id)] = row.coins
-        prefix = settings.REWARDS_REDIS_PREFIX
-        stale = set(
-            k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000)
-        )
-        for key, members in by_key.items():
-            tmp = f"{key}:rebuild:{uuid.uuid4().hex}"
-            items = list(members.items())
-            for start in range(0, len(items), 10000):
-                client.zadd(tmp, dict(items[start : start + 10000]))
-            client.rename(tmp, key)  # atomic swap: readers see the old or the new set, never half
-            stale.discard(key)
-            keys += 1
-        for key in stale:
-            if ":rebuild:" not in key:
-                client.delete(key)
-    logger.info("Leaderboards rebuilt: %s rows, %s Redis keys", len(rows), keys)
-    return RebuildResult(rows=len(rows), users=len({u for (_, _, u) in totals}), redis_keys=keys)
+
+def _redis_replace(client: Any, rows: list[EarningTotal]) -> int:
+    """Replace every leaderboard sorted set with the rebuilt rows; drop sets no row fills any
+    more. Returns how many sets were written."""
+    by_key: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        if row.coins > 0:
+            by_key[redis_key(row.period, row.bucket)][redis_member(row.user_id)] = row.coins
+    prefix = settings.REWARDS_REDIS_PREFIX
+    stale = set(k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000))
+    for key, members in by_key.items():
+        tmp = f"{key}:rebuild:{uuid.uuid4().hex}"
+        items = list(members.items())
+        for start in range(0, len(items), 10000):
+            client.zadd(tmp, dict(items[start : start + 10000]))
+        client.rename(tmp, key)  # atomic swap: readers see the old or the new set, never half
+        stale.discard(key)
+    for key in stale:
+        if ":rebuild:" not in key:
+            client.delete(key)
+    return len(by_key)
