@@ -133,10 +133,42 @@ class TransferKind(models.TextChoices):
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
     REVERSAL = "reversal", "Reversal"
-    HOLD_CAPTURE = "hold_capture", "Hold capture"
     ESCROW = "escrow", "Escrow"
     BOUNTY = "bounty", "Bounty"
     CONVERSION = "conversion", "Plan conversion"
+
+
+class KindCategory(models.TextChoices):
+    """What a transfer kind means to a member's statement. Every kind has exactly one category
+    (KIND_CATEGORY); statement totals are sums over categories, never over lists of kinds kept
+    elsewhere. What is held is not a category: it is `Account.held`, the sum of pending holds."""
+
+    PURCHASE = "purchase", "Purchase"  # credits bought
+    BONUS = "bonus", "Bonus"  # credits that came with a purchase
+    EARNING = "earning", "Earning"  # coins earned for activity
+    SPENDING = "spending", "Spending"  # credits left the member for something they got
+    REVERSAL = "reversal", "Reversal"  # undoes another transfer, or gives spent credits back
+    ADJUSTMENT = "adjustment", "Adjustment"  # staff corrections, plan conversions
+
+
+KIND_CATEGORY: dict[TransferKind, KindCategory] = {
+    TransferKind.PURCHASE: KindCategory.PURCHASE,
+    TransferKind.BONUS: KindCategory.BONUS,
+    TransferKind.EARN: KindCategory.EARNING,
+    TransferKind.REDEEM: KindCategory.SPENDING,
+    TransferKind.DOWNLOAD: KindCategory.SPENDING,
+    TransferKind.ESCROW: KindCategory.SPENDING,
+    TransferKind.BOUNTY: KindCategory.SPENDING,
+    TransferKind.REFUND: KindCategory.REVERSAL,
+    TransferKind.REVERSAL: KindCategory.REVERSAL,
+    TransferKind.ADJUSTMENT: KindCategory.ADJUSTMENT,
+    TransferKind.CONVERSION: KindCategory.ADJUSTMENT,
+}
+
+
+def kinds_in(*categories: KindCategory) -> tuple[TransferKind, ...]:
+    """The transfer kinds of the given categories, in declaration order."""
+    return tuple(kind for kind in TransferKind if KIND_CATEGORY[kind] in categories)
 
 
 class Transfer(AppendOnlyModel):

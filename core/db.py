@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.backends.signals import connection_created
 
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -180,3 +180,37 @@ def ensure_database(url: str | None = None) -> None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         admin.close()
+
+
+class ModelColumns:
+    """The concrete columns of `model` under a table alias, and turning a slice of a raw row back
+    into an instance, with the backend's converters applied as the ORM would (SQLite returns
+    naive datetimes and 0/1 for booleans; PostgreSQL needs none)."""
+
+    def __init__(self, model: Any, alias: str, only: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not only or f.attname in only]
+        self.attnames = [f.attname for f in self.fields]
+        self.sql = ", ".join(f'{alias}."{f.column}"' for f in self.fields)
+        self._converters: list[tuple[int, list[Any], Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def instance(self, values: tuple[Any, ...]) -> Any:
+        if self._converters is None:
+            table = self.model._meta.db_table
+            found = []
+            for i, f in enumerate(self.fields):
+                col = f.get_col(table)
+                convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if convs:
+                    found.append((i, convs, col))
+            self._converters = found
+        if self._converters:
+            row = list(values)
+            for i, convs, col in self._converters:
+                for conv in convs:
+                    row[i] = conv(row[i], col, connection)
+            values = tuple(row)
+        return self.model.from_db(connection.alias, self.attnames, values)
