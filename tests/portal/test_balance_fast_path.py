@@ -243,8 +243,8 @@ def test_login_and_register_report_the_same_balance(api):
 def test_the_body_is_exactly_what_validating_it_through_the_schema_would_write(api):
     import json
 
-    from portal.api import BalanceOut
     from core.api import MoneyJSONRenderer
+    from portal.api import BalanceOut
 
     user = UserFactory()
     fund(user, "45.50")
