@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import services
+from .requests import signed_in_member
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ class PinLoginView(LoginView):
 @login_required
 @require_POST
 def sign_out_others(request: HttpRequest) -> HttpResponse:
-    web, api_tokens = services.sessions_end_others(user=request.user, keep_session_key=request.session.session_key)  # type: ignore[arg-type]
+    web, api_tokens = services.sessions_end_others(
+        user=signed_in_member(request), keep_session_key=request.session.session_key
+    )
     messages.success(
         request,
         f"Signed out of {web} other browser session{'s' if web != 1 else ''} "

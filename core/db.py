@@ -97,15 +97,19 @@ class PreparedStatement:
         ):
             with wrapper.cursor() as cursor:
                 cursor.execute(self.sql, params)
-                return cursor.fetchone()  # type: ignore[no-any-return]
+                row: tuple[Any, ...] | None = cursor.fetchone()
+                return row
         # With CONN_HEALTH_CHECKS Django sends "SELECT 1" before a request's first query, a whole
         # round trip. Our statement only reads, so it can be the check itself: if the connection
         # turns out dead, replace it (what the check would have done) and run it once more.
+        # Django's own flags for CONN_HEALTH_CHECKS (not in the type stubs).
         check_pending = (
-            wrapper.connection is not None and wrapper.health_check_enabled and not wrapper.health_check_done
+            wrapper.connection is not None
+            and getattr(wrapper, "health_check_enabled", False)
+            and not getattr(wrapper, "health_check_done", True)
         )
         if check_pending:
-            wrapper.health_check_done = True
+            wrapper.health_check_done = True  # type: ignore[attr-defined]
         try:
             return self._fetchone_prepared(wrapper, params)
         except (OperationalError, InterfaceError):
@@ -124,7 +128,8 @@ class PreparedStatement:
                         self._prepare(cursor, errors)
                         prepared.add(self.name)
                     cursor.execute(self.execute_sql, params)
-                    return cursor.fetchone()  # type: ignore[no-any-return]
+                    row: tuple[Any, ...] | None = cursor.fetchone()
+                    return row
                 except errors as exc:
                     if _sqlstate(exc) not in _STALE:
                         raise
@@ -132,7 +137,8 @@ class PreparedStatement:
                     # A plan whose row type changed: drop it so PREPARE can take the name again.
                     self._deallocate(cursor, errors)
             cursor.execute(self.sql, params)
-            return cursor.fetchone()  # type: ignore[no-any-return]
+            last: tuple[Any, ...] | None = cursor.fetchone()
+            return last
 
     def _prepare(self, cursor: Any, errors: tuple[type[BaseException], ...]) -> None:
         try:

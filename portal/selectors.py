@@ -144,7 +144,7 @@ def api_session_with_summary(token: str) -> tuple[ApiSession, AccountSummary] | 
 # --- history ------------------------------------------------------------------------------------
 
 # What the seed's API calls each transfer kind, where it differs from the kind itself.
-TYPE_NAMES = {TransferKind.DOWNLOAD: "deduction"}
+TYPE_NAMES: dict[str, str] = {TransferKind.DOWNLOAD: "deduction"}
 # Extra fields the apps' history details may contribute to a row (core.registry).
 EXTRA_FIELDS = ("package_name", "notes", "songs_downloaded")
 
@@ -193,7 +193,7 @@ def _row(entry: Entry, currency: Currency) -> HistoryRow:
     kind = transfer.kind
     return HistoryRow(
         id=entry.pk,
-        type=TYPE_NAMES.get(kind, kind),  # type: ignore[call-overload]  # kind is a TransferKind value
+        type=TYPE_NAMES.get(kind, kind),
         kind=kind,
         label=TransferKind(kind).label if kind in TransferKind.values else kind,
         amount=currency.to_decimal(entry.amount),

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.requests import signed_in_member
 from core.registry import DashboardPanel, panel_providers
 
 from . import selectors
@@ -34,7 +35,7 @@ def dashboard_panels(request: HttpRequest) -> list[DashboardPanel]:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = signed_in_member(request)
     cursor = request.GET.get("cursor") or None
     try:
         page = selectors.history_page(user_id=user.pk, limit=HISTORY_PAGE_SIZE, cursor=cursor)

@@ -7,6 +7,7 @@ sum to zero at commit (see migration 0002).
 """
 
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -25,10 +26,10 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
@@ -112,7 +113,7 @@ class Account(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = self.system_name or (self.user.email if self.user_id else "?")  # type: ignore[union-attr]
+        owner = self.system_name or (self.user.email if self.user is not None else "?")
         return f"{owner} · {self.currency_id}"
 
     @property

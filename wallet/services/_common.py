@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -53,7 +54,7 @@ def _fingerprint(**params: object) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _cause_fields(cause: models.Model | None) -> dict[str, object]:
+def _cause_fields(cause: models.Model | None) -> dict[str, Any]:
     if cause is None:
         return {"cause_type_id": None, "cause_id": ""}
     # get_for_model is served from ContentType's process-wide cache after the first call.

@@ -3,6 +3,7 @@ the engine allows (one data-modifying statement on PostgreSQL)."""
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, models
 from django.utils import timezone
@@ -34,11 +35,11 @@ TRANSFER_COLUMNS = (
 
 
 def _transfer_values(
-    *, debit: Account, credit: Account, amount: int, now: datetime, fields: dict[str, object]
-) -> dict[str, object]:
+    *, debit: Account, credit: Account, amount: int, now: datetime, fields: dict[str, Any]
+) -> dict[str, Any]:
     """Column values of a new transfer row. `fields` may name links as models (`hold=`) or ids
     (`hold_id=`); what they leave out gets the column's default."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "reverses_id": None,
         "hold_id": None,
         "cause_type_id": None,
@@ -54,7 +55,7 @@ def _transfer_values(
     }
     for link in ("hold_id", "reverses_id"):
         if isinstance(values[link], models.Model):
-            values[link] = values[link].pk  # type: ignore[attr-defined]
+            values[link] = values[link].pk
     return values
 
 
@@ -151,7 +152,7 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
     user, other = (debit, credit) if debit_is_user else (credit, debit)
     now = timezone.now()
     values = _transfer_values(debit=debit, credit=credit, amount=amount, now=now, fields=fields)
-    params: list[object] = [amount, user.pk]
+    params: list[Any] = [amount, user.pk]
     if debit_is_user:
         params.append(amount)
     params += [values[c] for c in TRANSFER_COLUMNS]
@@ -168,14 +169,14 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
 
 
 def _write_rows_postgres(
-    values: dict[str, object], entries: list[tuple[int, int, int | None, int | None]], updates: list[Account]
+    values: dict[str, Any], entries: list[tuple[int, int, int | None, int | None]], updates: list[Account]
 ) -> int:
     """The transfer, its two entries and the balance updates in ONE statement (data-modifying CTEs).
 
     The row locks are held from the SELECT … FOR NO KEY UPDATE until COMMIT, so every statement
     in between lengthens the queue on a hot account; this keeps it to one round trip.
     """
-    params: list[object] = [values[c] for c in TRANSFER_COLUMNS]
+    params: list[Any] = [values[c] for c in TRANSFER_COLUMNS]
     params.append(values["created_at"])
     for entry in entries:
         params.extend(entry)
@@ -187,7 +188,7 @@ def _write_rows_postgres(
 
 
 def _write_rows_orm(
-    values: dict[str, object], entries: list[tuple[int, int, int | None, int | None]], updates: list[Account]
+    values: dict[str, Any], entries: list[tuple[int, int, int | None, int | None]], updates: list[Account]
 ) -> int:
     transfer = Transfer.objects.create(**values)
     for row in updates:

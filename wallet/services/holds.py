@@ -60,7 +60,7 @@ def hold_place(
         account=account.pk,
         amount=amount,
         kind=str(kind),
-        cause=_cause_ref(cause_fields["cause_type_id"], cause_fields["cause_id"]),  # type: ignore[arg-type]
+        cause=_cause_ref(cause_fields["cause_type_id"], cause_fields["cause_id"]),
     )
     expires_at = expires_at or timezone.now() + timedelta(seconds=settings.GOLDBOOK_HOLD_TTL_SECONDS)
     try:

@@ -1,6 +1,7 @@
 """Posting and reversing transfers."""
 
 import logging
+from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
 
@@ -73,7 +74,7 @@ def transfer_post(
         memo=memo,
         created_by_id=created_by_id,
         reverses_id=reverses.pk if reverses is not None else None,
-        **_cause_fields(cause),  # type: ignore[arg-type]
+        **_cause_fields(cause),
     )
 
 
@@ -105,7 +106,7 @@ def _post(
         cause=_cause_ref(cause_type_id, cause_id),
         reverses=reverses_id,
     )
-    fields = dict(
+    fields: dict[str, Any] = dict(
         kind=kind,
         memo=memo[:255],
         idempotency_key=idempotency_key,
