@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
-from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money
+from core.api import AUTH_ERRORS, ApiError, ErrorOut, Money
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 

@@ -6,4 +6,16 @@ class DownloadsConfig(AppConfig):
     verbose_name = "Downloads"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from core import registry
+
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            dashboard,
+            demo,
+        )
+        from .models import DownloadJob, DownloadRecord
+
+        registry.register_dashboard_panels("downloads", dashboard.panels)
+        registry.register_demo_data("downloads", demo.seed)
+        registry.register_history_details(DownloadJob, DownloadJob.history_fields)
+        registry.register_history_details(DownloadRecord, DownloadRecord.history_fields)

@@ -1,7 +1,7 @@
 """JSON API of rewards: signed activity intake, the store, redeeming, leaderboards, bounties.
 
 Domain errors (`rewards.errors`, `core.errors.GoldbookError`) answer themselves through the one
-handler in `config.api`; the wallet's refusals are turned into answers by `_paying`.
+handler in `core.api`; a payment's shortfall is answered in coins by `_paying`.
 """
 
 import hashlib
@@ -16,11 +16,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.errors import AuthenticationError
 
-from accounts.api import token_auth
-from config.api import ErrorOut
+from accounts.api import api_session, token_auth
+from core.api import ErrorOut
 from core.errors import GoldbookError
 from core.jsonbody import request_json
-from wallet.errors import IdempotencyConflict, InsufficientFunds
+from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
@@ -57,13 +57,6 @@ def _optional_user(request: HttpRequest) -> Any:
     return session.user
 
 
-def _member_id(request: HttpRequest) -> int:
-    """The signed-in member of a `token_auth` endpoint (the auth set `request.user`)."""
-    user_id = request.user.pk
-    assert user_id is not None
-    return int(user_id)
-
-
 def need_coins(exc: InsufficientFunds, message: str) -> GoldbookError:
     """Rewards' one "insufficient funds" answer: 402 with what the member has and lacks, in coins."""
     currency = default_currency()
@@ -79,13 +72,12 @@ def need_coins(exc: InsufficientFunds, message: str) -> GoldbookError:
 
 @contextmanager
 def _paying(shortfall_message: str) -> Iterator[None]:
-    """Answer the wallet's refusals of a payment: 402 (not enough coins), 409 (key reused)."""
+    """A payment's shortfall answered in coins (`need_coins`). The wallet's other refusals
+    (IdempotencyConflict: 409) answer themselves."""
     try:
         yield
     except InsufficientFunds as exc:
         raise need_coins(exc, shortfall_message) from None
-    except IdempotencyConflict as exc:
-        raise GoldbookError(str(exc), status=409, code="idempotency_conflict") from None
 
 
 # --- activity intake ------------------------------------------------------------------------
@@ -192,7 +184,7 @@ _REDEEM_RESPONSES = {
 def redeem(request: HttpRequest, payload: RedeemIn) -> Status[dict[str, Any]]:
     """201 with the redemption (the same one again for a repeated idempotency_key); 402 when the
     member cannot afford it; 409 when out of stock or over the per-user limit."""
-    user_id = _member_id(request)
+    user_id = api_session(request).user_id
     with _paying("You do not have enough coins for this reward."):
         result = services.reward_redeem(
             user_id=user_id, reward_id=payload.reward_id, idempotency_key=payload.idempotency_key
@@ -282,7 +274,7 @@ def bounty_create(request: HttpRequest, payload: BountyIn) -> Status[dict[str, A
         raise GoldbookError(f"coins has more than {currency.decimal_places} decimal places.") from None
     with _paying("You do not have enough coins for this bounty."):
         bounty = services.bounty_create(
-            offerer_id=_member_id(request),
+            offerer_id=api_session(request).user_id,
             thread_ref=payload.thread_ref,
             title=payload.title,
             amount=amount,
@@ -308,7 +300,7 @@ _BOUNTY_ACTION_RESPONSES = {200: BountyOut, 400: ErrorOut, 401: ErrorOut, 403: E
 )
 def bounty_award(request: HttpRequest, bounty_id: int, payload: AwardIn) -> dict[str, Any]:
     bounty = services.bounty_award(
-        bounty_id=_bounty_id(bounty_id), actor_id=_member_id(request), winner_email=payload.winner.email
+        bounty_id=_bounty_id(bounty_id), actor_id=api_session(request).user_id, winner_email=payload.winner.email
     )
     return _bounty_out(bounty.pk)
 
@@ -320,5 +312,5 @@ def bounty_award(request: HttpRequest, bounty_id: int, payload: AwardIn) -> dict
     summary="Cancel a bounty with no answers (offerer only)",
 )
 def bounty_cancel(request: HttpRequest, bounty_id: int, payload: TokenIn | None = None) -> dict[str, Any]:
-    bounty = services.bounty_cancel(bounty_id=_bounty_id(bounty_id), actor_id=_member_id(request))
+    bounty = services.bounty_cancel(bounty_id=_bounty_id(bounty_id), actor_id=api_session(request).user_id)
     return _bounty_out(bounty.pk)

@@ -9,7 +9,7 @@ import pydantic
 from django.conf import settings
 from ninja import Field, Schema
 
-from config.api import ErrorOut, Money
+from core.api import ErrorOut, Money
 
 from .models import EventType
 

@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import page_error
-from wallet.errors import IdempotencyConflict, InsufficientFunds
+from core.errors import GoldbookError, page_error
+from core.requests import signed_in_id
+from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
@@ -48,18 +49,11 @@ def store(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _member_id(request: HttpRequest) -> int:
-    """The signed-in member (the view is `login_required`)."""
-    user_id = request.user.pk
-    assert user_id is not None
-    return int(user_id)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
     """GET: the confirmation page (the modal's no-JS twin). POST: redeem, then back to the store."""
-    user_id = _member_id(request)
+    user_id = signed_in_id(request)
     item = next((i for i in selectors.store_items(user_id=user_id) if i.reward.pk == reward_id), None)
     if item is None:
         if not Reward.objects.filter(pk=reward_id).exists():
@@ -87,10 +81,8 @@ def _redeem(request: HttpRequest, *, item: selectors.StoreItem, user_id: int) ->
     except InsufficientFunds as exc:
         needed = default_currency().to_decimal(exc.needed)
         messages.error(request, f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {name}.")
-    except RewardsError as exc:
+    except GoldbookError as exc:  # RewardsError, or the wallet's IdempotencyConflict
         page_error(request, exc)
-    except IdempotencyConflict as exc:
-        messages.error(request, str(exc))
     else:
         if not result.created:
             messages.info(request, f"You already redeemed {name} with this confirmation.")
@@ -120,7 +112,7 @@ def bounties(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
         form = BountyForm(request.POST)
-        bounty = _bounty_create(form, offerer_id=_member_id(request)) if form.is_valid() else None
+        bounty = _bounty_create(form, offerer_id=signed_in_id(request)) if form.is_valid() else None
         if bounty is not None:
             messages.success(request, f"Your bounty is open: {bounty.title}.")
             return redirect("rewards:bounty", bounty_id=bounty.pk)
@@ -174,7 +166,7 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
         return redirect("rewards:bounty", bounty_id=bounty_id)
     try:
         bounty = services.bounty_award(
-            bounty_id=bounty_id, actor_id=_member_id(request), winner_email=form.cleaned_data["winner_email"]
+            bounty_id=bounty_id, actor_id=signed_in_id(request), winner_email=form.cleaned_data["winner_email"]
         )
     except RewardsError as exc:
         page_error(request, exc)
@@ -188,7 +180,7 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
 @require_POST
 def bounty_cancel(request: HttpRequest, bounty_id: int) -> HttpResponse:
     try:
-        services.bounty_cancel(bounty_id=bounty_id, actor_id=_member_id(request))
+        services.bounty_cancel(bounty_id=bounty_id, actor_id=signed_in_id(request))
     except RewardsError as exc:
         page_error(request, exc)
     else:
