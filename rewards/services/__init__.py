@@ -11,9 +11,10 @@ concurrency.
 
 Transactions: the user-facing money operations (redeem, bounties, staff decisions) open
 `atomic(durable=True)`. `activity_record`, `pending_events_apply` and the referral services open
-a plain (nestable) `atomic()` on purpose: the event handlers (`rewards.handlers`) and the referral
-payout call them inside a transaction of their own, and an award that commits with the act that
-earned it is what we want there.
+a plain (nestable) `atomic()` on purpose: they run inside one another (a referral payout records
+its `referral.converted` event in the referral's transaction), and an award that commits with
+the act that earned it is what we want. Other apps never call these: they record domain events,
+and `rewards.handlers` calls the services (see core/events.py).
 """
 
 from ._shared import GOLDBOOK_SOURCE, profile_ensure
