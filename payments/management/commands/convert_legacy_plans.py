@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Report what would happen; change nothing.")
 
     def handle(self, *args: object, **options: object) -> None:
-        path: Path = options["csv_file"]  # type: ignore[assignment]
+        path = options["csv_file"]
+        assert isinstance(path, Path)  # argparse built it with type=Path
         dry_run = bool(options["dry_run"])
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
