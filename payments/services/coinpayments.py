@@ -29,7 +29,7 @@ from ..providers import coinpayments as cp
 from ._messages import digest, note_outcome, store_message
 from ._state import durable, lock_payment, move, save_payment
 from .completion import complete_locked
-from .quotes import Quote, check_limits
+from .quotes import Quote, check_limits, payment_create
 
 logger = logging.getLogger(__name__)
 
@@ -279,13 +279,9 @@ def coinpayments_checkout(*, user: User, quote: Quote, coin: str, client: cp.Cli
         raise ProviderFailed("CoinPayments is not configured on this site.")
     now = timezone.now()
     check_limits(user_id=user.pk, usd_cents=quote.usd_cents, now=now)
-    payment = Payment.objects.create(
+    payment = payment_create(
         user=user,
-        package=quote.package,
-        package_name=quote.name,
-        usd_cents=quote.usd_cents,
-        base_credits=quote.base_credits,
-        bonus_credits=quote.bonus_credits,
+        quote=quote,
         provider=Provider.COINPAYMENTS,
         coin=coin,
     )

@@ -14,7 +14,7 @@ from ..errors import InvalidPurchase, MethodUnavailable
 from ..models import Payment, Provider
 from ._state import durable, lock_payment
 from .completion import complete_locked
-from .quotes import Quote, check_limits
+from .quotes import Quote, check_limits, payment_create
 
 DEMO_TTL = timedelta(hours=1)
 
@@ -36,13 +36,9 @@ def demo_checkout(*, user: User, quote: Quote) -> Payment:
         raise MethodUnavailable("The demo payment method is only available on a development site.")
     now = timezone.now()
     check_limits(user_id=user.pk, usd_cents=quote.usd_cents, now=now)
-    return Payment.objects.create(
+    return payment_create(
         user=user,
-        package=quote.package,
-        package_name=quote.name,
-        usd_cents=quote.usd_cents,
-        base_credits=quote.base_credits,
-        bonus_credits=quote.bonus_credits,
+        quote=quote,
         provider=Provider.DEMO,
         reference="demo-" + secrets.token_hex(12),
         coin="DEMO",

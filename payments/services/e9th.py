@@ -33,7 +33,7 @@ from ..providers import e9th
 from ._messages import digest, store_message
 from ._state import durable, lock_payment, move, save_payment
 from .completion import complete_locked
-from .quotes import Quote, check_limits, package_quote, payment_quote
+from .quotes import Quote, check_limits, package_quote, payment_create, payment_quote
 
 logger = logging.getLogger(__name__)
 
@@ -295,13 +295,9 @@ def _store_receipt_message(
 def _create_chain_claim(*, user: User, tx: str, address: str, quote_: Quote, decimals: int) -> Payment:
     try:
         with transaction.atomic():
-            return Payment.objects.create(
+            return payment_create(
                 user=user,
-                package=quote_.package,
-                package_name=quote_.name,
-                usd_cents=quote_.usd_cents,
-                base_credits=quote_.base_credits,
-                bonus_credits=quote_.bonus_credits,
+                quote=quote_,
                 provider=Provider.E9TH,
                 reference=tx,
                 coin="E9TH",

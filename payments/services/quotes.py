@@ -3,9 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
+
+from accounts.models import User
 
 from .. import selectors
 from ..errors import AmountOutOfRange, InvalidPurchase, PackageNotFound, PurchaseLimitReached
@@ -89,3 +92,17 @@ def package_quote(package: CreditPackage) -> Quote:
 def payment_quote(payment: Payment) -> Quote:
     """What an existing payment was priced at (a chain claim re-evaluated later)."""
     return Quote(payment.package, payment.package_name, payment.usd_cents, payment.base_credits, payment.bonus_credits)
+
+
+def payment_create(*, user: User, quote: Quote, provider: Provider, **fields: Any) -> Payment:
+    """A new pending payment at the quoted price, with the provider's own `fields`."""
+    return Payment.objects.create(
+        user=user,
+        package=quote.package,
+        package_name=quote.name,
+        usd_cents=quote.usd_cents,
+        base_credits=quote.base_credits,
+        bonus_credits=quote.bonus_credits,
+        provider=provider,
+        **fields,
+    )
