@@ -195,7 +195,7 @@ class Payment(models.Model):
     def is_completed(self) -> bool:
         return self.status == PaymentStatus.COMPLETED
 
-    def can_move_to(self, status: str) -> bool:
+    def can_move_to(self, status: PaymentStatus) -> bool:
         return status in self.TRANSITIONS[self.status]
 
     def history_fields(self, transfer: object) -> dict[str, object]:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import ProviderMessage
+from ..models import Provider, ProviderMessage
 
 
 def digest(*parts: str | bytes) -> str:
@@ -20,9 +20,9 @@ def digest(*parts: str | bytes) -> str:
 
 def store_message(
     *,
-    provider: str,
+    provider: Provider,
     message_id: str,
-    kind: str,
+    kind: ProviderMessage.Kind,
     payment_id: int | None,
     body: str,
     headers: dict[str, Any] | None,
