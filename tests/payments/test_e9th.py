@@ -381,3 +381,17 @@ def test_real_transfer_to_the_wrong_address_is_422(client, chain):
     chain.mine(3)
     resp = purchase(client, user, tx=tx, wallet=sender)
     assert resp.status_code == 422 and "deposit address" in resp.json()["message"]
+
+
+def test_a_credited_deposit_tells_the_other_apps_which_wallet_paid(client, e9th_settings, rsps):
+    """Rewards' same-wallet referral check reads the paying wallet from PURCHASE_COMPLETED."""
+    from core.events import Event
+    from core.models import OutboxEvent
+
+    user = UserFactory()
+    link(client, user, KEY)
+    rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=50 * 10**6)], head=102)
+    assert purchase(client, user).status_code == 200
+    event = OutboxEvent.objects.get(name=Event.PURCHASE_COMPLETED)
+    payment = Payment.objects.get()
+    assert event.payload == {"payment_id": payment.pk, "user_id": user.pk, "wallet_address": addr(KEY)}
