@@ -220,6 +220,14 @@ class DownloadJob(models.Model):
         return self.public_id
 
     @property
+    def is_completed(self) -> bool:
+        return self.status == JobStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == JobStatus.FAILED
+
+    @property
     def is_finished(self) -> bool:
         return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
 
