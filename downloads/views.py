@@ -35,7 +35,8 @@ def _catalog_context(request: HttpRequest) -> dict[str, object]:
     if form.is_valid():
         query, kind = form.cleaned_data["q"], form.cleaned_data["kind"]
     user = request.user if request.user.is_authenticated else None
-    page = Paginator(selectors.catalog(user=user, query=query, kind=kind), PAGE_SIZE).get_page(request.GET.get("page"))
+    items = selectors.catalog(user=user, query=query, kind=ItemKind(kind) if kind else None)
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     currency = default_currency()
     ctx: dict[str, object] = {
         "filter_form": form,

@@ -177,6 +177,21 @@ def charge_for(*, delivered: int, free_songs: int, unit_price: int) -> tuple[int
     return free_used, (delivered - free_used) * unit_price
 
 
+def _record_deliveries(*, job: DownloadJob, item_ids: list[int], free_used: int) -> None:
+    """One download record per delivered song; free downloads cover the first ones."""
+    DownloadRecord.objects.bulk_create(
+        DownloadRecord(
+            user_id=job.user_id,
+            item_id=item_id,
+            source=RecordSource.JOB,
+            job=job,
+            charged=0 if n < free_used else job.unit_price,
+            free_tier=n < free_used,
+        )
+        for n, item_id in enumerate(item_ids)
+    )
+
+
 def _job_complete(job_id: int, delivered_ids: list[int], size: int, name: str) -> DownloadJob:
     """Records, capture and `completed`, all in one transaction under the job lock.
 
@@ -191,17 +206,7 @@ def _job_complete(job_id: int, delivered_ids: list[int], size: int, name: str) -
             return job
         delivered = len(delivered_ids)
         free_used, amount = charge_for(delivered=delivered, free_songs=job.free_songs, unit_price=job.unit_price)
-        DownloadRecord.objects.bulk_create(
-            DownloadRecord(
-                user_id=job.user_id,
-                item_id=item_id,
-                source=RecordSource.JOB,
-                job=job,
-                charged=0 if n < free_used else job.unit_price,
-                free_tier=n < free_used,
-            )
-            for n, item_id in enumerate(delivered_ids)
-        )
+        _record_deliveries(job=job, item_ids=delivered_ids, free_used=free_used)
         if job.hold_id:
             wallet.hold_capture(
                 hold_id=job.hold_id, amount=amount, to_account=wallet.system_account(name=SystemAccount.REVENUE)
