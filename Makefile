@@ -14,7 +14,7 @@ endif
 
 .DEFAULT_GOAL := help
 createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
-	$(PY) -c 'from config.db import ensure_database; ensure_database()'
+	$(PY) -c 'from core.db import ensure_database; ensure_database()'
 
 .PHONY: help install createdb run migrate seed test lint typecheck check pytest worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from . import services, throttle
+from .models import User
 
 # The bucket for clients whose address cannot be told (a rate-limit key, never bound to).
 UNKNOWN_IP = "0.0.0.0"  # noqa: S104
@@ -35,11 +36,12 @@ class PinAccountAdapter(DefaultAccountAdapter):
     def clean_password(self, password: str, user: AbstractBaseUser | None = None) -> str:
         # Only the PIN rules (AUTH_PASSWORD_VALIDATORS); allauth's default adds a 6-character
         # minimum that would refuse 4-digit PINs.
-        validate_password(password, user)
+        validate_password(password, user if isinstance(user, User) else None)
         return password
 
     def set_password(self, user: AbstractBaseUser, password: str) -> None:
-        services.pin_set(user=user, pin=password)  # type: ignore[arg-type]
+        assert isinstance(user, User)  # noqa: S101  # AUTH_USER_MODEL
+        services.pin_set(user=user, pin=password)
 
     def save_user(self, request: HttpRequest, user: AbstractBaseUser, form: Any, commit: bool = True) -> Any:
         # The member and the MEMBER_JOINED event commit together, or neither does.

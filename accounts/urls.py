@@ -6,7 +6,6 @@ from . import views
 app_name = "accounts"
 
 urlpatterns = [
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/sign-out-others/", views.sign_out_others, name="sign_out_others"),
 ]
 

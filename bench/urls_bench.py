@@ -2,8 +2,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from config.db import PreparedStatement
 from config.urls import urlpatterns as site_urlpatterns
+from core.db import PreparedStatement
 
 _ONE_ROUND_TRIP = PreparedStatement("goldbook_bench_one_round_trip", "SELECT %(x)s::int")
 

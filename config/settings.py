@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "downloads",
     "payments",
     "rewards",
+    "portal",  # the site on top: composes the apps above, none of which imports it
 ]
 
 MIDDLEWARE = [

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as account_views
 from accounts.urls import auth_urlpatterns
+from portal.views import home
 
 from .api import api
 
@@ -12,12 +12,13 @@ admin.site.site_title = "Goldbook admin"
 urlpatterns = [
     # First: every API request would otherwise try each page pattern before reaching it.
     path("api/", api.urls),
-    path("", account_views.home, name="home"),
+    path("", home, name="home"),
     *auth_urlpatterns,
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("downloads.urls")),
     path("", include("payments.urls")),
     path("", include("accounts.urls")),
+    path("", include("portal.urls")),
     path("", include("rewards.urls")),
 ]

@@ -2,7 +2,7 @@
 
 Every domain error is a `GoldbookError`: an HTTP status, a short machine code, a sentence for a
 human and optional extra fields a contract adds (`needed`, `retry_after`, …). Services raise
-them; the API answers `error_body(exc)` with `exc.status` (one handler in `config.api`), pages
+them; the API answers `error_body(exc)` with `exc.status` (one handler in `core.api`), pages
 show `exc.message` through `page_error`. Nothing else maps errors to statuses.
 """
 

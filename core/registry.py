@@ -12,7 +12,7 @@ find every contributor. The site app (`portal`) reads these; no app below it imp
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.management.base import OutputWrapper
 from django.db import models
@@ -30,7 +30,11 @@ class DashboardPanel:
 PanelProvider = Callable[[HttpRequest], list[DashboardPanel]]
 # (cause, transfer) -> extra fields for that transfer's history row
 HistoryDetail = Callable[[Any, Any], Mapping[str, Any]]
-DemoSeed = Callable[[OutputWrapper], None]
+
+
+class DemoSeed(Protocol):
+    def __call__(self, *, stdout: OutputWrapper) -> None: ...
+
 
 _panels: dict[str, PanelProvider] = {}
 _history: dict[type[models.Model], HistoryDetail] = {}
@@ -49,10 +53,8 @@ def register_demo_data(app_label: str, seed: DemoSeed) -> None:
     _demo[app_label] = seed
 
 
-def dashboard_panels(request: HttpRequest) -> list[DashboardPanel]:
-    """Every app's panels for this request, by `order`."""
-    panels = [panel for provider in _panels.values() for panel in provider(request)]
-    return sorted(panels, key=lambda p: (p.order, p.key))
+def panel_providers() -> list[tuple[str, PanelProvider]]:
+    return list(_panels.items())
 
 
 def history_detail_for(model: type[models.Model]) -> HistoryDetail | None:

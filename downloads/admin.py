@@ -7,11 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 
 from . import services
 from .errors import DownloadError
-from .member import signed_in
 from .models import AdCompletion, DownloadJob, DownloadRecord, FreeAllowance, Item, ItemKind, Unlock, Verification
 
 
@@ -51,9 +51,9 @@ class ItemAdmin(admin.ModelAdmin):
         for item in queryset.filter(kind=ItemKind.EA):
             try:
                 if verify:
-                    services.ea_verify(item_id=item.pk, staff_id=signed_in(request).pk)
+                    services.ea_verify(item_id=item.pk, staff_id=signed_in_id(request))
                 else:
-                    services.ea_reject(item_id=item.pk, staff_id=signed_in(request).pk)
+                    services.ea_reject(item_id=item.pk, staff_id=signed_in_id(request))
                 done += 1
             except DownloadError as exc:
                 self.message_user(request, f"{item}: {exc.message}", messages.ERROR)

@@ -8,13 +8,14 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
-from config.api import AUTH_ERRORS, ErrorOut, Money
+from accounts.requests import signed_in_member
+from core.api import AUTH_ERRORS, ErrorOut, Money
+from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import links, selectors, services
 from .errors import ItemUnavailable, JobNotFound, Shortfall
-from .member import signed_in
 from .models import DownloadJob, JobStatus
 
 router = Router(tags=["downloads"])
@@ -127,7 +128,7 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
 def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dict[str, object]]:
     try:
         started = services.job_start(
-            user=signed_in(request),
+            user=signed_in_member(request),
             requested_songs=payload.requested_songs,
             item_ids=payload.item_ids,
             use_free_downloads=payload.use_free_downloads,
@@ -156,7 +157,7 @@ def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dic
     summary="Follow a download job (owner only)",
 )
 def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
-    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in(request).pk)
+    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in_id(request))
     if job is None:
         raise JobNotFound()
     return job_payload(request, job)
@@ -173,7 +174,7 @@ def item_download(
 ) -> Status[dict[str, object]]:
     if not 0 < item_id < 2**63:
         raise ItemUnavailable()
-    user = signed_in(request)
+    user = signed_in_member(request)
     try:
         delivery = services.item_download(
             user=user, item_id=item_id, idempotency_key=payload.idempotency_key if payload else None
@@ -204,7 +205,7 @@ def item_download(
     summary="Redeem an ad-completion token for one free download",
 )
 def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, object]:
-    user = signed_in(request)
+    user = signed_in_member(request)
     allowance = services.ad_complete(user=user, token=payload.ad_token)
     tier = selectors.free_tier(user_id=user.pk)
     return {

@@ -14,7 +14,9 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.requests import signed_in_member
 from core.errors import page_error
+from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
@@ -23,7 +25,6 @@ from .api import job_payload
 from .errors import DownloadError, Shortfall
 from .forms import CatalogFilterForm, EAUploadForm, JobStartForm
 from .links import LinkClaim
-from .member import signed_in
 from .models import DownloadJob, DownloadRecord, Item, ItemKind, JobStatus, Unlock, item_storage, song_price_minor
 
 PAGE_SIZE = 24
@@ -77,7 +78,7 @@ def job_start(request: HttpRequest) -> HttpResponse:
     ctx = _catalog_context(request) | _form_state(request)
     try:
         started = services.job_start(
-            user=signed_in(request),
+            user=signed_in_member(request),
             requested_songs=count,
             item_ids=[i.pk for i in picked] or None,
             use_free_downloads=form.cleaned_data["use_free_downloads"],
@@ -92,7 +93,7 @@ def job_start(request: HttpRequest) -> HttpResponse:
 
 
 def _owned_job(request: HttpRequest, job_id: str) -> DownloadJob:
-    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in(request).pk)
+    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in_id(request))
     if job is None:
         raise Http404("No such download job.")
     return job
@@ -131,7 +132,7 @@ def job_status(request: HttpRequest, job_id: str) -> JsonResponse:
     job = _owned_job(request, job_id)
     data = job_payload(request, job)
     data["percent"] = _percent(job)
-    data["credits_available"] = str(balance_for_user(user_id=signed_in(request).pk).available_decimal)
+    data["credits_available"] = str(balance_for_user(user_id=signed_in_id(request)).available_decimal)
     data["credits_charged"] = str(data["credits_charged"])
     response = JsonResponse(data)
     response["Cache-Control"] = "no-store"
@@ -159,7 +160,7 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def item_download(request: HttpRequest, pk: int) -> HttpResponse:
     """Charge (or not, when unlocked) and send the browser to the signed link."""
     key = request.POST.get("idempotency_key", "")[:100] or None
-    user = signed_in(request)
+    user = signed_in_member(request)
     try:
         delivery = services.item_download(user=user, item_id=pk, idempotency_key=key)
     except InsufficientFunds as exc:
@@ -178,7 +179,7 @@ def item_download(request: HttpRequest, pk: int) -> HttpResponse:
 def ea_upload(request: HttpRequest) -> HttpResponse:
     form = EAUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        item = services.ea_submit(uploader=signed_in(request), **form.cleaned_data)
+        item = services.ea_submit(uploader=signed_in_member(request), **form.cleaned_data)
         messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
         return redirect("downloads:item", pk=item.pk)
     status = 400 if request.method == "POST" else 200

@@ -10,7 +10,7 @@ from ninja.responses import Status
 from pydantic import Field
 
 from accounts.api import token_auth
-from config.api import AUTH_ERRORS, ApiError, ErrorOut, Money
+from core.api import AUTH_ERRORS, ApiError, ErrorOut, Money
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services

@@ -5,3 +5,14 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from core import registry
+
+        from . import dashboard, demo
+        from .models import LegacyConversion, Payment
+
+        registry.register_dashboard_panels("payments", dashboard.panels)
+        registry.register_demo_data("payments", demo.seed)
+        registry.register_history_details(Payment, Payment.history_fields)
+        registry.register_history_details(LegacyConversion, LegacyConversion.history_fields)

@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError
 
 from accounts.api import token_auth
-from config.api import ApiError, ErrorOut, Money
+from core.api import ApiError, ErrorOut, Money
 from wallet.errors import IdempotencyConflict, InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 

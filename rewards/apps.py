@@ -7,10 +7,17 @@ class RewardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from core import registry
         from core.events import Event, subscribe
 
-        from . import handlers
+        from . import dashboard, demo, handlers
+        from .models import Award, Bounty, Redemption, RewardDebt
 
         subscribe(Event.MEMBER_JOINED, handlers.member_joined, name="rewards.member_joined")
         subscribe(Event.PURCHASE_COMPLETED, handlers.purchase_completed, name="rewards.purchase_completed")
         subscribe(Event.EA_REVIEWED, handlers.ea_reviewed, name="rewards.ea_reviewed")
+
+        registry.register_dashboard_panels("rewards", dashboard.panels)
+        registry.register_demo_data("rewards", demo.seed)
+        for model in (Award, RewardDebt, Bounty, Redemption):
+            registry.register_history_details(model, model.history_fields)

@@ -7,6 +7,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.requests import signed_in_id
+
 from . import services
 from .errors import WalletError
 from .models import Account, AdjustmentRequest, AdjustmentStatus, Currency, Entry, Hold, Transfer
@@ -140,7 +142,9 @@ class AdjustmentRequestForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = Account.objects.filter(user__isnull=False).select_related("user", "currency")
+        account_field = self.fields["account"]
+        assert isinstance(account_field, forms.ModelChoiceField)  # noqa: S101  # a ForeignKey's form field
+        account_field.queryset = Account.objects.filter(user__isnull=False).select_related("user", "currency")
 
 
 @admin.register(AdjustmentRequest)
@@ -168,7 +172,7 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool) -> None:
         created = services.adjustment_request(
-            account=obj.account, amount=obj.amount, reason=obj.reason, requested_by_id=request.user.pk
+            account=obj.account, amount=obj.amount, reason=obj.reason, requested_by_id=signed_in_id(request)
         )
         obj.pk = created.pk
 
@@ -183,9 +187,9 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         for req in queryset.filter(status=AdjustmentStatus.REQUESTED):
             try:
                 if approve:
-                    services.adjustment_approve(request_id=req.pk, approver_id=request.user.pk)
+                    services.adjustment_approve(request_id=req.pk, approver_id=signed_in_id(request))
                 else:
-                    services.adjustment_reject(request_id=req.pk, approver_id=request.user.pk)
+                    services.adjustment_reject(request_id=req.pk, approver_id=signed_in_id(request))
             except WalletError as exc:
                 self.message_user(request, f"Adjustment #{req.pk}: {exc}", messages.ERROR)
             else:

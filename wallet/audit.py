@@ -13,6 +13,7 @@ the write lock (IMMEDIATE mode), which on the embedded default is short.
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -99,10 +100,10 @@ def _ranges(table: str, batch: int) -> tuple[int, Iterator[tuple[int, int, float
     return count, ((start, start + batch, min(1.0, (start + batch - lo) / span)) for start in range(lo, hi + 1, batch))
 
 
-def _rows(sql: str, params: list[object]) -> list[tuple]:
+def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return cur.fetchall()
+        return list(cur.fetchall())
 
 
 ACCOUNT_SQL = f"""

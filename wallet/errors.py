@@ -1,7 +1,11 @@
-"""Typed ledger errors. Views map them to status codes; nothing here knows about HTTP."""
+"""Typed ledger errors, in the site's one error family: each carries the status and code an API
+answers with when nothing more specific catches it."""
+
+from core.errors import GoldbookError
 
 
-class WalletError(Exception):
+class WalletError(GoldbookError):
+    status = 400
     code = "wallet_error"
 
 
@@ -14,12 +18,14 @@ class CurrencyMismatch(WalletError):
 
 
 class InsufficientFunds(WalletError):
+    status = 402
     code = "insufficient_funds"
 
     def __init__(self, *, available: int, required: int) -> None:
         self.available = available
         self.required = required
         super().__init__(f"Insufficient funds: {available} available, {required} required.")
+        self.extra = {}  # amounts are minor units: each app words its own 402 in its currency
 
     @property
     def needed(self) -> int:
@@ -29,16 +35,20 @@ class InsufficientFunds(WalletError):
 class IdempotencyConflict(WalletError):
     """The key was used before for an operation with different parameters."""
 
+    status = 409
     code = "idempotency_conflict"
 
 
 class HoldNotPending(WalletError):
+    status = 409
     code = "hold_not_pending"
 
 
 class AlreadyReversed(WalletError):
+    status = 409
     code = "already_reversed"
 
 
 class AdjustmentNotAllowed(WalletError):
+    status = 403
     code = "adjustment_not_allowed"

@@ -7,6 +7,7 @@ sum to zero at commit (see migration 0002).
 """
 
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -25,10 +26,10 @@ class AppendOnlyModel(models.Model):
     class Meta:
         abstract = True
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise LedgerImmutable(f"{type(self).__name__} #{self.pk} is append-only.")
@@ -112,7 +113,7 @@ class Account(models.Model):
         ]
 
     def __str__(self) -> str:
-        owner = self.system_name or (self.user.email if self.user_id else "?")  # type: ignore[union-attr]
+        owner = self.system_name or (self.user.email if self.user is not None else "?")
         return f"{owner} · {self.currency_id}"
 
     @property
@@ -133,10 +134,42 @@ class TransferKind(models.TextChoices):
     REFUND = "refund", "Refund"
     ADJUSTMENT = "adjustment", "Adjustment"
     REVERSAL = "reversal", "Reversal"
-    HOLD_CAPTURE = "hold_capture", "Hold capture"
     ESCROW = "escrow", "Escrow"
     BOUNTY = "bounty", "Bounty"
     CONVERSION = "conversion", "Plan conversion"
+
+
+class KindCategory(models.TextChoices):
+    """What a transfer kind means to a member's statement. Every kind has exactly one category
+    (KIND_CATEGORY); statement totals are sums over categories, never over lists of kinds kept
+    elsewhere. What is held is not a category: it is `Account.held`, the sum of pending holds."""
+
+    PURCHASE = "purchase", "Purchase"  # credits bought
+    BONUS = "bonus", "Bonus"  # credits that came with a purchase
+    EARNING = "earning", "Earning"  # coins earned for activity
+    SPENDING = "spending", "Spending"  # credits left the member for something they got
+    REVERSAL = "reversal", "Reversal"  # undoes another transfer, or gives spent credits back
+    ADJUSTMENT = "adjustment", "Adjustment"  # staff corrections, plan conversions
+
+
+KIND_CATEGORY: dict[TransferKind, KindCategory] = {
+    TransferKind.PURCHASE: KindCategory.PURCHASE,
+    TransferKind.BONUS: KindCategory.BONUS,
+    TransferKind.EARN: KindCategory.EARNING,
+    TransferKind.REDEEM: KindCategory.SPENDING,
+    TransferKind.DOWNLOAD: KindCategory.SPENDING,
+    TransferKind.ESCROW: KindCategory.SPENDING,
+    TransferKind.BOUNTY: KindCategory.SPENDING,
+    TransferKind.REFUND: KindCategory.REVERSAL,
+    TransferKind.REVERSAL: KindCategory.REVERSAL,
+    TransferKind.ADJUSTMENT: KindCategory.ADJUSTMENT,
+    TransferKind.CONVERSION: KindCategory.ADJUSTMENT,
+}
+
+
+def kinds_in(*categories: KindCategory) -> tuple[TransferKind, ...]:
+    """The transfer kinds of the given categories, in declaration order."""
+    return tuple(kind for kind in TransferKind if KIND_CATEGORY[kind] in categories)
 
 
 class Transfer(AppendOnlyModel):

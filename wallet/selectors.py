@@ -107,3 +107,9 @@ def history_after(*, account: Account, limit: int, after_id: int | None = None) 
     more = len(rows) > limit
     rows = rows[:limit]
     return HistoryPage(entries=rows, next_cursor=_encode_cursor(rows[-1].id) if more and rows else None)
+
+
+# Statement totals (purchased, spent, earned, held): defined with the SQL that sums them.
+from .statement import StatementTotals, statement_totals  # noqa: E402
+
+__all__ = ["StatementTotals", "statement_totals"]

@@ -85,7 +85,7 @@ def test_dashboard_shows_balances_history_and_empty_states(client):
     user = UserFactory()
     fund(user, "45.50")
     client.force_login(user)
-    page = client.get(reverse("accounts:dashboard")).content.decode()
+    page = client.get(reverse("portal:dashboard")).content.decode()
     assert "45.50" in page
     assert 'data-testid="history"' in page
     assert "≈ 130 songs" in page

@@ -133,16 +133,16 @@ def test_dashboard_panel_has_history_and_redownload_links(client):
     request = RequestFactory().get("/dashboard/")
     request.user = user
     [panel] = dashboard.panels(request)
-    assert panel["key"] == "downloads" and panel["template"] == "downloads/_panel_history.html"
-    [row] = panel["context"]["download_rows"]
+    assert panel.key == "downloads" and panel.template == "downloads/_panel_history.html"
+    [row] = panel.context["download_rows"]
     assert row["redownload_url"].startswith("/downloads/file/")
     from django.template.loader import render_to_string
 
-    html = render_to_string(panel["template"], panel["context"], request=request)
+    html = render_to_string(panel.template, panel.context, request=request)
     assert "Masterclass" in html and "Download again" in html
     assert client.get(row["redownload_url"]).status_code == 200
     request.user = UserFactory()
-    empty = render_to_string(panel["template"], dashboard.panels(request)[0]["context"], request=request)
+    empty = render_to_string(panel.template, dashboard.panels(request)[0].context, request=request)
     assert "You have not downloaded anything yet" in empty
 
 

@@ -113,12 +113,12 @@ def test_dashboard_panels_are_keyed_for_the_accounts_app(client, cp_settings, rs
     request = RequestFactory().get("/dashboard/")
     request.user = payment.user
     panels = dashboard.panels(request)
-    assert [p["key"] for p in panels] == ["e9th_wallet", "payments"]
+    assert [p.key for p in panels] == ["e9th_wallet", "payments"]
     from django.template.loader import render_to_string
 
-    html = render_to_string(panels[1]["template"], panels[1]["context"], request=request)
+    html = render_to_string(panels[1].template, panels[1].context, request=request)
     assert "Popular Pack" in html
-    html = render_to_string(panels[0]["template"], panels[0]["context"], request=request)
+    html = render_to_string(panels[0].template, panels[0].context, request=request)
     assert "Connect wallet" in html
 
 

@@ -84,12 +84,12 @@ def test_dashboard_panel_contract(rf):
     request = rf.get("/dashboard/")
     request.user = user
     [panel] = dashboard.panels(request)
-    assert panel["template"] == "rewards/_panel_profile.html" and isinstance(panel["order"], int)
-    widget = panel["context"]["widget"]
+    assert panel.template == "rewards/_panel_profile.html" and isinstance(panel.order, int)
+    widget = panel.context["widget"]
     assert widget.rank == 1 and widget.badges == ["Founder"] and str(widget.balance) == "20.00"
     from django.template.loader import render_to_string
 
-    html = render_to_string(panel["template"], {**panel["context"], "user": user, "currency_name": "Credits"})
+    html = render_to_string(panel.template, {**panel.context, "user": user, "currency_name": "Credits"})
     assert "Redeem coins" in html and "/r/" in html
 
 

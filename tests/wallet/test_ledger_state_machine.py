@@ -23,7 +23,7 @@ from accounts.models import User
 from wallet import services
 from wallet.audit import run_audit
 from wallet.errors import HoldNotPending, IdempotencyConflict, InsufficientFunds, InvalidAmount
-from wallet.models import Account, Entry, Hold, HoldStatus, SystemAccount, TransferKind
+from wallet.models import Account, Entry, Hold, HoldStatus, SystemAccount, Transfer, TransferKind
 
 pytestmark = pytest.mark.django_db
 
@@ -242,7 +242,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=transfers, transfer_id=transfers)
     def reverse(self, transfer_id):
         t = self.model_transfers[transfer_id]
-        original = services.Transfer.objects.get(pk=transfer_id)
+        original = Transfer.objects.get(pk=transfer_id)
         if t.reversal_id is not None:
             assert services.transfer_reverse(transfer=original).pk == t.reversal_id
             return multiple()

@@ -1,4 +1,6 @@
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -19,16 +21,16 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         started = time.monotonic()
         result = run_audit(
-            batch_size=int(options["batch_size"]),  # type: ignore[call-overload]
+            batch_size=int(str(options["batch_size"])),
             progress=self._progress_writer(enabled=not options["no_progress"]),
         )
         self._report(result, time.monotonic() - started)
         if result.problem_count:
             raise CommandError(f"Ledger audit failed: {result.problem_count} discrepancies (see the report above).")
 
-    def _progress_writer(self, *, enabled: bool):  # type: ignore[no-untyped-def]
+    def _progress_writer(self, *, enabled: bool) -> Callable[[str, float, int], None]:
         tty = self.stderr.isatty()
-        last = {"at": 0.0, "label": ""}
+        last: dict[str, Any] = {"at": 0.0, "label": ""}
 
         def progress(label: str, fraction: float, rows: int) -> None:
             if not enabled:

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ApiSession, User
+from core import registry
 from tests.factories import DEFAULT_PIN, UserFactory, api_token, fund
 from wallet import services as wallet
 from wallet.models import SystemAccount, TransferKind
@@ -241,16 +242,16 @@ def test_history_refuses_foreign_cursors_with_400(api, cursor):
 
 
 def test_history_rows_carry_their_causes_fields_without_n_plus_1(api, monkeypatch, django_assert_max_num_queries):
-    """A cause's `history_fields(transfer)` adds fields to its rows; causes are prefetched."""
+    """The history details a cause's app registers add fields to its rows; causes are prefetched."""
 
-    def history_fields(self, transfer):
+    def history_fields(cause, transfer):
         if transfer.kind == TransferKind.PURCHASE:
-            return {"package_name": f"Pack for {self.email}"}
+            return {"package_name": f"Pack for {cause.email}"}
         if transfer.kind == TransferKind.BONUS:
             return {"notes": "Bonus credits for package purchase"}
         return {"songs_downloaded": 30}
 
-    monkeypatch.setattr(User, "history_fields", history_fields, raising=False)
+    monkeypatch.setitem(registry._history, User, history_fields)
     user = UserFactory()
     currency = default_currency()
     for n in range(10):

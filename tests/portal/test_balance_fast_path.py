@@ -14,10 +14,12 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import selectors, services
+from accounts import services
 from accounts.models import ApiSession
+from portal import selectors
 from tests.factories import UserFactory, api_token, fund
 from wallet import services as wallet
+from wallet import statement
 from wallet.models import SystemAccount, TransferKind
 from wallet.selectors import default_currency
 
@@ -26,9 +28,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _empty_memo():
-    selectors._sums_memo.clear()
+    statement.sums_memo.clear()
     yield
-    selectors._sums_memo.clear()
+    statement.sums_memo.clear()
 
 
 def _spend(user, amount: str, kind: str = TransferKind.DOWNLOAD, key: str | None = None):
@@ -47,7 +49,7 @@ def _balance(api, token):
 
 
 def _memo_for(token):
-    return selectors._sums_memo.get(("token", services.token_digest(token)))
+    return statement.sums_memo.get(("token", services.token_digest(token)))
 
 
 # --- revocation and deactivation take effect at once ----------------------------------------------
@@ -140,7 +142,7 @@ def test_totals_follow_every_new_entry(api):
         "total_songs_downloaded": 0,
     }
     # The same figures as summing the whole history from scratch.
-    selectors._sums_memo.clear()
+    statement.sums_memo.clear()
     assert _balance(api, token)[1] == body
 
 
@@ -188,7 +190,7 @@ def test_sums_read_inside_a_transaction_that_rolls_back_are_not_remembered():
     user = UserFactory()
     fund(user, "10.00", key="committed")
     selectors.account_summary(user_id=user.pk, email=user.email)
-    committed = selectors._sums_memo.get(("user", user.pk))
+    committed = statement.sums_memo.get(("user", user.pk))
     assert committed is not None and committed.version == 1
 
     class Rollback(Exception):
@@ -199,7 +201,7 @@ def test_sums_read_inside_a_transaction_that_rolls_back_are_not_remembered():
         inside = selectors.account_summary(user_id=user.pk, email=user.email)
         assert inside.total_credits_purchased == Decimal("15.00")  # its own entry, seen inside
         raise Rollback
-    assert selectors._sums_memo.get(("user", user.pk)) == committed
+    assert statement.sums_memo.get(("user", user.pk)) == committed
     fund(user, "1.00", key="after")  # takes version 2, the rolled-back entry's number
     summary = selectors.account_summary(user_id=user.pk, email=user.email)
     assert summary.total_credits_purchased == Decimal("11.00")
@@ -210,20 +212,20 @@ def test_remembered_sums_of_another_account_or_a_later_version_are_never_used():
     fund(user, "10.00")
     account = wallet.user_account(user_id=user.pk)
     bogus = [
-        selectors._LedgerSums(account.pk + 999, account.created_at, 1, 10**9, -(10**9)),  # another account
-        selectors._LedgerSums(account.pk, account.created_at, 99, 10**9, -(10**9)),  # a version not reached
+        statement.LedgerSums(account.pk + 999, account.created_at, 1, 10**9, -(10**9)),  # another account
+        statement.LedgerSums(account.pk, account.created_at, 99, 10**9, -(10**9)),  # a version not reached
     ]
     for sums in bogus:
-        selectors._sums_memo.put(("user", user.pk), sums)
+        statement.sums_memo.put(("user", user.pk), sums)
         summary = selectors.account_summary(user_id=user.pk, email=user.email)
         assert (summary.total_credits_purchased, summary.total_credits_spent) == (Decimal("10.00"), Decimal("0.00"))
-        assert selectors._sums_memo.get(("user", user.pk)).bought == 1000
+        assert statement.sums_memo.get(("user", user.pk)).bought == 1000
 
 
 def test_the_memo_is_bounded():
-    memo = selectors._SumsMemo(maxsize=3)
+    memo = statement.SumsMemo(maxsize=3)
     for n in range(5):
-        memo.put(("user", n), selectors._LedgerSums(n, None, 0, 0, 0))
+        memo.put(("user", n), statement.LedgerSums(n, None, 0, 0, 0))
     assert memo.get(("user", 0)) is None and memo.get(("user", 1)) is None
     assert memo.get(("user", 4)) is not None
 
@@ -241,8 +243,8 @@ def test_login_and_register_report_the_same_balance(api):
 def test_the_body_is_exactly_what_validating_it_through_the_schema_would_write(api):
     import json
 
-    from accounts.api import BalanceOut
-    from config.api import MoneyJSONRenderer
+    from core.api import MoneyJSONRenderer
+    from portal.api import BalanceOut
 
     user = UserFactory()
     fund(user, "45.50")

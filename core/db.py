@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.backends.signals import connection_created
 
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -97,15 +97,19 @@ class PreparedStatement:
         ):
             with wrapper.cursor() as cursor:
                 cursor.execute(self.sql, params)
-                return cursor.fetchone()  # type: ignore[no-any-return]
+                row: tuple[Any, ...] | None = cursor.fetchone()
+                return row
         # With CONN_HEALTH_CHECKS Django sends "SELECT 1" before a request's first query, a whole
         # round trip. Our statement only reads, so it can be the check itself: if the connection
         # turns out dead, replace it (what the check would have done) and run it once more.
+        # Django's own flags for CONN_HEALTH_CHECKS (not in the type stubs).
         check_pending = (
-            wrapper.connection is not None and wrapper.health_check_enabled and not wrapper.health_check_done
+            wrapper.connection is not None
+            and getattr(wrapper, "health_check_enabled", False)
+            and not getattr(wrapper, "health_check_done", True)
         )
         if check_pending:
-            wrapper.health_check_done = True
+            wrapper.health_check_done = True  # type: ignore[attr-defined]
         try:
             return self._fetchone_prepared(wrapper, params)
         except (OperationalError, InterfaceError):
@@ -124,7 +128,8 @@ class PreparedStatement:
                         self._prepare(cursor, errors)
                         prepared.add(self.name)
                     cursor.execute(self.execute_sql, params)
-                    return cursor.fetchone()  # type: ignore[no-any-return]
+                    row: tuple[Any, ...] | None = cursor.fetchone()
+                    return row
                 except errors as exc:
                     if _sqlstate(exc) not in _STALE:
                         raise
@@ -132,7 +137,8 @@ class PreparedStatement:
                     # A plan whose row type changed: drop it so PREPARE can take the name again.
                     self._deallocate(cursor, errors)
             cursor.execute(self.sql, params)
-            return cursor.fetchone()  # type: ignore[no-any-return]
+            last: tuple[Any, ...] | None = cursor.fetchone()
+            return last
 
     def _prepare(self, cursor: Any, errors: tuple[type[BaseException], ...]) -> None:
         try:
@@ -180,3 +186,37 @@ def ensure_database(url: str | None = None) -> None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         admin.close()
+
+
+class ModelColumns:
+    """The concrete columns of `model` under a table alias, and turning a slice of a raw row back
+    into an instance, with the backend's converters applied as the ORM would (SQLite returns
+    naive datetimes and 0/1 for booleans; PostgreSQL needs none)."""
+
+    def __init__(self, model: Any, alias: str, only: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not only or f.attname in only]
+        self.attnames = [f.attname for f in self.fields]
+        self.sql = ", ".join(f'{alias}."{f.column}"' for f in self.fields)
+        self._converters: list[tuple[int, list[Any], Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def instance(self, values: tuple[Any, ...]) -> Any:
+        if self._converters is None:
+            table = self.model._meta.db_table
+            found = []
+            for i, f in enumerate(self.fields):
+                col = f.get_col(table)
+                convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if convs:
+                    found.append((i, convs, col))
+            self._converters = found
+        if self._converters:
+            row = list(values)
+            for i, convs, col in self._converters:
+                for conv in convs:
+                    row[i] = conv(row[i], col, connection)
+            values = tuple(row)
+        return self.model.from_db(connection.alias, self.attnames, values)

@@ -1,4 +1,4 @@
-"""config.db.PreparedStatement: the same rows as plain SQL, and it recovers when the server no
+"""core.db.PreparedStatement: the same rows as plain SQL, and it recovers when the server no
 longer has the statement (DISCARD ALL, a pooler, a changed table)."""
 
 import itertools
@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config.db import PreparedStatement
+from core.db import PreparedStatement
 
 _names = itertools.count()
 

@@ -1,0 +1,47 @@
+"""The only code that changes a balance.
+
+Every money operation here:
+
+- takes keyword-only arguments and integer minor units (convert `Decimal` at the edge with
+  `Currency.to_minor`);
+- locks the user accounts it touches with `SELECT … FOR NO KEY UPDATE`, in primary-key order,
+  and checks funds under that lock (on PostgreSQL a transfer between one user account and a
+  system account does it in one `UPDATE … WHERE balance - held >= amount` statement that also
+  writes the transfer: one row lock, nothing to order, one round trip before COMMIT);
+- carries an idempotency key that is unique in the database: the same key with the same
+  parameters returns the first result and posts nothing, with other parameters it raises
+  `IdempotencyConflict`;
+- opens `transaction.atomic()`, so an app service can compose several of them (a payment's
+  purchase and bonus) inside its own `atomic(durable=True)` block.
+
+Lock order, everywhere: the caller's domain row (payment, job, redemption) first, then the hold,
+then accounts by primary key. Keeping one global order is what rules out deadlocks between, for
+example, a capture and a transfer touching the same account.
+
+System accounts are never locked or updated: their balances are sums of their entries. Updating
+one issuance or revenue row per transfer would serialise every transfer in the system behind it.
+
+Modules: `transfers` (post, reverse), `holds` (place, capture, release, expire), `adjustments`
+(maker-checker), and the private `_common` (lookups, checks, locks) and `_rows` (writing a
+transfer's rows). Callers use this package: `from wallet import services`.
+"""
+
+from ._common import MAX_AMOUNT, system_account, user_account
+from .adjustments import adjustment_approve, adjustment_reject, adjustment_request
+from .holds import hold_capture, hold_place, hold_release, holds_expire
+from .transfers import transfer_post, transfer_reverse
+
+__all__ = [
+    "MAX_AMOUNT",
+    "adjustment_approve",
+    "adjustment_reject",
+    "adjustment_request",
+    "hold_capture",
+    "hold_place",
+    "hold_release",
+    "holds_expire",
+    "system_account",
+    "transfer_post",
+    "transfer_reverse",
+    "user_account",
+]

@@ -1,0 +1,120 @@
+"""Shared by the wallet services: account lookups, argument checks, fingerprints, row locks."""
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, models
+
+from ..errors import (
+    IdempotencyConflict,
+    InvalidAmount,
+)
+from ..models import (
+    Account,
+    Currency,
+    Hold,
+    SystemAccount,
+    Transfer,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_AMOUNT = 10**15  # far above any real balance; keeps sums well inside BIGINT
+
+
+def _currency_code(currency: Currency | str | None) -> str:
+    if currency is None:
+        return settings.GOLDBOOK_CURRENCY_CODE
+    return currency if isinstance(currency, str) else currency.code
+
+
+def user_account(*, user_id: int, currency: Currency | str | None = None) -> Account:
+    """The user's account in the currency, created on first use (safe under concurrency)."""
+    code = _currency_code(currency)
+    account, _ = Account.objects.select_related("currency").get_or_create(user_id=user_id, currency_id=code)
+    return account
+
+
+def system_account(*, name: SystemAccount | str, currency: Currency | str | None = None) -> Account:
+    code = _currency_code(currency)
+    if name not in SystemAccount.values:
+        raise ValueError(f"Unknown system account {name!r}.")
+    account, _ = Account.objects.select_related("currency").get_or_create(
+        system_name=str(name), currency_id=code, user=None
+    )
+    return account
+
+
+def _fingerprint(**params: object) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cause_fields(cause: models.Model | None) -> dict[str, Any]:
+    if cause is None:
+        return {"cause_type_id": None, "cause_id": ""}
+    # get_for_model is served from ContentType's process-wide cache after the first call.
+    return {"cause_type_id": ContentType.objects.get_for_model(cause).pk, "cause_id": str(cause.pk)}
+
+
+def _cause_ref(cause_type_id: int | None, cause_id: str) -> str:
+    """The cause as it enters a fingerprint: `app_label.model:pk` (what `_meta.label_lower` gives)."""
+    if cause_type_id is None:
+        return ""
+    ct = ContentType.objects.get_for_id(cause_type_id)
+    return f"{ct.app_label}.{ct.model}:{cause_id}"
+
+
+def _check_key(idempotency_key: str) -> None:
+    # An empty key would be "unique" exactly once: every later caller passing "" would be told
+    # its operation had already happened (or conflicts), so refuse it outright.
+    if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("An idempotency key of 1 to 200 characters is required.")
+
+
+def _check_amount(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidAmount("Amounts are integers of minor units.")
+    if amount <= 0 or amount > MAX_AMOUNT:
+        raise InvalidAmount(f"Amount must be between 1 and {MAX_AMOUNT} minor units.")
+
+
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_ACCOUNT_COLUMNS = ", ".join(f.column for f in Account._meta.concrete_fields)
+
+
+def _lock_user_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
+    """Lock the user accounts among these ids, in primary-key order, and return them by id.
+
+    FOR NO KEY UPDATE: it still lets other transactions insert entries that reference the row
+    (those take FOR KEY SHARE), so only balance writers queue behind us.
+    """
+    ids = sorted(set(account_ids))
+    # Hand-written rather than the equivalent ORM query: building that query costs more CPU than
+    # the database spends answering it, on the path every transfer takes. SQLite has no row
+    # locks: its IMMEDIATE transactions already hold the database's write lock.
+    features = connection.features
+    lock = (
+        " FOR NO KEY UPDATE"
+        if features.has_select_for_no_key_update
+        else (" FOR UPDATE" if features.has_select_for_update else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM wallet_account"  # noqa: S608 (constant column list)
+            f" WHERE id IN ({', '.join(['%s'] * len(ids))}) AND user_id IS NOT NULL ORDER BY id{lock}",
+            ids,
+        )
+        rows = cursor.fetchall()
+    return {row[0]: Account.from_db(connection.alias, _ACCOUNT_FIELDS, row) for row in rows}
+
+
+def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"Idempotency key {existing.idempotency_key!r} was already used for a different operation."
+        )

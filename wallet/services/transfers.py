@@ -1,0 +1,192 @@
+"""Posting and reversing transfers."""
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+
+from ..errors import (
+    AlreadyReversed,
+    CurrencyMismatch,
+    InsufficientFunds,
+    InvalidAmount,
+)
+from ..models import (
+    Account,
+    Transfer,
+    TransferKind,
+)
+from ._common import (
+    _cause_fields,
+    _cause_ref,
+    _check_amount,
+    _check_key,
+    _fingerprint,
+    _lock_user_accounts,
+    _same_or_conflict,
+)
+from ._rows import _post_single_user_postgres, _write_transfer
+
+logger = logging.getLogger(__name__)
+
+
+def transfer_post(
+    *,
+    from_account: Account,
+    to_account: Account,
+    amount: int,
+    kind: TransferKind | str,
+    idempotency_key: str,
+    memo: str = "",
+    cause: models.Model | None = None,
+    created_by_id: int | None = None,
+    reverses: Transfer | None = None,
+) -> Transfer:
+    """Move `amount` minor units from one account to another.
+
+    Steps: validate; lock the user accounts in pk order; return the earlier transfer if the key
+    was used with the same parameters; check the debited user's available balance (balance minus
+    held); write the transfer, both entries and the new balances.
+
+    `reverses` links a reversal to the transfer it corrects (at most one reversal per transfer). It
+    must move money back the way it came: that transfer's credited account as the debit, its
+    debited account as the credit, and at most its amount. `transfer_reverse` reverses in full;
+    a partial reversal is for callers that can only take back what is still there (rewards turns
+    the rest of a clawed-back award into a debt).
+
+    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict,
+    AlreadyReversed.
+    """
+    if reverses is not None and (
+        from_account.pk != reverses.credit_account_id
+        or to_account.pk != reverses.debit_account_id
+        or amount > reverses.amount
+    ):
+        raise InvalidAmount(
+            f"A reversal of transfer #{reverses.pk} must swap its accounts and move at most its amount."
+        )
+    return _post(
+        from_account=from_account,
+        to_account=to_account,
+        amount=amount,
+        kind=str(kind),
+        idempotency_key=idempotency_key,
+        memo=memo,
+        created_by_id=created_by_id,
+        reverses_id=reverses.pk if reverses is not None else None,
+        **_cause_fields(cause),
+    )
+
+
+def _post(
+    *,
+    from_account: Account,
+    to_account: Account,
+    amount: int,
+    kind: str,
+    idempotency_key: str,
+    memo: str,
+    created_by_id: int | None,
+    reverses_id: int | None,
+    cause_type_id: int | None,
+    cause_id: str,
+) -> Transfer:
+    _check_amount(amount)
+    _check_key(idempotency_key)
+    if from_account.currency_id != to_account.currency_id:
+        raise CurrencyMismatch("Both accounts of a transfer must be in one currency.")
+    if from_account.pk == to_account.pk:
+        raise InvalidAmount("A transfer needs two different accounts.")
+    fingerprint = _fingerprint(
+        op="transfer",
+        debit=from_account.pk,
+        credit=to_account.pk,
+        amount=amount,
+        kind=kind,
+        cause=_cause_ref(cause_type_id, cause_id),
+        reverses=reverses_id,
+    )
+    fields: dict[str, Any] = dict(
+        kind=kind,
+        memo=memo[:255],
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        reverses_id=reverses_id,
+        created_by_id=created_by_id,
+        cause_type_id=cause_type_id,
+        cause_id=cause_id,
+    )
+    single_user = (from_account.user_id is None) != (to_account.user_id is None)
+    try:
+        with transaction.atomic():
+            transfer = None
+            if single_user and connection.vendor == "postgresql":
+                transfer = _post_single_user_postgres(debit=from_account, credit=to_account, amount=amount, **fields)
+            if transfer is None:
+                locked = _lock_user_accounts([from_account.pk, to_account.pk])
+                # No look-up of the key before writing: the unique index answers a reused key
+                # (the INSERT raises, handled below), which saves a round trip under the lock.
+                # Only when funds look short do we ask first: a retry of a transfer that already
+                # spent the money must get that transfer back, not InsufficientFunds.
+                debit_row = locked.get(from_account.pk)
+                if debit_row is not None and debit_row.available < amount:
+                    existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+                    if existing is not None:
+                        _same_or_conflict(existing, fingerprint)
+                        return existing
+                    raise InsufficientFunds(available=debit_row.available, required=amount)
+                transfer = _write_transfer(
+                    locked=locked, debit=from_account, credit=to_account, amount=amount, **fields
+                )
+    except IntegrityError:
+        # The key (or the reversal link) is taken: a retry, a concurrent caller with the same key
+        # (the unique index made us wait for its commit), or a conflict. The atomic block rolled
+        # back to its savepoint (or the whole transaction), so nothing of ours was written.
+        existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            if reverses_id is not None and Transfer.objects.filter(reverses_id=reverses_id).exists():
+                raise AlreadyReversed(f"Transfer #{reverses_id} was already reversed.") from None
+            raise
+        _same_or_conflict(existing, fingerprint)
+        return existing
+    return _posted(transfer)
+
+
+def _posted(transfer: Transfer) -> Transfer:
+    logger.info(
+        "Transfer #%s: %s %s from account #%s to #%s",
+        transfer.pk,
+        transfer.kind,
+        transfer.amount,
+        transfer.debit_account_id,
+        transfer.credit_account_id,
+    )
+    return transfer
+
+
+def transfer_reverse(*, transfer: Transfer, memo: str = "", created_by_id: int | None = None) -> Transfer:
+    """Post the correcting transfer for `transfer`: same amount, opposite direction, linked.
+
+    A transfer is reversed at most once (the database holds a unique link); reversing it again
+    returns the first reversal. Raises InsufficientFunds when the credited user no longer has
+    the amount available, AlreadyReversed on a reversal that would conflict.
+
+    The reversal carries the original's cause as stored (type and id), without loading it: a
+    cause row deleted since would otherwise drop the link and change the retry's fingerprint.
+    """
+    existing = Transfer.objects.filter(reverses=transfer).first()
+    if existing is not None:
+        return existing
+    accounts = Account.objects.in_bulk([transfer.debit_account_id, transfer.credit_account_id])
+    return _post(
+        from_account=accounts[transfer.credit_account_id],
+        to_account=accounts[transfer.debit_account_id],
+        amount=transfer.amount,
+        kind=TransferKind.REVERSAL.value,
+        idempotency_key=f"reversal:{transfer.pk}",
+        memo=memo or f"Reversal of transfer #{transfer.pk}",
+        created_by_id=created_by_id,
+        reverses_id=transfer.pk,
+        cause_type_id=transfer.cause_type_id,
+        cause_id=transfer.cause_id,
+    )
