@@ -59,10 +59,15 @@ def catalog(request: HttpRequest) -> HttpResponse:
     return render(request, "downloads/catalog.html", _catalog_context(request))
 
 
-def _form_state(request: HttpRequest) -> dict[str, object]:
-    """Keep what the member ticked when the catalog is shown again with an error."""
+def _catalog_again(request: HttpRequest, *, status: int, **extra: object) -> HttpResponse:
+    """The catalog shown again after a refused job, keeping what the member ticked."""
     picked = {int(v) for v in request.POST.getlist("item_ids")[:1000] if v.isdigit() and len(v) < 19}
-    return {"picked_ids": picked, "use_free_checked": bool(request.POST.get("use_free_downloads"))}
+    ctx = _catalog_context(request) | {
+        "picked_ids": picked,
+        "use_free_checked": bool(request.POST.get("use_free_downloads")),
+        **extra,
+    }
+    return render(request, "downloads/catalog.html", ctx, status=status)
 
 
 @login_required
@@ -70,12 +75,10 @@ def _form_state(request: HttpRequest) -> dict[str, object]:
 def job_start(request: HttpRequest) -> HttpResponse:
     form = JobStartForm(request.POST)
     if not form.is_valid():
-        ctx = _catalog_context(request) | _form_state(request)
-        ctx["job_errors"] = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
-        return render(request, "downloads/catalog.html", ctx, status=400)
+        errors = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
+        return _catalog_again(request, status=400, job_errors=errors)
     picked = list(form.cleaned_data["item_ids"] or [])
     count = len(picked) or form.cleaned_data["newest"]
-    ctx = _catalog_context(request) | _form_state(request)
     try:
         started = services.job_start(
             user=signed_in_member(request),
@@ -84,11 +87,9 @@ def job_start(request: HttpRequest) -> HttpResponse:
             use_free_downloads=form.cleaned_data["use_free_downloads"],
         )
     except InsufficientFunds as exc:
-        ctx["insufficient"] = Shortfall.of(exc, what=f"download {count} songs")
-        return render(request, "downloads/catalog.html", ctx, status=402)
+        return _catalog_again(request, status=402, insufficient=Shortfall.of(exc, what=f"download {count} songs"))
     except DownloadError as exc:
-        ctx["job_errors"] = [exc.message]
-        return render(request, "downloads/catalog.html", ctx, status=exc.status)
+        return _catalog_again(request, status=exc.status, job_errors=[exc.message])
     return redirect("downloads:job", job_id=started.job.public_id)
 
 
