@@ -134,6 +134,16 @@ def test_ea_reject_hides_the_ea_with_a_note(django_capture_on_commit_callbacks):
     assert "Report does not match" in mail.outbox[0].body
 
 
+def test_a_decision_email_queued_before_the_outbox_is_still_sent():
+    from downloads.tasks import notify_ea_decision
+
+    uploader = UserFactory()
+    ea = make_item(kind="ea", verification="verified", uploader=uploader, filename="x.ex4")
+    notify_ea_decision.apply(args=[ea.pk])
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [uploader.email]
+    assert "verified" in mail.outbox[0].subject
+
+
 def test_only_eas_are_verified():
     song = make_item()
     with pytest.raises(VerificationError):
