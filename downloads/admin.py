@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 
 from . import services
@@ -50,9 +51,9 @@ class ItemAdmin(admin.ModelAdmin):
         for item in queryset.filter(kind=ItemKind.EA):
             try:
                 if verify:
-                    services.ea_verify(item_id=item.pk, staff_id=request.user.pk)
+                    services.ea_verify(item_id=item.pk, staff_id=signed_in_id(request))
                 else:
-                    services.ea_reject(item_id=item.pk, staff_id=request.user.pk)
+                    services.ea_reject(item_id=item.pk, staff_id=signed_in_id(request))
                 done += 1
             except DownloadError as exc:
                 self.message_user(request, f"{item}: {exc.message}", messages.ERROR)
@@ -72,7 +73,7 @@ class ItemAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Item, form: Any, change: bool) -> None:
         # EAs added by staff start in review like members' uploads; other kinds need none.
-        if not change and obj.kind == ItemKind.EA:
+        if not change and obj.is_ea:
             obj.verification = Verification.PENDING
         if not change or "file" in form.changed_data:
             obj.size, obj.sha256 = services.file_digest(obj.file)

@@ -8,12 +8,14 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
-from core.api import AUTH_ERRORS, ApiError, ErrorOut, Money
+from accounts.requests import signed_in_member
+from core.api import AUTH_ERRORS, ErrorOut, Money
+from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import links, selectors, services
-from .errors import DownloadError
+from .errors import ItemUnavailable, JobNotFound, Shortfall
 from .models import DownloadJob, JobStatus
 
 router = Router(tags=["downloads"])
@@ -90,28 +92,15 @@ class AdCompleteOut(Schema):
     message: str
 
 
-def _raise(exc: DownloadError) -> None:
-    raise ApiError(exc.status, exc.code, exc.message, **exc.extra)
-
-
-def insufficient_payload(exc: InsufficientFunds, *, songs: int | None = None) -> dict[str, object]:
-    """The seed's 402 shape, exactly."""
-    currency = default_currency()
-    needed = currency.to_decimal(exc.needed)
-    what = f"download {songs} songs" if songs is not None else "download this item"
-    return {
-        "error": "Insufficient credits",
-        "credits_required": currency.to_decimal(exc.required),
-        "credits_available": currency.to_decimal(exc.available),
-        "credits_needed": needed,
-        "message": f"You need {needed} more credits to {what}. Please purchase more credits.",
-    }
+def _insufficient(exc: InsufficientFunds, *, what: str) -> Status[dict[str, object]]:
+    """402 with the seed's body: what every paid endpoint here answers when credits run short."""
+    return Status(402, Shortfall.of(exc, what=what).body())
 
 
 def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
     currency = default_currency()
     url = None
-    if job.status == JobStatus.COMPLETED:
+    if job.is_completed:
         url = request.build_absolute_uri(links.url(user_id=job.user_id, kind="job", object_id=job.pk))
     messages = {
         JobStatus.QUEUED: "Waiting for a worker.",
@@ -139,15 +128,13 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
 def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dict[str, object]]:
     try:
         started = services.job_start(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_member(request),
             requested_songs=payload.requested_songs,
             item_ids=payload.item_ids,
             use_free_downloads=payload.use_free_downloads,
         )
     except InsufficientFunds as exc:
-        return Status(402, insufficient_payload(exc, songs=payload.requested_songs))
-    except DownloadError as exc:
-        _raise(exc)
+        return _insufficient(exc, what=f"download {payload.requested_songs} songs")
     currency = default_currency()
     return Status(
         202,
@@ -170,9 +157,9 @@ def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dic
     summary="Follow a download job (owner only)",
 )
 def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
-    job = selectors.job_for_owner(public_id=job_id, user_id=request.user.pk)
+    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in_id(request))
     if job is None:
-        raise ApiError(404, "job_not_found", "There is no download job with that id on your account.")
+        raise JobNotFound()
     return job_payload(request, job)
 
 
@@ -186,17 +173,14 @@ def item_download(
     request: HttpRequest, item_id: int, payload: ItemDownloadIn | None = None
 ) -> Status[dict[str, object]]:
     if not 0 < item_id < 2**63:
-        raise ApiError(404, "item_not_found", "There is no downloadable item with that id.")
+        raise ItemUnavailable()
+    user = signed_in_member(request)
     try:
         delivery = services.item_download(
-            user=request.user,  # type: ignore[arg-type]
-            item_id=item_id,
-            idempotency_key=payload.idempotency_key if payload else None,
+            user=user, item_id=item_id, idempotency_key=payload.idempotency_key if payload else None
         )
     except InsufficientFunds as exc:
-        return Status(402, insufficient_payload(exc))
-    except DownloadError as exc:
-        _raise(exc)
+        return _insufficient(exc, what="download this item")
     currency = default_currency()
     return Status(
         200,
@@ -206,10 +190,10 @@ def item_download(
             "credits_charged": currency.to_decimal(delivery.charged),
             "unlocked": delivery.unlocked,
             "download_url": request.build_absolute_uri(
-                links.url(user_id=request.user.pk, kind=delivery.link_kind, object_id=delivery.link_id)
+                links.url(user_id=user.pk, kind=delivery.link_kind, object_id=delivery.link_id)
             ),
             "expires_in": settings.DOWNLOADS_LINK_MAX_AGE,
-            "credits_available": balance_for_user(user_id=request.user.pk).available_decimal,
+            "credits_available": balance_for_user(user_id=user.pk).available_decimal,
         },
     )
 
@@ -221,11 +205,9 @@ def item_download(
     summary="Redeem an ad-completion token for one free download",
 )
 def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, object]:
-    try:
-        allowance = services.ad_complete(user=request.user, token=payload.ad_token)  # type: ignore[arg-type]
-    except DownloadError as exc:
-        _raise(exc)
-    tier = selectors.free_tier(user_id=request.user.pk)
+    user = signed_in_member(request)
+    allowance = services.ad_complete(user=user, token=payload.ad_token)
+    tier = selectors.free_tier(user_id=user.pk)
     return {
         "free_downloads": allowance.remaining,
         "ads_watched_today": tier.ads_today,

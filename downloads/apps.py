@@ -7,11 +7,13 @@ class DownloadsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import registry
+        from core.events import Event, subscribe
 
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             dashboard,
             demo,
+            handlers,
         )
         from .models import DownloadJob, DownloadRecord
 
@@ -19,3 +21,6 @@ class DownloadsConfig(AppConfig):
         registry.register_demo_data("downloads", demo.seed)
         registry.register_history_details(DownloadJob, DownloadJob.history_fields)
         registry.register_history_details(DownloadRecord, DownloadRecord.history_fields)
+
+        subscribe(Event.EA_REVIEWED, handlers.notify_ea_decision, name="downloads.notify_ea_decision")
+        subscribe(Event.DOWNLOAD_JOB_QUEUED, handlers.queue_job_run, name="downloads.queue_job_run")

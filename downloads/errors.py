@@ -1,14 +1,23 @@
-"""Typed download errors. The API and views map them to status codes; nothing here knows HTTP."""
+"""Typed download errors, members of the site's one error family (`core.errors.GoldbookError`):
+the API answers them with `error_body(exc)` and `exc.status`, pages show `exc.message`.
+
+Running short of credits is wallet's `InsufficientFunds`; `Shortfall` tells it the way downloads
+always has, for the API (the seed's 402 body) and the pages alike.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from core.errors import GoldbookError
+from wallet.errors import InsufficientFunds
+from wallet.selectors import default_currency
 
 
-class DownloadError(Exception):
+class DownloadError(GoldbookError):
     code = "download_error"
     status = 400
-
-    def __init__(self, message: str, **extra: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
+    default_message = "The download could not be completed."
 
 
 class InvalidRequest(DownloadError):
@@ -26,6 +35,13 @@ class NotEnoughSongs(DownloadError):
 class ItemUnavailable(DownloadError):
     code = "item_not_found"
     status = 404
+    default_message = "There is no downloadable item with that id."
+
+
+class JobNotFound(DownloadError):
+    code = "job_not_found"
+    status = 404
+    default_message = "There is no download job with that id on your account."
 
 
 class ItemForbidden(DownloadError):
@@ -58,3 +74,33 @@ class AdDailyLimit(DownloadError):
 
 class VerificationError(DownloadError):
     code = "verification_error"
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Credits missing for `what` ("download 3 songs"), in the site currency."""
+
+    required: Decimal
+    available: Decimal
+    needed: Decimal
+    what: str
+
+    @classmethod
+    def of(cls, exc: InsufficientFunds, *, what: str) -> "Shortfall":
+        currency = default_currency()
+        return cls(
+            required=currency.to_decimal(exc.required),
+            available=currency.to_decimal(exc.available),
+            needed=currency.to_decimal(exc.needed),
+            what=what,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The seed's 402 body, key for key and in its order."""
+        return {
+            "error": "Insufficient credits",
+            "credits_required": self.required,
+            "credits_available": self.available,
+            "credits_needed": self.needed,
+            "message": f"You need {self.needed} more credits to {self.what}. Please purchase more credits.",
+        }

@@ -2,6 +2,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import PurePosixPath
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -28,8 +29,9 @@ class JobStartForm(forms.Form):
     newest = forms.IntegerField(required=False, min_value=1, label="Or the newest songs I don't have")
     use_free_downloads = forms.BooleanField(required=False, initial=True, label="Use my free downloads first")
 
-    def clean(self) -> dict[str, object]:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         picked = data.get("item_ids")
         newest = data.get("newest")
         if not picked and not newest:
@@ -87,14 +89,25 @@ class EAUploadForm(forms.Form):
         f = self.cleaned_data.get("report_file")
         return _check_upload(f, settings.DOWNLOADS_REPORT_EXTENSIONS, "The report") if f else None
 
+    # The choices, as the enum members services take.
+    def clean_platform(self) -> Platform:
+        return Platform(self.cleaned_data["platform"])
+
+    def clean_timeframe(self) -> Timeframe:
+        return Timeframe(self.cleaned_data["timeframe"])
+
+    def clean_pricing_mode(self) -> PricingMode:
+        return PricingMode(self.cleaned_data["pricing_mode"])
+
     def clean_symbol(self) -> str:
         symbol = self.cleaned_data["symbol"].strip()
         if not SYMBOL_RE.match(symbol):
             raise forms.ValidationError("Use 2 to 16 letters, digits, dots or underscores, e.g. EURUSD.")
         return symbol.upper()
 
-    def clean(self) -> dict[str, object]:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("backtest_start"), data.get("backtest_end")
         if isinstance(start, date) and isinstance(end, date):
             if start >= end:

@@ -129,13 +129,30 @@ class Item(models.Model):
         return self.title
 
     @property
+    def is_song(self) -> bool:
+        return self.kind == ItemKind.SONG
+
+    @property
     def is_ea(self) -> bool:
         return self.kind == ItemKind.EA
 
     @property
+    def is_unlock(self) -> bool:
+        """Paid once, then downloaded again for free (else metered: paid on every download)."""
+        return self.pricing_mode == PricingMode.UNLOCK
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification == Verification.VERIFIED
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.verification == Verification.REJECTED
+
+    @property
     def is_listed(self) -> bool:
         """In the public catalog: active, and for EAs verified by staff."""
-        return self.is_active and (not self.is_ea or self.verification == Verification.VERIFIED)
+        return self.is_active and (not self.is_ea or self.is_verified)
 
 
 class JobStatus(models.TextChoices):
@@ -201,6 +218,14 @@ class DownloadJob(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == JobStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status == JobStatus.FAILED
 
     @property
     def is_finished(self) -> bool:

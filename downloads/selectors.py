@@ -42,10 +42,10 @@ def can_access(*, user: User, item: Item) -> bool:
     return user.groups.filter(pk=item.access_group_id).exists()
 
 
-def catalog(*, user: User | None, query: str = "", kind: str = "") -> QuerySet[Item]:
+def catalog(*, user: User | None, query: str = "", kind: ItemKind | None = None) -> QuerySet[Item]:
     """The catalog page: search by title/symbol, filter by kind, `is_unlocked` per item."""
     qs = listed_items().select_related("access_group")
-    if kind in ItemKind.values:
+    if kind is not None:
         qs = qs.filter(kind=kind)
     query = query.strip()[:100]
     if query:

@@ -5,12 +5,10 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import InterfaceError, OperationalError
-from django.urls import reverse
 
-from . import services
-from .models import Item, Verification
+from . import notifications, services
+from .models import Item
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +48,8 @@ def fail_stale_jobs() -> int:
 
 @shared_task(name="downloads.notify_ea_decision", ignore_result=True, max_retries=3, default_retry_delay=60)
 def notify_ea_decision(item_id: int) -> None:
-    item = Item.objects.select_related("uploader").filter(pk=item_id).first()
-    if item is None or item.uploader is None:
-        return
-    verified = item.verification == Verification.VERIFIED
-    link = settings.SITE_URL + reverse("downloads:item", args=[item.pk])
-    subject = f"Your EA “{item.title}” was {'verified' if verified else 'not accepted'}"
-    lines = [
-        f"Hello {item.uploader.public_name},",
-        "",
-        (
-            f"Staff verified your EA “{item.title}”. It is now listed in the {settings.GOLDBOOK_SITE_NAME} catalog."
-            if verified
-            else f"Staff reviewed your EA “{item.title}” and did not accept it."
-        ),
-    ]
-    if item.verification_note:
-        lines += ["", f"Note from the reviewer: {item.verification_note}"]
-    lines += ["", link]
-    send_mail(subject, "\n".join(lines), None, [item.uploader.email])
+    """Kept for messages queued before EA decisions went through the outbox (handlers.py sends
+    the email now); remove once no worker can hold one."""
+    item = Item.objects.filter(pk=item_id).only("verification").first()
+    if item is not None:
+        notifications.ea_decision(item_id=item_id, verified=item.is_verified)

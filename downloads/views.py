@@ -8,20 +8,24 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.requests import signed_in_member
+from core.errors import page_error
+from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import links, selectors, services
 from .api import job_payload
-from .errors import DownloadError
+from .errors import DownloadError, Shortfall
 from .forms import CatalogFilterForm, EAUploadForm, JobStartForm
-from .models import DownloadJob, DownloadRecord, Item, JobStatus, Unlock, item_storage, song_price_minor
+from .links import LinkClaim
+from .models import DownloadJob, DownloadRecord, Item, ItemKind, JobStatus, Unlock, item_storage, song_price_minor
 
 PAGE_SIZE = 24
 
@@ -32,7 +36,8 @@ def _catalog_context(request: HttpRequest) -> dict[str, object]:
     if form.is_valid():
         query, kind = form.cleaned_data["q"], form.cleaned_data["kind"]
     user = request.user if request.user.is_authenticated else None
-    page = Paginator(selectors.catalog(user=user, query=query, kind=kind), PAGE_SIZE).get_page(request.GET.get("page"))
+    items = selectors.catalog(user=user, query=query, kind=ItemKind(kind) if kind else None)
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
     currency = default_currency()
     ctx: dict[str, object] = {
         "filter_form": form,
@@ -41,7 +46,7 @@ def _catalog_context(request: HttpRequest) -> dict[str, object]:
         "page_obj": page,
         "song_price": currency.to_decimal(song_price_minor()),
         "max_songs": settings.DOWNLOADS_MAX_SONGS_PER_JOB,
-        "kinds": [("", "Everything"), ("song", "Songs"), ("ea", "EAs"), ("premium", "Premium")],
+        "kinds": [("", "Everything"), (ItemKind.SONG, "Songs"), (ItemKind.EA, "EAs"), (ItemKind.PREMIUM, "Premium")],
     }
     if user is not None:
         ctx["free_tier"] = selectors.free_tier(user_id=user.pk)
@@ -54,22 +59,15 @@ def catalog(request: HttpRequest) -> HttpResponse:
     return render(request, "downloads/catalog.html", _catalog_context(request))
 
 
-def _insufficient_context(exc: InsufficientFunds, what: str) -> dict[str, object]:
-    currency = default_currency()
-    return {
-        "insufficient": {
-            "required": currency.to_decimal(exc.required),
-            "available": currency.to_decimal(exc.available),
-            "needed": currency.to_decimal(exc.needed),
-            "what": what,
-        }
-    }
-
-
-def _form_state(request: HttpRequest) -> dict[str, object]:
-    """Keep what the member ticked when the catalog is shown again with an error."""
+def _catalog_again(request: HttpRequest, *, status: int, **extra: object) -> HttpResponse:
+    """The catalog shown again after a refused job, keeping what the member ticked."""
     picked = {int(v) for v in request.POST.getlist("item_ids")[:1000] if v.isdigit() and len(v) < 19}
-    return {"picked_ids": picked, "use_free_checked": bool(request.POST.get("use_free_downloads"))}
+    ctx = _catalog_context(request) | {
+        "picked_ids": picked,
+        "use_free_checked": bool(request.POST.get("use_free_downloads")),
+        **extra,
+    }
+    return render(request, "downloads/catalog.html", ctx, status=status)
 
 
 @login_required
@@ -77,30 +75,26 @@ def _form_state(request: HttpRequest) -> dict[str, object]:
 def job_start(request: HttpRequest) -> HttpResponse:
     form = JobStartForm(request.POST)
     if not form.is_valid():
-        ctx = _catalog_context(request) | _form_state(request)
-        ctx["job_errors"] = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
-        return render(request, "downloads/catalog.html", ctx, status=400)
+        errors = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
+        return _catalog_again(request, status=400, job_errors=errors)
     picked = list(form.cleaned_data["item_ids"] or [])
     count = len(picked) or form.cleaned_data["newest"]
     try:
         started = services.job_start(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_member(request),
             requested_songs=count,
             item_ids=[i.pk for i in picked] or None,
             use_free_downloads=form.cleaned_data["use_free_downloads"],
         )
     except InsufficientFunds as exc:
-        ctx = _catalog_context(request) | _form_state(request) | _insufficient_context(exc, f"download {count} songs")
-        return render(request, "downloads/catalog.html", ctx, status=402)
+        return _catalog_again(request, status=402, insufficient=Shortfall.of(exc, what=f"download {count} songs"))
     except DownloadError as exc:
-        ctx = _catalog_context(request) | _form_state(request)
-        ctx["job_errors"] = [exc.message]
-        return render(request, "downloads/catalog.html", ctx, status=exc.status)
+        return _catalog_again(request, status=exc.status, job_errors=[exc.message])
     return redirect("downloads:job", job_id=started.job.public_id)
 
 
 def _owned_job(request: HttpRequest, job_id: str) -> DownloadJob:
-    job = selectors.job_for_owner(public_id=job_id, user_id=request.user.pk)
+    job = selectors.job_for_owner(public_id=job_id, user_id=signed_in_id(request))
     if job is None:
         raise Http404("No such download job.")
     return job
@@ -119,7 +113,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
             "job": job,
             "status": status,
             "percent": _percent(job),
-            "held": currency.to_decimal(job.hold.amount) if job.hold_id else currency.to_decimal(0),
+            "held": currency.to_decimal(job.hold.amount if job.hold else 0),
             "charged": currency.to_decimal(job.credits_charged),
             "unit_price": currency.to_decimal(job.unit_price),
         },
@@ -127,7 +121,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 def _percent(job: DownloadJob) -> int:
-    if job.status == JobStatus.COMPLETED:
+    if job.is_completed:
         return 100
     return int(100 * job.progress_done / job.requested_songs) if job.requested_songs else 0
 
@@ -139,7 +133,7 @@ def job_status(request: HttpRequest, job_id: str) -> JsonResponse:
     job = _owned_job(request, job_id)
     data = job_payload(request, job)
     data["percent"] = _percent(job)
-    data["credits_available"] = str(balance_for_user(user_id=request.user.pk).available_decimal)
+    data["credits_available"] = str(balance_for_user(user_id=signed_in_id(request)).available_decimal)
     data["credits_charged"] = str(data["credits_charged"])
     response = JsonResponse(data)
     response["Cache-Control"] = "no-store"
@@ -167,17 +161,18 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def item_download(request: HttpRequest, pk: int) -> HttpResponse:
     """Charge (or not, when unlocked) and send the browser to the signed link."""
     key = request.POST.get("idempotency_key", "")[:100] or None
+    user = signed_in_member(request)
     try:
-        delivery = services.item_download(user=request.user, item_id=pk, idempotency_key=key)  # type: ignore[arg-type]
+        delivery = services.item_download(user=user, item_id=pk, idempotency_key=key)
     except InsufficientFunds as exc:
         item = get_object_or_404(Item, pk=pk)
         ctx = {"item": item, "price": default_currency().to_decimal(item.price), "can_access": True}
-        ctx |= _insufficient_context(exc, f"download “{item.title}”")
+        ctx["insufficient"] = Shortfall.of(exc, what=f"download “{item.title}”")
         return render(request, "downloads/item.html", ctx, status=402)
     except DownloadError as exc:
-        messages.error(request, exc.message)
+        page_error(request, exc)
         return redirect("downloads:catalog")
-    return redirect(links.url(user_id=request.user.pk, kind=delivery.link_kind, object_id=delivery.link_id))
+    return redirect(links.url(user_id=user.pk, kind=delivery.link_kind, object_id=delivery.link_id))
 
 
 @login_required
@@ -185,7 +180,7 @@ def item_download(request: HttpRequest, pk: int) -> HttpResponse:
 def ea_upload(request: HttpRequest) -> HttpResponse:
     form = EAUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        item = services.ea_submit(uploader=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        item = services.ea_submit(uploader=signed_in_member(request), **form.cleaned_data)
         messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
         return redirect("downloads:item", pk=item.pk)
     status = 400 if request.method == "POST" else 200
@@ -204,8 +199,25 @@ def _link_invalid(request: HttpRequest) -> HttpResponse:
     return render(request, "downloads/link_invalid.html", status=404)
 
 
+def _stored_file(claim: LinkClaim) -> tuple[str, str] | None:
+    """(storage name, download filename) of what a valid link names, if it still exists."""
+    if claim.kind == "job":
+        job = DownloadJob.objects.filter(pk=claim.object_id, user_id=claim.user_id, status=JobStatus.COMPLETED).first()
+        return (job.archive_name, f"{job.public_id}.zip") if job is not None and job.archive_name else None
+    if claim.kind == "rec":
+        record = DownloadRecord.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
+        return (record.item.file.name, _download_name(record.item)) if record is not None else None
+    if claim.kind == "unl":
+        unlock = Unlock.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
+        return (unlock.item.file.name, _download_name(unlock.item)) if unlock is not None else None
+    if claim.kind == "rep":
+        item = Item.objects.filter(pk=claim.object_id).exclude(report_file="").first()
+        return (item.report_file.name, PurePosixPath(item.report_file.name).name) if item is not None else None
+    return None
+
+
 @require_GET
-def signed_file(request: HttpRequest, token: str) -> HttpResponse:
+def signed_file(request: HttpRequest, token: str) -> HttpResponseBase:
     """Serve the file a signed link names, to the user it was issued to, before it expires."""
     claim = links.verify(token)
     if claim is None:
@@ -214,40 +226,26 @@ def signed_file(request: HttpRequest, token: str) -> HttpResponse:
         return _link_invalid(request)
     if not User.objects.filter(pk=claim.user_id, is_active=True).exists():
         return _link_invalid(request)
-    name = filename = None
-    if claim.kind == "job":
-        job = DownloadJob.objects.filter(pk=claim.object_id, user_id=claim.user_id, status=JobStatus.COMPLETED).first()
-        if job is not None and job.archive_name:
-            name, filename = job.archive_name, f"{job.public_id}.zip"
-    elif claim.kind == "rec":
-        record = DownloadRecord.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
-        if record is not None:
-            name, filename = record.item.file.name, _download_name(record.item)
-    elif claim.kind == "unl":
-        unlock = Unlock.objects.select_related("item").filter(pk=claim.object_id, user_id=claim.user_id).first()
-        if unlock is not None:
-            name, filename = unlock.item.file.name, _download_name(unlock.item)
-    elif claim.kind == "rep":
-        item = Item.objects.filter(pk=claim.object_id).exclude(report_file="").first()
-        if item is not None:
-            name, filename = item.report_file.name, PurePosixPath(item.report_file.name).name
-    if not name or not filename:
+    found = _stored_file(claim)
+    if found is None or not all(found):
         return _link_invalid(request)
-    return _serve(name, filename)
+    return _serve(*found)
 
 
 def _download_name(item: Item) -> str:
     return f"{item.slug}{PurePosixPath(item.file.name).suffix}"
 
 
-def _serve(name: str, filename: str) -> HttpResponse:
+def _serve(name: str, filename: str) -> HttpResponseBase:
     prefix = settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    response: HttpResponseBase
     if prefix:
         # The web server streams the file from an `internal` location mapped to the storage root.
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + quote(name)
-        response["Content-Disposition"] = content_disposition_header(True, filename)
+        # Never None for an attachment; the fallback only satisfies the type.
+        response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     else:
         storage = item_storage()
         try:

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 
 from . import services
@@ -76,7 +77,9 @@ class PaymentAdmin(ReadOnlyAdmin):
         for payment in queryset:
             try:
                 services.refund_request(
-                    payment_id=payment.pk, requested_by_id=request.user.pk, reason="Requested from the admin"
+                    payment_id=payment.pk,
+                    requested_by_id=signed_in_id(request),
+                    reason="Requested from the admin",
                 )
             except PaymentError as exc:
                 self.message_user(request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR)
@@ -119,7 +122,7 @@ class RefundRequestAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RefundRequest, form: Any, change: bool) -> None:
         try:
             created = services.refund_request(
-                payment_id=obj.payment_id, requested_by_id=request.user.pk, reason=obj.reason
+                payment_id=obj.payment_id, requested_by_id=signed_in_id(request), reason=obj.reason
             )
         except PaymentError as exc:
             self.message_user(request, exc.message, messages.ERROR)
@@ -130,7 +133,7 @@ class RefundRequestAdmin(admin.ModelAdmin):
     def approve(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:
-                services.refund_approve(request_id=req.pk, approver_id=request.user.pk)
+                services.refund_approve(request_id=req.pk, approver_id=signed_in_id(request))
             except PaymentError as exc:
                 self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
             else:
@@ -140,7 +143,7 @@ class RefundRequestAdmin(admin.ModelAdmin):
     def reject(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:
-                services.refund_reject(request_id=req.pk, approver_id=request.user.pk)
+                services.refund_reject(request_id=req.pk, approver_id=signed_in_id(request))
             except PaymentError as exc:
                 self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
 

@@ -1,5 +1,6 @@
 """JSON API of payments: packages, CoinPayments checkout, payment status, E9th deposits and
-wallet linking. Handlers validate the shape, call one service and map its errors."""
+wallet linking. Handlers validate the shape and call one service; its PaymentErrors become the
+JSON error body and status in core.api, like every GoldbookError."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -10,18 +11,17 @@ from ninja.responses import Status
 from pydantic import Field
 
 from accounts.api import token_auth
-from core.api import AUTH_ERRORS, ApiError, ErrorOut, Money
+from accounts.requests import signed_in_member
+from core.api import AUTH_ERRORS, ErrorOut, Money
+from core.requests import signed_in_id
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
-from .errors import PaymentError
+from .errors import PaymentNotFound, UnsupportedPaymentMethod
 from .models import Payment
+from .services import ChainOutcome, ChainStatus
 
 router = Router(tags=["payments"])
-
-
-def _raise(exc: PaymentError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, **exc.extra)
 
 
 # --- packages ---------------------------------------------------------------------------------
@@ -103,11 +103,8 @@ def _checkout_out(p: Payment) -> dict[str, object]:
     response={201: CheckoutOut, **AUTH_ERRORS, 403: ErrorOut, 404: ErrorOut, 502: ErrorOut, 503: ErrorOut},
 )
 def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, object]]:
-    try:
-        quote = services.quote(package_id=payload.package_id, custom_amount_usd=payload.custom_amount_usd)
-        payment = services.coinpayments_checkout(user=request.user, quote=quote, coin=payload.currency.strip())  # type: ignore[arg-type]
-    except PaymentError as exc:
-        raise _raise(exc) from exc
+    quote = services.quote(package_id=payload.package_id, custom_amount_usd=payload.custom_amount_usd)
+    payment = services.coinpayments_checkout(user=signed_in_member(request), quote=quote, coin=payload.currency.strip())
     return Status(201, _checkout_out(payment))
 
 
@@ -160,10 +157,10 @@ def payment_out(p: Payment) -> dict[str, object]:
 
 @router.get("/payments/{payment_id}", auth=token_auth, response={200: PaymentOut, **AUTH_ERRORS, 404: ErrorOut})
 def payment_status(request: HttpRequest, payment_id: int) -> dict[str, object]:
-    payment = selectors.payment_for_owner(payment_id=payment_id, user_id=request.user.pk)
+    payment = selectors.payment_for_owner(payment_id=payment_id, user_id=signed_in_id(request))
     if payment is None:
         # Someone else's payment answers exactly like a missing one.
-        raise ApiError(404, "payment_not_found", f"You have no payment #{payment_id}.")
+        raise PaymentNotFound(f"You have no payment #{payment_id}.")
     return payment_out(payment)
 
 
@@ -212,31 +209,29 @@ class PendingOut(Schema):
 )
 def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, object]]:
     if payload.payment_method != "e9th_stablecoin":
-        raise ApiError(400, "unsupported_payment_method", 'payment_method must be "e9th_stablecoin".')
-    user = request.user
-    try:
-        outcome = services.e9th_purchase(
-            user=user,  # type: ignore[arg-type]
-            package_id=payload.package_id,
-            tx_hash=payload.tx_hash,
-            wallet_address=payload.wallet_address,
-        )
-    except PaymentError as exc:
-        raise _raise(exc) from exc
-    p = outcome.payment
-    if outcome.status == "pending":
-        return Status(
-            202,
-            {
-                "success": True,
-                "status": "pending",
-                "confirmations": outcome.confirmations,
-                "required_confirmations": outcome.required,
-                "transaction_id": p.pk,
-                "message": outcome.message,
-            },
-        )
-    currency = default_currency()
+        raise UnsupportedPaymentMethod('payment_method must be "e9th_stablecoin".')
+    user = signed_in_member(request)
+    outcome = services.e9th_purchase(
+        user=user, package_id=payload.package_id, tx_hash=payload.tx_hash, wallet_address=payload.wallet_address
+    )
+    if outcome.status is ChainStatus.PENDING:
+        return Status(202, _pending_out(outcome))
+    return Status(200, _purchase_out(outcome, user_id=user.pk))
+
+
+def _pending_out(outcome: ChainOutcome) -> dict[str, object]:
+    return {
+        "success": True,
+        "status": "pending",
+        "confirmations": outcome.confirmations,
+        "required_confirmations": outcome.required,
+        "transaction_id": outcome.payment.pk,
+        "message": outcome.message,
+    }
+
+
+def _purchase_out(outcome: ChainOutcome, *, user_id: int) -> dict[str, object]:
+    p, currency = outcome.payment, default_currency()
     body: dict[str, object] = {
         "success": True,
         "package_name": p.package_name,
@@ -244,12 +239,12 @@ def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, obje
         "base_credits": currency.to_decimal(p.base_credits),
         "bonus_credits": currency.to_decimal(p.bonus_credits),
         "total_credits_added": currency.to_decimal(p.total_credits),
-        "new_balance": balance_for_user(user_id=user.pk).balance_decimal,
+        "new_balance": balance_for_user(user_id=user_id).balance_decimal,
         "transaction_id": p.pk,
     }
-    if outcome.status == "already_credited":
+    if outcome.status is ChainStatus.ALREADY_CREDITED:
         body["already_credited"] = True
-    return Status(200, body)
+    return body
 
 
 # --- wallet linking -------------------------------------------------------------------------------
@@ -263,7 +258,7 @@ class ChallengeOut(Schema):
 
 @router.post("/users/wallet/challenge", auth=token_auth, response={200: ChallengeOut, **AUTH_ERRORS})
 def wallet_challenge(request: HttpRequest) -> dict[str, object]:
-    challenge = services.wallet_challenge_create(user=request.user)  # type: ignore[arg-type]
+    challenge = services.wallet_challenge_create(user=signed_in_member(request))
     return {"message": challenge.message, "nonce": challenge.nonce, "expires_at": challenge.expires_at}
 
 
@@ -281,12 +276,7 @@ class LinkOut(Schema):
 
 @router.post("/users/wallet/link", auth=token_auth, response={200: LinkOut, **AUTH_ERRORS, 409: ErrorOut})
 def wallet_link(request: HttpRequest, payload: LinkIn) -> dict[str, object]:
-    try:
-        linked = services.wallet_link(
-            user=request.user,  # type: ignore[arg-type]
-            wallet_address=payload.wallet_address,
-            signature=payload.signature,
-        )
-    except PaymentError as exc:
-        raise _raise(exc) from exc
+    linked = services.wallet_link(
+        user=signed_in_member(request), wallet_address=payload.wallet_address, signature=payload.signature
+    )
     return {"success": True, "wallet_address": linked.address, "linked_at": linked.linked_at}

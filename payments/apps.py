@@ -8,10 +8,12 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from core import registry
+        from core.events import Event, subscribe
 
-        from . import dashboard, demo
+        from . import dashboard, demo, handlers
         from .models import LegacyConversion, Payment
 
+        subscribe(Event.PURCHASE_COMPLETED, handlers.send_purchase_receipt, name="payments.send_purchase_receipt")
         registry.register_dashboard_panels("payments", dashboard.panels)
         registry.register_demo_data("payments", demo.seed)
         registry.register_history_details(Payment, Payment.history_fields)

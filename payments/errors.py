@@ -1,15 +1,14 @@
-"""Typed payment errors. Each carries the HTTP status and short code the API answers with;
-nothing here knows about requests or responses beyond those two numbers."""
+"""Typed payment errors, members of the site's one error family (`core.errors.GoldbookError`).
+Each carries the HTTP status and short code the API answers with (core.api turns any of them
+into the JSON error body); pages show their message."""
+
+from core.errors import GoldbookError
 
 
-class PaymentError(Exception):
+class PaymentError(GoldbookError):
     status = 400
     code = "payment_error"
-
-    def __init__(self, message: str, **extra: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extra = extra
+    default_message = "The payment could not be completed."
 
 
 class InvalidPurchase(PaymentError):
@@ -19,6 +18,17 @@ class InvalidPurchase(PaymentError):
 class PackageNotFound(PaymentError):
     status = 404
     code = "package_not_found"
+
+
+class PaymentNotFound(PaymentError):
+    """Also what someone else's payment answers: it exists for nobody but its owner."""
+
+    status = 404
+    code = "payment_not_found"
+
+
+class UnsupportedPaymentMethod(PaymentError):
+    code = "unsupported_payment_method"
 
 
 class UnsupportedCoin(PaymentError):

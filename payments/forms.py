@@ -2,19 +2,29 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.db import models
+
+
+class PayMethod(models.TextChoices):
+    """How the recharge page's buyer pays (the form's `method`)."""
+
+    COINPAYMENTS = "coinpayments", "Crypto via CoinPayments"
+    E9TH = "e9th", "E9th stablecoin"
+    DEMO = "demo", "Demo"
 
 
 class CheckoutForm(forms.Form):
-    METHODS = [("coinpayments", "Crypto via CoinPayments"), ("e9th", "E9th stablecoin"), ("demo", "Demo")]
-
     package_id = forms.IntegerField(required=False, min_value=1)
     custom_amount = forms.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
-    method = forms.ChoiceField(choices=METHODS)
+    method = forms.TypedChoiceField(choices=PayMethod.choices, coerce=PayMethod)
     coin = forms.CharField(required=False, max_length=32)
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if data.get("method") == "coinpayments" and data.get("coin") not in settings.COINPAYMENTS_ACCEPTED_COINS:
+        if (
+            data.get("method") == PayMethod.COINPAYMENTS
+            and data.get("coin") not in settings.COINPAYMENTS_ACCEPTED_COINS
+        ):
             self.add_error("coin", "Choose one of the listed coins.")
         if data.get("package_id") is None and data.get("custom_amount") is None:
             raise forms.ValidationError("Choose a package or enter an amount.")

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+FEATURED_BADGE = "MOST POPULAR"
+
 
 class CreditPackage(models.Model):
     """A fixed offer: pay `usd_cents`, get base + bonus credits. Admin-editable."""
@@ -42,6 +44,11 @@ class CreditPackage(models.Model):
     @property
     def total_credits(self) -> int:
         return self.base_credits + self.bonus_credits
+
+    @property
+    def is_featured(self) -> bool:
+        """The recharge page highlights the package staff badged as the most popular."""
+        return self.badge == FEATURED_BADGE
 
 
 class BonusTier(models.Model):
@@ -184,7 +191,11 @@ class Payment(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    def can_move_to(self, status: str) -> bool:
+    @property
+    def is_completed(self) -> bool:
+        return self.status == PaymentStatus.COMPLETED
+
+    def can_move_to(self, status: PaymentStatus) -> bool:
         return status in self.TRANSITIONS[self.status]
 
     def history_fields(self, transfer: object) -> dict[str, object]:

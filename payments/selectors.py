@@ -120,11 +120,12 @@ def wallet_addresses(user_id: int) -> list[str]:
 
 def open_coinpayments_references() -> list[tuple[int, str]]:
     """(payment id, txn_id) of CoinPayments payments the provider may still change."""
-    return list(
+    rows = (
         Payment.objects.filter(provider=Provider.COINPAYMENTS, status__in=OPEN_STATUSES, reference__isnull=False)
         .order_by("id")
         .values_list("id", "reference")
     )
+    return [(pk, ref) for pk, ref in rows if ref is not None]
 
 
 def open_chain_payment_ids() -> list[int]:

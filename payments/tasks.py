@@ -21,4 +21,5 @@ def poll() -> dict[str, int]:
     max_retries=5,
 )
 def send_purchase_receipt(payment_id: int) -> bool:
+    """Queued by payments.handlers on PURCHASE_COMPLETED; retried on mail-server errors."""
     return services.send_purchase_receipt(payment_id=payment_id)

@@ -2,6 +2,7 @@
 
 import io
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
 import segno
@@ -14,35 +15,48 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.requests import signed_in_member
+from core.errors import page_error
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
 from .errors import PaymentError, TransientFailure
-from .forms import ChainClaimForm, CheckoutForm, WalletLinkForm
-from .models import BonusTier, CreditPackage, Payment, PaymentStatus, Provider
+from .forms import ChainClaimForm, CheckoutForm, PayMethod, WalletLinkForm
+from .models import BonusTier, CreditPackage, LinkedWallet, Payment, PaymentStatus, Provider
 
 logger = logging.getLogger(__name__)
 
 
-def _methods() -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class MethodOption:
+    """One way to pay on the recharge page, and whether this site can take it."""
+
+    value: PayMethod
+    label: str
+    available: bool
+
+    @property
+    def is_demo(self) -> bool:
+        return self.value == PayMethod.DEMO
+
+
+def _methods() -> list[MethodOption]:
     cp_ready = bool(
         settings.COINPAYMENTS_PUBLIC_KEY and settings.COINPAYMENTS_PRIVATE_KEY and settings.COINPAYMENTS_MERCHANT_ID
     )
     e9th_ready = bool(settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS)
     methods = [
-        {"value": "coinpayments", "label": "USDT or other crypto (CoinPayments)", "available": cp_ready},
-        {"value": "e9th", "label": "E9th stablecoin from your linked wallet", "available": e9th_ready},
+        MethodOption(PayMethod.COINPAYMENTS, "USDT or other crypto (CoinPayments)", cp_ready),
+        MethodOption(PayMethod.E9TH, "E9th stablecoin from your linked wallet", e9th_ready),
     ]
     if services.demo_enabled():
-        methods.append(
-            {"value": "demo", "label": "Demo payment — no real money (development site only)", "available": True}
-        )
+        methods.append(MethodOption(PayMethod.DEMO, "Demo payment — no real money (development site only)", True))
     return methods
 
 
 def recharge(request: HttpRequest) -> HttpResponse:
     methods = _methods()
-    default_method = next((m["value"] for m in methods if m["available"]), "")
+    default_method = next((m.value for m in methods if m.available), "")
     return render(
         request,
         "payments/recharge.html",
@@ -67,31 +81,38 @@ def start_checkout(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("payments:recharge")
-    data = form.cleaned_data
     try:
-        quote = services.quote(
-            package_id=data["package_id"],
-            custom_amount_usd=None if data["package_id"] else data["custom_amount"],
-        )
-        if data["method"] == "e9th":
-            if quote.package is None:
-                messages.error(request, "E9th deposits buy a package: choose one of the packages.")
-                return redirect("payments:recharge")
-            return redirect(f"{reverse('payments:e9th_deposit')}?package={quote.package.pk}")
-        if data["method"] == "demo":
-            payment = services.demo_checkout(user=request.user, quote=quote)  # type: ignore[arg-type]
-        else:
-            payment = services.coinpayments_checkout(user=request.user, quote=quote, coin=data["coin"])  # type: ignore[arg-type]
+        return _start(request, form.cleaned_data)
     except PaymentError as exc:
-        messages.error(request, exc.message)
+        page_error(request, exc)
         return redirect("payments:recharge")
+
+
+def _start(request: HttpRequest, data: dict[str, object]) -> HttpResponse:
+    """Price the choice, then send the buyer to the E9th deposit page or a new payment's page."""
+    package_id = data["package_id"]
+    custom_amount = data["custom_amount"]
+    quote = services.quote(
+        package_id=package_id if isinstance(package_id, int) else None,
+        custom_amount_usd=None if package_id or not isinstance(custom_amount, Decimal) else custom_amount,
+    )
+    method = data["method"]
+    if method == PayMethod.E9TH:
+        if quote.package is None:
+            messages.error(request, "E9th deposits buy a package: choose one of the packages.")
+            return redirect("payments:recharge")
+        return redirect(f"{reverse('payments:e9th_deposit')}?package={quote.package.pk}")
+    if method == PayMethod.DEMO:
+        payment = services.demo_checkout(user=signed_in_member(request), quote=quote)
+    else:
+        payment = services.coinpayments_checkout(user=signed_in_member(request), quote=quote, coin=str(data["coin"]))
     return redirect("payments:checkout", pk=payment.pk)
 
 
 def _owned(request: HttpRequest, pk: int) -> Payment:
-    payment = selectors.payment_for_owner(payment_id=pk, user_id=request.user.pk)
+    payment = selectors.payment_for_owner(payment_id=pk, user_id=signed_in_member(request).pk)
     if payment is None:
         raise Http404("No such payment.")
     return payment
@@ -109,9 +130,10 @@ def checkout(request: HttpRequest, pk: int) -> HttpResponse:
             "base": currency.to_decimal(payment.base_credits),
             "bonus": currency.to_decimal(payment.bonus_credits),
             "total": currency.to_decimal(payment.total_credits),
-            "balance": balance_for_user(user_id=request.user.pk),
+            "balance": balance_for_user(user_id=payment.user_id),
             "is_demo": payment.provider == Provider.DEMO,
             "is_open": payment.status in (PaymentStatus.PENDING, PaymentStatus.CONFIRMING),
+            "statuses": PaymentStatus,
         },
     )
 
@@ -120,7 +142,7 @@ def checkout(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def status_json(request: HttpRequest, pk: int) -> JsonResponse:
     payment = _owned(request, pk)
-    balance = balance_for_user(user_id=request.user.pk)
+    balance = balance_for_user(user_id=payment.user_id)
     return JsonResponse(
         {
             "payment_id": payment.pk,
@@ -154,9 +176,9 @@ def qr_code(request: HttpRequest, pk: int) -> HttpResponse:
 def demo_pay(request: HttpRequest, pk: int) -> HttpResponse:
     _owned(request, pk)
     try:
-        services.demo_pay(payment_id=pk, user=request.user)  # type: ignore[arg-type]
+        services.demo_pay(payment_id=pk, user=signed_in_member(request))
     except PaymentError as exc:
-        messages.error(request, exc.message)
+        page_error(request, exc)
     return redirect("payments:checkout", pk=pk)
 
 
@@ -183,45 +205,55 @@ def coinpayments_ipn(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def e9th_deposit(request: HttpRequest) -> HttpResponse:
-    package_id = request.POST.get("package_id") or request.GET.get("package")
-    package = CreditPackage.objects.filter(pk=package_id, active=True).first() if str(package_id).isdigit() else None
+    package_id = str(request.POST.get("package_id") or request.GET.get("package"))
+    package = CreditPackage.objects.filter(pk=int(package_id), active=True).first() if package_id.isdecimal() else None
     if package is None:
         messages.error(request, "Choose a package to pay with E9th stablecoin.")
         return redirect("payments:recharge")
     form = ChainClaimForm(request.POST or None, initial={"package_id": package.pk})
-    linked = selectors.linked_wallet(user_id=request.user.pk)
+    linked = selectors.linked_wallet(user_id=signed_in_member(request).pk)
     if request.method == "POST" and form.is_valid():
         if linked is None:
             messages.error(request, "Link your wallet first: the deposit must come from it.")
             return redirect("payments:wallet_connect")
-        try:
-            outcome = services.e9th_purchase(
-                user=request.user,  # type: ignore[arg-type]
-                package_id=package.pk,
-                tx_hash=form.cleaned_data["tx_hash"],
-                wallet_address=linked.address,
-            )
-        except PaymentError as exc:
-            form.add_error("tx_hash", exc.message)
-        else:
-            if outcome.status == "pending":
-                messages.info(request, outcome.message)
-            return redirect("payments:checkout", pk=outcome.payment.pk)
+        claimed = _claim_deposit(request, form, package=package, linked=linked)
+        if claimed is not None:
+            return claimed
+    return render(request, "payments/e9th_deposit.html", _deposit_context(package, linked=linked, form=form))
+
+
+def _claim_deposit(
+    request: HttpRequest, form: ChainClaimForm, *, package: CreditPackage, linked: LinkedWallet
+) -> HttpResponse | None:
+    """Claim the deposit; the payment's page on success or pending, None (the error on the form)
+    when the claim is refused."""
+    try:
+        outcome = services.e9th_purchase(
+            user=signed_in_member(request),
+            package_id=package.pk,
+            tx_hash=form.cleaned_data["tx_hash"],
+            wallet_address=linked.address,
+        )
+    except PaymentError as exc:
+        form.add_error("tx_hash", exc.message)
+        return None
+    if outcome.status is services.ChainStatus.PENDING:
+        messages.info(request, outcome.message)
+    return redirect("payments:checkout", pk=outcome.payment.pk)
+
+
+def _deposit_context(package: CreditPackage, *, linked: LinkedWallet | None, form: ChainClaimForm) -> dict[str, object]:
     decimals = settings.E9TH_TOKEN_DECIMALS if settings.E9TH_TOKEN_DECIMALS is not None else 18
-    return render(
-        request,
-        "payments/e9th_deposit.html",
-        {
-            "package": package,
-            "usd": selectors.cents_to_usd(package.usd_cents),
-            "token_units": services.token_units_for(package.usd_cents, decimals),
-            "deposit_address": settings.E9TH_DEPOSIT_ADDRESS,
-            "token_address": settings.E9TH_TOKEN_ADDRESS,
-            "required": settings.E9TH_MIN_CONFIRMATIONS,
-            "linked": linked,
-            "form": form,
-        },
-    )
+    return {
+        "package": package,
+        "usd": selectors.cents_to_usd(package.usd_cents),
+        "token_units": services.token_units_for(package.usd_cents, decimals),
+        "deposit_address": settings.E9TH_DEPOSIT_ADDRESS,
+        "token_address": settings.E9TH_TOKEN_ADDRESS,
+        "required": settings.E9TH_MIN_CONFIRMATIONS,
+        "linked": linked,
+        "form": form,
+    }
 
 
 @login_required
@@ -230,25 +262,29 @@ def wallet_connect(request: HttpRequest) -> HttpResponse:
     challenge = None
     form = WalletLinkForm()
     if request.method == "POST" and request.POST.get("action") == "challenge":
-        challenge = services.wallet_challenge_create(user=request.user)  # type: ignore[arg-type]
+        challenge = services.wallet_challenge_create(user=signed_in_member(request))
         if request.headers.get("Accept") == "application/json":
             return JsonResponse({"message": challenge.message, "nonce": challenge.nonce})
     elif request.method == "POST":
         form = WalletLinkForm(request.POST)
-        if form.is_valid():
-            try:
-                services.wallet_link(
-                    user=request.user,  # type: ignore[arg-type]
-                    wallet_address=form.cleaned_data["wallet_address"],
-                    signature=form.cleaned_data["signature"],
-                )
-            except PaymentError as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(request, "Your E9th wallet is linked.")
-                return redirect(request.POST.get("next") or "payments:wallet_connect")
+        if form.is_valid() and _link_wallet(request, form):
+            messages.success(request, "Your E9th wallet is linked.")
+            return redirect(request.POST.get("next") or "payments:wallet_connect")
     return render(
         request,
         "payments/wallet_connect.html",
-        {"challenge": challenge, "form": form, "linked": selectors.linked_wallet(user_id=request.user.pk)},
+        {"challenge": challenge, "form": form, "linked": selectors.linked_wallet(user_id=signed_in_member(request).pk)},
     )
+
+
+def _link_wallet(request: HttpRequest, form: WalletLinkForm) -> bool:
+    try:
+        services.wallet_link(
+            user=signed_in_member(request),
+            wallet_address=form.cleaned_data["wallet_address"],
+            signature=form.cleaned_data["signature"],
+        )
+    except PaymentError as exc:
+        page_error(request, exc)
+        return False
+    return True

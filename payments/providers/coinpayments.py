@@ -191,8 +191,8 @@ class Client:
         """
         for txid in self.get_tx_ids(newer=newer):
             info = self.get_tx_info(txid=txid, full=True)
-            checkout = info.get("checkout") if isinstance(info.get("checkout"), dict) else {}
-            if str(checkout.get("invoice", "")) == invoice:
+            checkout = info.get("checkout")
+            if isinstance(checkout, dict) and str(checkout.get("invoice", "")) == invoice:
                 return txid, info
         return None
 

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory
 
 from downloads import services
+from downloads.errors import VerificationError
 from downloads.models import Item, Verification
 from tests.factories import UserFactory, make_item
 
@@ -105,6 +106,25 @@ def test_ea_verify_lists_the_ea_and_emails_the_uploader(django_capture_on_commit
     assert len(mail.outbox) == 1
 
 
+def test_ea_decisions_are_told_as_events_in_their_transaction():
+    from core.events import Event
+    from core.models import OutboxEvent
+
+    uploader, staff = UserFactory(), UserFactory(is_staff=True)
+    ea = make_item(kind="ea", verification="pending", uploader=uploader, filename="x.ex4")
+    services.ea_verify(item_id=ea.pk, staff_id=staff.pk)
+    services.ea_verify(item_id=ea.pk, staff_id=staff.pk)  # the same decision again: no event
+    services.ea_reject(item_id=ea.pk, staff_id=staff.pk)
+    events = OutboxEvent.objects.filter(name=Event.EA_REVIEWED).order_by("id")
+    assert [e.payload for e in events] == [
+        {"item_id": ea.pk, "uploader_id": uploader.pk, "verified": True, "was_verified": False},
+        {"item_id": ea.pk, "uploader_id": uploader.pk, "verified": False, "was_verified": True},
+    ]
+    staff_added = make_item(kind="ea", verification="pending", filename="y.ex4")
+    services.ea_verify(item_id=staff_added.pk, staff_id=staff.pk)  # no uploader: nobody to tell
+    assert OutboxEvent.objects.filter(name=Event.EA_REVIEWED).count() == 2
+
+
 def test_ea_reject_hides_the_ea_with_a_note(django_capture_on_commit_callbacks):
     uploader, staff = UserFactory(), UserFactory(is_staff=True)
     ea = make_item(kind="ea", verification="pending", uploader=uploader, filename="x.ex4")
@@ -114,9 +134,19 @@ def test_ea_reject_hides_the_ea_with_a_note(django_capture_on_commit_callbacks):
     assert "Report does not match" in mail.outbox[0].body
 
 
+def test_a_decision_email_queued_before_the_outbox_is_still_sent():
+    from downloads.tasks import notify_ea_decision
+
+    uploader = UserFactory()
+    ea = make_item(kind="ea", verification="verified", uploader=uploader, filename="x.ex4")
+    notify_ea_decision.apply(args=[ea.pk])
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [uploader.email]
+    assert "verified" in mail.outbox[0].subject
+
+
 def test_only_eas_are_verified():
     song = make_item()
-    with pytest.raises(services.VerificationError):
+    with pytest.raises(VerificationError):
         services.ea_verify(item_id=song.pk, staff_id=UserFactory(is_staff=True).pk)
 
 

@@ -68,7 +68,7 @@ def test_unlock_race_lost_at_the_unique_index_is_free(api):
     fund(user, "5.00")
     item = make_item(kind="premium", price=300, pricing_mode="unlock")
     api(user).post(f"/api/items/{item.pk}/download")
-    with mock.patch("downloads.services.Unlock.objects.filter") as f:
+    with mock.patch("downloads.services.items.Unlock.objects.filter") as f:
         f.return_value.first.return_value = None  # pretend we did not see the earlier unlock
         resp = api(user).post(f"/api/items/{item.pk}/download")
     assert resp.status_code == 200 and resp.json()["credits_charged"] == 0

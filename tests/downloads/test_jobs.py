@@ -203,6 +203,61 @@ def test_missing_files_are_not_charged_and_the_rest_is_released(api, django_capt
     assert DownloadRecord.objects.filter(job=job).count() == 3
 
 
+def test_a_second_run_of_a_finished_job_does_nothing_and_charges_nothing(api, django_capture_on_commit_callbacks):
+    from downloads.tasks import run_download_job
+
+    user = UserFactory()
+    fund(user, "5")
+    make_songs(3)
+    body = start(api, user, django_capture_on_commit_callbacks, requested_songs=3).json()
+    job = DownloadJob.objects.get(public_id=body["job_id"])
+    assert (job.status, job.credits_charged, job.attempts) == (JobStatus.COMPLETED, 105, 1)
+
+    assert services.job_run(job_id=job.pk) is None
+    run_download_job.apply(args=[job.pk])  # a duplicate message, as a re-delivered event would queue
+    job.refresh_from_db()
+    assert (job.status, job.credits_charged, job.attempts) == (JobStatus.COMPLETED, 105, 1)
+    assert Transfer.objects.filter(hold=job.hold).count() == 1
+    assert balance_for_user(user_id=user.pk).balance == 500 - 105 and revenue() == 105
+    assert DownloadRecord.objects.filter(job=job).count() == 3
+
+
+def test_broker_down_at_commit_the_job_commits_and_the_sweep_runs_it_once(
+    api, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The after-commit message cannot be queued: the job and its hold are committed anyway, and
+    the outbox sweep queues the run when the broker is back; delivering again charges nothing."""
+    from core import outbox, tasks
+    from core.events import Delivered, Event
+    from core.models import OutboxEvent
+    from downloads import handlers
+
+    user = UserFactory()
+    fund(user, "5")
+    make_songs(3)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.outbox_deliver, "apply_async", broker_down)
+        resp = start(api, user, django_capture_on_commit_callbacks, requested_songs=3)
+    assert resp.status_code == 202
+    job = DownloadJob.objects.get(public_id=resp.json()["job_id"])
+    event = OutboxEvent.objects.get(name=Event.DOWNLOAD_JOB_QUEUED)
+    assert event.payload == {"job_id": job.pk} and event.delivered_at is None
+    assert job.status == JobStatus.QUEUED and balance_for_user(user_id=user.pk).held == 105
+
+    assert outbox.sweep() == 1  # the broker is back
+    job.refresh_from_db()
+    assert (job.status, job.credits_charged) == (JobStatus.COMPLETED, 105)
+    assert outbox.sweep() == 0
+    handlers.queue_job_run(Delivered(event_id=event.pk, name=Event.DOWNLOAD_JOB_QUEUED, payload=event.payload))
+    bal = balance_for_user(user_id=user.pk)
+    assert (bal.balance, bal.held, revenue()) == (500 - 105, 0, 105)
+    assert Transfer.objects.filter(hold=job.hold).count() == 1
+
+
 def _queued_job(user, n=3):
     make_songs(n)
     return services.job_start(user=user, requested_songs=n).job
@@ -218,7 +273,7 @@ def test_crash_after_capture_rolls_back_and_retry_charges_once():
         real_capture(**kwargs)
         raise RuntimeError("worker killed right after the capture")
 
-    with mock.patch("downloads.services.wallet.hold_capture", side_effect=capture_then_die):
+    with mock.patch("downloads.services.jobs.wallet.hold_capture", side_effect=capture_then_die):
         with pytest.raises(RuntimeError):
             services.job_run(job_id=job.pk)
     services.job_run(job_id=job.pk)  # the retry
@@ -260,7 +315,7 @@ def test_task_retries_transient_error_after_capture_without_double_charge():
             raise OperationalError("connection lost after capture")
         return result
 
-    with mock.patch("downloads.services.wallet.hold_capture", side_effect=flaky):
+    with mock.patch("downloads.services.jobs.wallet.hold_capture", side_effect=flaky):
         # throw=False: eager apply() then runs the retry inline, as a worker would later.
         run_download_job.apply(args=[job.pk], throw=False)
     job.refresh_from_db()
@@ -275,7 +330,7 @@ def test_unexpected_error_fails_the_job_and_releases_everything():
     user = UserFactory()
     fund(user, "5")
     job = _queued_job(user)
-    with mock.patch("downloads.services._build_archive", side_effect=ValueError("bug")):
+    with mock.patch("downloads.services.jobs.build_archive", side_effect=ValueError("bug")):
         result = run_download_job.apply(args=[job.pk], throw=False)
     assert isinstance(result.result, ValueError)  # still reported to Celery (and logged)
     job.refresh_from_db()

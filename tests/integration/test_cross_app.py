@@ -62,17 +62,21 @@ def test_forum_activity_before_sign_up_is_applied_when_the_member_registers(clie
     assert result.event.pk == award.event_id
 
 
-def test_verifying_an_ea_pays_its_uploader_and_withdrawing_it_claws_back(settings, tmp_path):
+def test_verifying_an_ea_pays_its_uploader_and_withdrawing_it_claws_back(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.MEDIA_ROOT = tmp_path / "media"
     uploader = UserFactory()
     reviewer = staff()
     ea = make_item(title="Gold Scalper", kind="ea", uploader=uploader, filename="scalper.ex4")
 
-    downloads.ea_verify(item_id=ea.pk, staff_id=reviewer.pk)
-    downloads.ea_verify(item_id=ea.pk, staff_id=reviewer.pk)  # idempotent: paid once
+    for _ in range(2):  # idempotent: paid once
+        with django_capture_on_commit_callbacks(execute=True):
+            downloads.ea_verify(item_id=ea.pk, staff_id=reviewer.pk)
     assert credits(uploader) == Decimal("50.00")  # verified EA +50
     assert Award.objects.get(user=uploader).transfer.kind == TransferKind.EARN
 
-    downloads.ea_reject(item_id=ea.pk, staff_id=reviewer.pk, note="Backtest could not be reproduced.")
+    with django_capture_on_commit_callbacks(execute=True):
+        downloads.ea_reject(item_id=ea.pk, staff_id=reviewer.pk, note="Backtest could not be reproduced.")
     assert credits(uploader) == Decimal("0.00")
     assert Award.objects.get(user=uploader).status != AwardStatus.ACTIVE

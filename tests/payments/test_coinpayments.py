@@ -349,7 +349,7 @@ def test_transient_database_failure_answers_503(cp_settings, rsps, client, monke
     def boom(**kwargs):
         raise OperationalError("could not obtain lock")
 
-    monkeypatch.setattr("payments.services._apply_ipn_fields", boom)
+    monkeypatch.setattr("payments.services.coinpayments.apply_ipn_fields", boom)
     assert post_ipn(client, ipn_body(payment)).status_code == 503
     assert _balance(payment.user) == 0
 

@@ -9,6 +9,7 @@ from accounts.services import api_session_create
 from payments import services
 from payments.models import LinkedWallet, Payment, PaymentStatus
 from payments.providers.e9th import TRANSFER_TOPIC
+from payments.services.e9th import _decimals_cache
 from tests.factories import UserFactory, credit_package
 from wallet.selectors import balance_for_user
 
@@ -324,12 +325,12 @@ def test_chain_down_is_503(client, e9th_settings, rsps):
 
 def test_decimals_are_read_from_the_contract_when_unset(client, e9th_settings, rsps):
     e9th_settings.E9TH_TOKEN_DECIMALS = None
-    services._decimals_cache.clear()
+    _decimals_cache.clear()
     user = UserFactory()
     link(client, user, KEY)
     rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=50 * 10**6)])  # eth_call answers 6
     assert purchase(client, user).status_code == 200
-    services._decimals_cache.clear()
+    _decimals_cache.clear()
 
 
 # --- a real local EVM ------------------------------------------------------------------------------
@@ -346,10 +347,10 @@ def chain(settings):
     settings.E9TH_DEPOSIT_ADDRESS = evm.accounts[5]
     settings.E9TH_MIN_CONFIRMATIONS = 3
     settings.E9TH_TOKEN_DECIMALS = None
-    services._decimals_cache.clear()
+    _decimals_cache.clear()
     yield evm
     evm.stop()
-    services._decimals_cache.clear()
+    _decimals_cache.clear()
 
 
 def test_real_erc20_transfer_is_credited_after_blocks_cross_the_threshold(client, chain):
@@ -380,3 +381,17 @@ def test_real_transfer_to_the_wrong_address_is_422(client, chain):
     chain.mine(3)
     resp = purchase(client, user, tx=tx, wallet=sender)
     assert resp.status_code == 422 and "deposit address" in resp.json()["message"]
+
+
+def test_a_credited_deposit_tells_the_other_apps_which_wallet_paid(client, e9th_settings, rsps):
+    """Rewards' same-wallet referral check reads the paying wallet from PURCHASE_COMPLETED."""
+    from core.events import Event
+    from core.models import OutboxEvent
+
+    user = UserFactory()
+    link(client, user, KEY)
+    rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=50 * 10**6)], head=102)
+    assert purchase(client, user).status_code == 200
+    event = OutboxEvent.objects.get(name=Event.PURCHASE_COMPLETED)
+    payment = Payment.objects.get()
+    assert event.payload == {"payment_id": payment.pk, "user_id": user.pk, "wallet_address": addr(KEY)}

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from payments import services
 from payments.errors import AmountOutOfRange, PurchaseLimitReached, RefundNotAllowed, RefundShortfall
 from payments.models import Payment, PaymentStatus, RefundStatus
+from payments.services.coinpayments import apply_poll_result
 from tests.factories import UserFactory, credit_package, fund
 from wallet import services as wallet
 from wallet.models import SystemAccount, Transfer, TransferKind
@@ -129,7 +130,7 @@ def test_ipn_poller_and_resubmission_racing_credit_once(cp_settings):
     def via_poll():
         try:
             barrier.wait()
-            services._apply_poll_result(
+            apply_poll_result(
                 payment_id=payment.pk,
                 txn_id=payment.reference,
                 info={"status": 100, "receivedf": payment.coin_amount, "recv_confirms": 10},

@@ -1,0 +1,103 @@
+"""Single items: charge for one download (metered) or once for good (unlock), then hand out a link."""
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from wallet import services as wallet
+from wallet.models import SystemAccount, TransferKind
+
+from .. import selectors
+from ..errors import InvalidRequest, ItemForbidden, ItemUnavailable
+from ..models import DownloadRecord, Item, RecordSource, Unlock
+
+
+@dataclass(frozen=True)
+class ItemDelivery:
+    item: Item
+    charged: int
+    link_kind: str
+    link_id: int
+    unlocked: bool
+
+
+def _downloadable(*, user: User, item_id: int) -> Item:
+    item = selectors.listed_items().filter(pk=item_id).first()
+    if item is None:
+        raise ItemUnavailable("There is no downloadable item with that id.")
+    if not selectors.can_access(user=user, item=item):
+        raise ItemForbidden(f"This item is only for members of {item.access_group}.", group=str(item.access_group))
+    return item
+
+
+def item_download(*, user: User, item_id: int, idempotency_key: str | None = None) -> ItemDelivery:
+    """Charge for one item and say which signed link to hand out.
+
+    - unlock items: the first call creates the unlock (unique per user and item) and charges
+      the price once (key `downloads:unlock:<item>:<user>`); later calls are free;
+    - metered items: every call charges, keyed by the client's idempotency key (a retried
+      request returns the first delivery) or a fresh key per request;
+    - free items (price 0): a record, no transfer.
+    Raises ItemUnavailable, ItemForbidden, InvalidRequest, wallet InsufficientFunds.
+    """
+    item = _downloadable(user=user, item_id=item_id)
+    if item.is_unlock:
+        return _unlock(user=user, item=item)
+    scope = f"downloads:item:{item.pk}:user:{user.pk}:"
+    key = scope + (idempotency_key or f"auto-{uuid.uuid4().hex}")
+    if len(key) > 200:
+        raise InvalidRequest("idempotency_key is too long (at most 100 characters).")
+    existing = DownloadRecord.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return ItemDelivery(item=item, charged=existing.charged, link_kind="rec", link_id=existing.pk, unlocked=False)
+    try:
+        with transaction.atomic(durable=True):
+            record = DownloadRecord.objects.create(
+                user=user,
+                item=item,
+                source=RecordSource.METERED if item.price else RecordSource.FREE,
+                charged=item.price,
+                idempotency_key=key,
+            )
+            _charge_record(record=record, key=key, memo=f"Download: {item.title}")
+    except IntegrityError:
+        # The same key raced us and won: hand out its delivery, charge nothing more.
+        record = DownloadRecord.objects.get(idempotency_key=key)
+    return ItemDelivery(item=item, charged=record.charged, link_kind="rec", link_id=record.pk, unlocked=False)
+
+
+def _charge_record(*, record: DownloadRecord, key: str, memo: str) -> None:
+    """Charge a single-item delivery to its member (kind `download`, to revenue) and link the
+    transfer to the record. Free items cost nothing and post nothing. Inside the caller's
+    transaction, after its own row writes."""
+    if not record.charged:
+        return
+    record.transfer = wallet.transfer_post(
+        from_account=wallet.user_account(user_id=record.user_id),
+        to_account=wallet.system_account(name=SystemAccount.REVENUE),
+        amount=record.charged,
+        kind=TransferKind.DOWNLOAD,
+        idempotency_key=key,
+        memo=memo[:255],
+        cause=record,
+        created_by_id=record.user_id,
+    )
+    record.save(update_fields=["transfer"])
+
+
+def _unlock(*, user: User, item: Item) -> ItemDelivery:
+    existing = Unlock.objects.filter(user_id=user.pk, item_id=item.pk).first()
+    if existing is not None:
+        return ItemDelivery(item=item, charged=0, link_kind="unl", link_id=existing.pk, unlocked=True)
+    try:
+        with transaction.atomic(durable=True):
+            record = DownloadRecord.objects.create(user=user, item=item, source=RecordSource.UNLOCK, charged=item.price)
+            # Unique per (user, item): a concurrent unlock blocks on the index, then fails here.
+            unlock = Unlock.objects.create(user=user, item=item, record=record)
+            _charge_record(record=record, key=f"downloads:unlock:{item.pk}:{user.pk}", memo=f"Unlock: {item.title}")
+    except IntegrityError:
+        unlock = Unlock.objects.get(user_id=user.pk, item_id=item.pk)
+        return ItemDelivery(item=item, charged=0, link_kind="unl", link_id=unlock.pk, unlocked=True)
+    return ItemDelivery(item=item, charged=item.price, link_kind="unl", link_id=unlock.pk, unlocked=True)

@@ -1,0 +1,284 @@
+"""Download jobs: reserve the price at start (a hold), charge what was delivered at the end.
+
+States: queued → running → completed | failed. Lock order, as everywhere in downloads: our
+domain row (job, free allowance) first, then the hold, then accounts. The job's run is queued
+through the outbox (`Event.DOWNLOAD_JOB_QUEUED`), so a broker that is down at commit delays
+the run instead of losing it; every step of a run is idempotent under the job's row lock.
+"""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from core.events import Event, record
+from wallet import services as wallet
+from wallet.errors import HoldNotPending
+from wallet.models import HoldStatus, SystemAccount, TransferKind
+from wallet.selectors import balance_for_user
+
+from .. import selectors
+from ..errors import InvalidItems, InvalidRequest, NotEnoughSongs
+from ..models import (
+    DownloadJob,
+    DownloadJobItem,
+    DownloadRecord,
+    Item,
+    ItemKind,
+    JobStatus,
+    RecordSource,
+    song_price_minor,
+)
+from .archive import archive_name, build_archive, delete_quietly
+from .free_tier import lock_allowance, refund_free
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobStart:
+    job: DownloadJob
+    credits_required: int
+    credits_available: int
+
+    @property
+    def credits_after(self) -> int:
+        return self.credits_available - self.credits_required
+
+
+def _job_items(*, user: User, requested_songs: int, item_ids: list[int] | None) -> list[Item]:
+    if item_ids is None:
+        songs = selectors.new_songs_for(user=user, limit=requested_songs)
+        if len(songs) < requested_songs:
+            raise NotEnoughSongs(
+                f"Only {len(songs)} songs you have not downloaded yet are in the catalog; "
+                f"you asked for {requested_songs}.",
+                songs_available=len(songs),
+            )
+        return songs
+    if len(set(item_ids)) != len(item_ids):
+        raise InvalidItems("item_ids contains the same song more than once.")
+    if len(item_ids) != requested_songs:
+        raise InvalidItems(
+            f"requested_songs is {requested_songs} but item_ids lists {len(item_ids)} songs; they must match."
+        )
+    found = {
+        i.pk: i
+        for i in selectors.listed_items()
+        .filter(pk__in=item_ids, kind=ItemKind.SONG)
+        .filter(selectors.accessible_q(user))
+    }
+    missing = [i for i in item_ids if i not in found]
+    if missing:
+        raise InvalidItems(
+            "These item_ids are not songs you can download: " + ", ".join(map(str, missing[:20])) + ".",
+            invalid_item_ids=missing[:100],
+        )
+    return [found[i] for i in item_ids]
+
+
+def _spend_free(*, user_id: int, wanted: int) -> int:
+    """Take up to `wanted` free downloads from the user's allowance (inside atomic)."""
+    allowance = lock_allowance(user_id)
+    free = min(allowance.remaining, wanted)
+    if free:
+        allowance.remaining -= free
+        allowance.used_total += free
+        allowance.save(update_fields=["remaining", "used_total", "updated_at"])
+    return free
+
+
+def _hold_for(*, job: DownloadJob, user: User, required: int, now: datetime) -> int:
+    """Reserve the paid remainder under the account row lock (two concurrent jobs can never both
+    reserve the same credits). Returns what was available before the hold."""
+    account = wallet.user_account(user_id=user.pk)  # created on first use, even for a free job
+    if not required:
+        return balance_for_user(user_id=user.pk).available
+    job.hold = wallet.hold_place(
+        account=account,
+        amount=required,
+        kind=TransferKind.DOWNLOAD,
+        idempotency_key=f"downloads:job:{job.public_id}:hold",
+        memo=f"Download of {job.requested_songs} songs ({job.public_id})",
+        cause=job,
+        expires_at=now + timedelta(seconds=settings.DOWNLOADS_HOLD_TTL_SECONDS),
+    )
+    job.save(update_fields=["hold"])
+    account.refresh_from_db(fields=["balance", "held"])
+    return account.available + required
+
+
+def job_start(
+    *, user: User, requested_songs: int, item_ids: list[int] | None = None, use_free_downloads: bool = False
+) -> JobStart:
+    """Start a download job: reserve the price now, charge what is delivered at the end.
+
+    Steps: validate the count and pick the songs; in one durable transaction lock the free
+    allowance (if used) and spend free downloads first, create the job, place a hold for the
+    paid remainder (kind download, cause the job, key derived from the job) and record
+    Event.DOWNLOAD_JOB_QUEUED, whose handler queues the run.
+    Raises InvalidRequest, InvalidItems, NotEnoughSongs, wallet InsufficientFunds (no job, no hold).
+    """
+    max_songs = settings.DOWNLOADS_MAX_SONGS_PER_JOB
+    if not 1 <= requested_songs <= max_songs:
+        raise InvalidRequest(f"requested_songs must be between 1 and {max_songs}.")
+    items = _job_items(user=user, requested_songs=requested_songs, item_ids=item_ids)
+    unit_price = song_price_minor()
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        free = _spend_free(user_id=user.pk, wanted=requested_songs) if use_free_downloads else 0
+        job = DownloadJob.objects.create(
+            public_id="job_" + secrets.token_urlsafe(12),
+            user=user,
+            requested_songs=requested_songs,
+            free_songs=free,
+            unit_price=unit_price,
+            deadline_at=now + timedelta(seconds=settings.DOWNLOADS_JOB_TIME_LIMIT),
+        )
+        DownloadJobItem.objects.bulk_create(
+            DownloadJobItem(job=job, item=item, position=n) for n, item in enumerate(items, start=1)
+        )
+        required = (requested_songs - free) * unit_price
+        available_before = _hold_for(job=job, user=user, required=required, now=now)
+        record(Event.DOWNLOAD_JOB_QUEUED, {"job_id": job.pk})
+    logger.info(
+        "Job %s: %s songs for user #%s, %s free, %s held", job.public_id, requested_songs, user.pk, free, required
+    )
+    return JobStart(job=job, credits_required=required, credits_available=available_before)
+
+
+def _lock_job(job_id: int) -> DownloadJob:
+    return DownloadJob.objects.select_for_update(no_key=True).get(pk=job_id)
+
+
+def _job_begin(job_id: int) -> DownloadJob | None:
+    """queued → running (or resume a running job after a worker died). None if nothing to do."""
+    with transaction.atomic(durable=True):
+        job = _lock_job(job_id)
+        if job.is_finished:
+            return None
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.attempts += 1
+        job.progress_done = 0
+        job.save(update_fields=["status", "started_at", "attempts", "progress_done"])
+    return job
+
+
+def charge_for(*, delivered: int, free_songs: int, unit_price: int) -> tuple[int, int]:
+    """(free downloads used, amount to capture): free downloads cover the first songs."""
+    free_used = min(delivered, free_songs)
+    return free_used, (delivered - free_used) * unit_price
+
+
+def _record_deliveries(*, job: DownloadJob, item_ids: list[int], free_used: int) -> None:
+    """One download record per delivered song; free downloads cover the first ones."""
+    DownloadRecord.objects.bulk_create(
+        DownloadRecord(
+            user_id=job.user_id,
+            item_id=item_id,
+            source=RecordSource.JOB,
+            job=job,
+            charged=0 if n < free_used else job.unit_price,
+            free_tier=n < free_used,
+        )
+        for n, item_id in enumerate(item_ids)
+    )
+
+
+def _job_complete(job_id: int, delivered_ids: list[int], size: int, name: str) -> DownloadJob:
+    """Records, capture and `completed`, all in one transaction under the job lock.
+
+    If the worker dies anywhere in here nothing is committed and the retry does it again; if
+    it dies after commit the retry finds the job completed. The capture is keyed by the hold
+    (`hold:<id>:capture`), so even a capture that somehow committed alone is returned, not
+    repeated. Raises HoldNotPending when the hold expired or was released meanwhile.
+    """
+    with transaction.atomic(durable=True):
+        job = _lock_job(job_id)
+        if job.is_finished:
+            return job
+        delivered = len(delivered_ids)
+        free_used, amount = charge_for(delivered=delivered, free_songs=job.free_songs, unit_price=job.unit_price)
+        _record_deliveries(job=job, item_ids=delivered_ids, free_used=free_used)
+        if job.hold_id:
+            wallet.hold_capture(
+                hold_id=job.hold_id, amount=amount, to_account=wallet.system_account(name=SystemAccount.REVENUE)
+            )
+        unused_free = job.free_songs - free_used
+        if unused_free:
+            refund_free(job.user_id, unused_free)
+        job.status = JobStatus.COMPLETED
+        job.delivered_songs = delivered
+        job.credits_charged = amount
+        job.progress_done = job.requested_songs
+        job.archive_name = name
+        job.archive_size = size
+        job.finished_at = timezone.now()
+        job.save(
+            update_fields=[
+                "status",
+                "delivered_songs",
+                "credits_charged",
+                "progress_done",
+                "archive_name",
+                "archive_size",
+                "finished_at",
+            ]
+        )
+    logger.info("Job %s: completed, %s of %s songs, charged %s", job.public_id, delivered, job.requested_songs, amount)
+    return job
+
+
+def job_fail(*, job_id: int, reason: str) -> DownloadJob:
+    """Fail an unfinished job: release its hold, give back its free downloads. Idempotent."""
+    with transaction.atomic(durable=True):
+        job = _lock_job(job_id)
+        if job.is_finished:
+            return job
+        if job.hold_id:
+            wallet.hold_release(hold_id=job.hold_id)  # no-op when the hold already expired
+        if job.free_songs:
+            refund_free(job.user_id, job.free_songs)
+        job.status = JobStatus.FAILED
+        job.error = reason[:255]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        name = archive_name(job)
+        # Local cleanup of a partial archive: losing it to a crash only leaves a file behind.
+        transaction.on_commit(lambda: delete_quietly(name))
+    logger.info("Job %s: failed (%s), hold released", job.public_id, reason)
+    return job
+
+
+def job_run(*, job_id: int) -> DownloadJob | None:
+    """The task body: begin, build the archive, complete. Safe to run again at any point; a
+    finished job is left alone (None), so a second delivery charges nothing."""
+    job = _job_begin(job_id)
+    if job is None:
+        return None
+    delivered, size = build_archive(job)
+    try:
+        return _job_complete(job.pk, delivered, size, archive_name(job))
+    except HoldNotPending:
+        return job_fail(job_id=job.pk, reason="The credit reservation expired before the download finished.")
+
+
+def jobs_fail_stale(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Fail jobs past their deadline or whose hold is no longer pending (expired). Returns count."""
+    now = now or timezone.now()
+    open_jobs = DownloadJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+    due = list(
+        open_jobs.filter(Q(deadline_at__lte=now) | (Q(hold__isnull=False) & ~Q(hold__status=HoldStatus.PENDING)))
+        .order_by("deadline_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for job_id in due:
+        job_fail(job_id=job_id, reason="The download did not finish in time; nothing was charged.")
+    return len(due)

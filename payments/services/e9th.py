@@ -1,0 +1,358 @@
+"""E9th stablecoin deposits: claim a transaction hash, check its receipt, credit it once.
+
+A claim must come from the member's linked wallet (see `wallet_linking`). No outbound call is
+made while a payment row is locked: the receipt is read first and re-checked right before the
+crediting transaction, so a chain reorganisation between the two is noticed.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+
+from .. import selectors
+from ..errors import (
+    ChainUnavailable,
+    ClaimRejected,
+    HashClaimed,
+    InvalidPurchase,
+    MethodUnavailable,
+    PackageNotFound,
+    WalletNotLinked,
+)
+from ..models import CreditPackage, Payment, PaymentStatus, Provider, ProviderMessage
+from ..providers import e9th
+from ._messages import digest, store_message
+from ._state import durable, lock_payment, move, save_payment
+from .completion import complete_locked
+from .quotes import Quote, check_limits, package_quote, payment_create, payment_quote
+
+logger = logging.getLogger(__name__)
+
+S = PaymentStatus
+
+
+def e9th_client() -> e9th.Client:
+    return e9th.Client()
+
+
+_decimals_cache: dict[str, int] = {}
+
+
+def _token_decimals(client: e9th.Client) -> int:
+    if settings.E9TH_TOKEN_DECIMALS is not None:
+        return int(settings.E9TH_TOKEN_DECIMALS)
+    token = settings.E9TH_TOKEN_ADDRESS.lower()
+    if token not in _decimals_cache:
+        _decimals_cache[token] = client.token_decimals(token)
+    return _decimals_cache[token]
+
+
+def token_units_for(usd_cents: int, decimals: int) -> int:
+    """The stablecoin is pegged 1:1 to USD: the package price in the token's smallest units."""
+    return int(Decimal(usd_cents).scaleb(decimals - 2).to_integral_value(rounding="ROUND_CEILING"))
+
+
+class ChainStatus(StrEnum):
+    """What a look at a chain deposit found."""
+
+    CONFIRMED = "confirmed"  # credited just now
+    ALREADY_CREDITED = "already_credited"
+    PENDING = "pending"  # not mined, too few confirmations, or the block changed
+    REJECTED = "rejected"  # the receipt fails a check (the poller's view; a claim raises instead)
+    FAILED = "failed"  # no receipt within the time limit: the claim was released
+    CLOSED = "closed"  # nothing to look at: completed, refunded or released before
+
+
+@dataclass
+class ChainOutcome:
+    status: ChainStatus
+    payment: Payment
+    confirmations: int = 0
+    required: int = 0
+    message: str = ""
+
+
+def _e9th_settings_ok() -> None:
+    if not (settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS):
+        raise MethodUnavailable("E9th deposits are not configured on this site.")
+
+
+def e9th_purchase(
+    *, user: User, package_id: int, tx_hash: str, wallet_address: str, client: e9th.Client | None = None
+) -> ChainOutcome:
+    """Claim an on-chain E9th stablecoin deposit for a package.
+
+    Checks, in order: hash and address well formed (InvalidPurchase, 400); the wallet is the
+    caller's linked one (WalletNotLinked, 403); the hash is not pending or credited for someone
+    else (HashClaimed, 409); the receipt passes every check (ClaimRejected, 422 with the
+    reason; a rejected claim reserves nothing). Then: not mined or too few confirmations →
+    pending (202); enough → re-check the receipt (same block hash) and credit once.
+    """
+    tx = e9th.normalise_hash(tx_hash)
+    address = e9th.normalise_address(wallet_address)
+    if tx is None:
+        raise InvalidPurchase("tx_hash must be 0x followed by 64 hex digits.")
+    if address is None:
+        raise InvalidPurchase("wallet_address must be 0x followed by 40 hex digits.")
+    linked = selectors.linked_wallet(user_id=user.pk)
+    if linked is None or linked.address != address:
+        raise WalletNotLinked("This wallet is not linked to your account. Link it first by signing the challenge.")
+    existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
+    if existing is not None and existing.user_id != user.pk and existing.status not in (S.COMPLETED, S.REFUNDED):
+        # Someone else's open claim: check it now, so an impostor who claimed the hash before
+        # it was mined is thrown out the moment the receipt shows the real sender.
+        e9th_recheck(payment_id=existing.pk, client=client)
+        existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
+    if existing is not None and existing.user_id != user.pk:
+        raise HashClaimed("This transaction was already claimed by another account.")
+    if existing is not None and existing.status in (S.COMPLETED, S.REFUNDED):
+        return ChainOutcome(ChainStatus.ALREADY_CREDITED, existing)
+    _e9th_settings_ok()
+    if existing is None:
+        package = CreditPackage.objects.filter(pk=package_id, active=True).first()
+        if package is None:
+            raise PackageNotFound(f"There is no active package #{package_id}.")
+        check_limits(user_id=user.pk, usd_cents=package.usd_cents, now=timezone.now())
+        quote_ = package_quote(package)
+    else:
+        quote_ = payment_quote(existing)
+    client = client or e9th_client()
+    return _e9th_evaluate(user=user, tx=tx, address=address, quote_=quote_, existing=existing, client=client)
+
+
+def _e9th_evaluate(
+    *, user: User, tx: str, address: str, quote_: Quote, existing: Payment | None, client: e9th.Client
+) -> ChainOutcome:
+    """Read the receipt, check it, then mark the claim pending/confirming or credit it.
+    Raises ChainUnavailable, ClaimRejected (after releasing an existing claim), HashClaimed."""
+    required = settings.E9TH_MIN_CONFIRMATIONS
+    try:
+        receipt = client.receipt(tx)
+        latest = client.block_number() if receipt else 0
+        decimals = _token_decimals(client)
+    except e9th.ChainUnavailable as exc:
+        raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
+    if receipt is not None:
+        _check_receipt(tx, receipt, existing, min_value=token_units_for(quote_.usd_cents, decimals), address=address)
+    payment = existing or _create_chain_claim(user=user, tx=tx, address=address, quote_=quote_, decimals=decimals)
+    if receipt is None:
+        locked = _mark_open(payment.pk, S.PENDING, "Waiting for the transaction to be mined.")
+        return ChainOutcome(
+            ChainStatus.PENDING,
+            locked,
+            0,
+            required,
+            "The transaction is not mined yet. We will credit it once it is confirmed.",
+        )
+    confirms = e9th.confirmations(latest_block=latest, receipt=receipt)
+    _store_receipt_message(tx, receipt, payment, verified=True)
+    if confirms < required:
+        return _not_yet_confirmed(payment.pk, receipt, confirms=confirms, required=required)
+    # Re-check right before crediting: a reorg may have moved or dropped the transaction.
+    try:
+        again = client.receipt(tx)
+    except e9th.ChainUnavailable as exc:
+        raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
+    if again is None or again.block_hash != receipt.block_hash:
+        logger.warning("Payment #%s: receipt of %s moved block (reorg); not credited yet", payment.pk, tx)
+        locked = _mark_open(
+            payment.pk,
+            S.CONFIRMING,
+            "The block changed (chain reorganisation); waiting for confirmations again.",
+            block_hash=again.block_hash if again else "",
+            confirmations=0,
+        )
+        return ChainOutcome(
+            ChainStatus.PENDING,
+            locked,
+            0,
+            required,
+            "The chain reorganised; waiting for the transaction to confirm again.",
+        )
+    return _credit(payment.pk, receipt, confirms=confirms, required=required)
+
+
+def _check_receipt(tx: str, receipt: e9th.Receipt, existing: Payment | None, *, min_value: int, address: str) -> None:
+    """Raise ClaimRejected (storing the receipt, releasing an existing claim) unless the receipt is
+    a successful transfer of at least `min_value` of the token from `address` to our address."""
+    try:
+        e9th.check_deposit(
+            receipt,
+            token=settings.E9TH_TOKEN_ADDRESS,
+            sender=address,
+            recipient=settings.E9TH_DEPOSIT_ADDRESS,
+            min_value=min_value,
+        )
+    except e9th.ReceiptRejected as exc:
+        _store_receipt_message(tx, receipt, existing, verified=False, error=str(exc))
+        if existing is not None:
+            _release_claim(existing.pk, str(exc))
+        raise ClaimRejected(str(exc), reason=str(exc)) from exc
+
+
+def _mark_open(
+    payment_id: int,
+    status: PaymentStatus,
+    detail: str,
+    *,
+    block_hash: str | None = None,
+    confirmations: int | None = None,
+    block_number: int | None = None,
+) -> Payment:
+    """Record what the chain shows on a claim not credited yet (a completed one is left alone;
+    `move` ignores a backward step)."""
+    with transaction.atomic():
+        locked = lock_payment(payment_id)
+        if locked.status != S.COMPLETED:
+            if block_number is not None:
+                locked.block_number = block_number
+            if block_hash is not None:
+                locked.block_hash = block_hash
+            if confirmations is not None:
+                locked.confirmations = confirmations
+            move(locked, status, detail)
+            save_payment(locked)
+    return locked
+
+
+def _not_yet_confirmed(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:
+    locked = _mark_open(
+        payment_id,
+        S.CONFIRMING,
+        f"{confirms} of {required} confirmations.",
+        block_number=receipt.block_number,
+        block_hash=receipt.block_hash,
+        confirmations=confirms,
+    )
+    if locked.status == S.COMPLETED:
+        return ChainOutcome(ChainStatus.ALREADY_CREDITED, locked)
+    return ChainOutcome(
+        ChainStatus.PENDING,
+        locked,
+        confirms,
+        required,
+        f"{confirms} of {required} confirmations so far. Your credits arrive once it is confirmed.",
+    )
+
+
+def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:
+    def run() -> tuple[Payment, bool]:
+        locked = lock_payment(payment_id)
+        if locked.status == S.COMPLETED:
+            return locked, False
+        locked.block_number, locked.block_hash, locked.confirmations = (
+            receipt.block_number,
+            receipt.block_hash,
+            confirms,
+        )
+        done = complete_locked(locked, detail=f"{confirms} confirmations in block {receipt.block_number}.")
+        if not done:
+            save_payment(locked)
+        return locked, done
+
+    credited, done = durable(run)
+    if credited.status != S.COMPLETED:
+        return ChainOutcome(ChainStatus.PENDING, credited, confirms, required, credited.status_detail)
+    return ChainOutcome(ChainStatus.CONFIRMED if done else ChainStatus.ALREADY_CREDITED, credited, confirms, required)
+
+
+def _store_receipt_message(
+    tx: str, receipt: e9th.Receipt, payment: Payment | None, *, verified: bool, error: str = ""
+) -> None:
+    body = json.dumps(
+        {
+            "tx_hash": tx,
+            "status": receipt.status,
+            "block_number": receipt.block_number,
+            "block_hash": receipt.block_hash,
+            "logs": receipt.logs,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    prefix = "" if verified else "unverified:"
+    store_message(
+        provider=Provider.E9TH,
+        message_id=f"{prefix}receipt:{tx}:{receipt.block_hash}"[:160] if verified else prefix + digest(body),
+        kind=ProviderMessage.Kind.RECEIPT,
+        payment_id=payment.pk if payment else None,
+        body=body,
+        headers={},
+        verified=verified,
+        error=error,
+    )
+
+
+def _create_chain_claim(*, user: User, tx: str, address: str, quote_: Quote, decimals: int) -> Payment:
+    try:
+        with transaction.atomic():
+            return payment_create(
+                user=user,
+                quote=quote_,
+                provider=Provider.E9TH,
+                reference=tx,
+                coin="E9TH",
+                coin_amount=str(Decimal(token_units_for(quote_.usd_cents, decimals)).scaleb(-decimals)),
+                address=settings.E9TH_DEPOSIT_ADDRESS,
+                confirms_needed=settings.E9TH_MIN_CONFIRMATIONS,
+                wallet_address=address,
+            )
+    except IntegrityError:
+        winner = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
+        if winner is not None and winner.user_id == user.pk:
+            return winner
+        raise HashClaimed("This transaction was already claimed by another account.") from None
+
+
+def _release_claim(payment_id: int, reason: str) -> None:
+    """A claim that turned out invalid stops reserving its hash (the real owner may claim it)."""
+    with transaction.atomic():
+        payment = lock_payment(payment_id)
+        if payment.status in (S.COMPLETED, S.REFUNDED):
+            return
+        move(payment, S.FAILED, reason)
+        if payment.reference:
+            payment.rejected_reference = payment.reference
+            payment.reference = None
+        save_payment(payment)
+
+
+def e9th_recheck(*, payment_id: int, client: e9th.Client | None = None) -> ChainOutcome:
+    """The poller's look at a pending chain deposit: credit it once confirmed, fail it when the
+    hash has had no receipt for E9TH_PENDING_TIMEOUT_MINUTES."""
+    payment = Payment.objects.select_related("user").get(pk=payment_id)
+    if payment.status in (S.COMPLETED, S.REFUNDED) or not payment.reference:
+        return ChainOutcome(ChainStatus.CLOSED, payment)
+    client = client or e9th_client()
+    quote_ = payment_quote(payment)
+    try:
+        outcome = _e9th_evaluate(
+            user=payment.user,
+            tx=payment.reference,
+            address=payment.wallet_address,
+            quote_=quote_,
+            existing=payment,
+            client=client,
+        )
+    except ClaimRejected as exc:
+        return ChainOutcome(ChainStatus.REJECTED, payment, message=exc.message)
+    deadline = payment.created_at + timedelta(minutes=settings.E9TH_PENDING_TIMEOUT_MINUTES)
+    if (
+        outcome.status is ChainStatus.PENDING
+        and payment.block_number is None
+        and not outcome.payment.block_hash
+        and timezone.now() > deadline
+    ):
+        _release_claim(payment.pk, "No receipt for this transaction within the time limit.")
+        outcome.payment.refresh_from_db()
+        return ChainOutcome(ChainStatus.FAILED, outcome.payment, message="No receipt within the time limit.")
+    return outcome

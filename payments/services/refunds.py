@@ -1,0 +1,105 @@
+"""Refunds, maker-checker: one staff member requests, a different one approves or rejects.
+
+Approval reverses the purchase and bonus transfers (wallet.transfer_reverse) while the credits
+are unspent; otherwise nothing moves and the shortfall is reported.
+"""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wallet import services as wallet
+from wallet.errors import InsufficientFunds
+from wallet.models import Transfer
+from wallet.selectors import balance_for_user, default_currency
+
+from ..errors import RefundNotAllowed, RefundShortfall
+from ..models import Payment, PaymentStatus, RefundRequest, RefundStatus
+from ._state import durable, lock_payment, move, save_payment
+
+S = PaymentStatus
+
+
+def refund_request(*, payment_id: int, requested_by_id: int, reason: str) -> RefundRequest:
+    if not reason.strip():
+        raise RefundNotAllowed("A refund needs a reason.")
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != S.COMPLETED:
+        raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}; only completed payments are refunded.")
+    try:
+        with transaction.atomic():
+            return RefundRequest.objects.create(payment=payment, reason=reason.strip(), requested_by_id=requested_by_id)
+    except IntegrityError:
+        raise RefundNotAllowed(f"Payment #{payment.pk} already has a refund awaiting approval.") from None
+
+
+def refund_approve(*, request_id: int, approver_id: int, note: str = "") -> RefundRequest:
+    """Approve a refund: reverse the purchase and bonus transfers while the credits are unspent.
+
+    Raises RefundNotAllowed (decided already, approver is the requester, payment not completed)
+    and RefundShortfall (the user has less available than the refund takes back; nothing moves).
+    """
+
+    def run() -> RefundRequest:
+        pending = RefundRequest.objects.get(pk=request_id)
+        payment = lock_payment(pending.payment_id)  # the payment row first: the global lock order
+        req = _lock_undecided(request_id, decider_id=approver_id, verb="approve")
+        if payment.status != S.COMPLETED:
+            raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}.")
+        _reverse_purchase(payment, approver_id=approver_id)
+        move(payment, S.REFUNDED, f"Refunded (request #{req.pk}).")
+        save_payment(payment)
+        _decide(req, RefundStatus.APPROVED, decider_id=approver_id, note=note)
+        return req
+
+    return durable(run)
+
+
+def refund_reject(*, request_id: int, approver_id: int, note: str = "") -> RefundRequest:
+    with transaction.atomic():
+        req = _lock_undecided(request_id, decider_id=approver_id, verb="decide on")
+        _decide(req, RefundStatus.REJECTED, decider_id=approver_id, note=note)
+    return req
+
+
+def _lock_undecided(request_id: int, *, decider_id: int, verb: str) -> RefundRequest:
+    req = RefundRequest.objects.select_for_update(no_key=True).get(pk=request_id)
+    if req.status != RefundStatus.REQUESTED:
+        raise RefundNotAllowed(f"Refund #{req.pk} was already {req.status}.")
+    if req.requested_by_id == decider_id:
+        raise RefundNotAllowed(f"A different staff member must {verb} a refund.")
+    return req
+
+
+def _decide(req: RefundRequest, status: RefundStatus, *, decider_id: int, note: str) -> None:
+    req.status = status
+    req.decided_by_id = decider_id
+    req.decided_at = timezone.now()
+    req.decision_note = note[:255]
+    req.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+
+
+def _reverse_purchase(payment: Payment, *, approver_id: int) -> None:
+    """Reverse the purchase and bonus transfers, or raise RefundShortfall with nothing moved."""
+    transfers = list(
+        Transfer.objects.filter(
+            idempotency_key__in=[f"payment:{payment.pk}:purchase", f"payment:{payment.pk}:bonus"]
+        ).order_by("pk")
+    )
+    needed = sum(t.amount for t in transfers)
+    available = balance_for_user(user_id=payment.user_id).available
+    currency = default_currency()
+    if available < needed:
+        raise RefundShortfall(
+            f"The user has {currency.to_decimal(available)} available but the refund takes back "
+            f"{currency.to_decimal(needed)}: {currency.to_decimal(needed - available)} short.",
+            shortfall=needed - available,
+        )
+    try:
+        for transfer in transfers:
+            wallet.transfer_reverse(
+                transfer=transfer, memo=f"Refund of payment #{payment.pk}", created_by_id=approver_id
+            )
+    except InsufficientFunds as exc:
+        raise RefundShortfall(
+            f"The user no longer has the credits: {currency.to_decimal(exc.needed)} short.", shortfall=exc.needed
+        ) from exc
