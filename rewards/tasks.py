@@ -20,7 +20,10 @@ def apply_pending_events() -> int:
     acks_late=True,  # the service is idempotent: a redelivered message pays nobody twice
 )
 def referral_purchase(user_id: int, purchase_ref: str, wallet_address: str = "") -> str:
-    """Tell the referral program about a completed purchase (payments queues it after commit)."""
+    """Kept for messages queued before purchases went through the outbox (the PURCHASE_COMPLETED
+    handler, rewards.handlers.purchase_completed, pays the referrer now): unlike the pending-events
+    sweep, nothing else would pay a referrer whose message is lost. Remove once no worker can hold
+    one."""
     referral = services.referral_on_first_purchase(
         user_id=user_id, purchase_ref=purchase_ref, wallet_address=wallet_address or None
     )
