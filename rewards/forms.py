@@ -20,7 +20,9 @@ class BountyForm(forms.Form):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["expires_in_days"].initial = settings.REWARDS_BOUNTY_DAYS
-        self.fields["expires_in_days"].max_value = settings.REWARDS_BOUNTY_MAX_DAYS
+        days = self.fields["expires_in_days"]
+        assert isinstance(days, forms.IntegerField)
+        days.max_value = settings.REWARDS_BOUNTY_MAX_DAYS
 
 
 class AwardForm(forms.Form):

@@ -10,6 +10,7 @@ from core.events import Delivered
 
 from . import services
 from .errors import ReferralRefused
+from .models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ def ea_reviewed(event: Delivered) -> None:
     if not uploader_id:
         return
     if payload.get("verified"):
-        event_id, event_type = f"ea-verified:{item_id}", "ea.verified"
+        event_id, event_type = f"ea-verified:{item_id}", EventType.EA_VERIFIED
     elif payload.get("was_verified"):
-        event_id, event_type = f"ea-withdrawn:{item_id}", "post.deleted"
+        event_id, event_type = f"ea-withdrawn:{item_id}", EventType.POST_DELETED
     else:
         return
     services.activity_record(
-        source="goldbook",
+        source=services.GOLDBOOK_SOURCE,
         event_id=event_id,
         type=event_type,
         user_id=int(uploader_id),

@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -321,7 +321,3 @@ def bounties_open(*, now: datetime | None = None) -> QuerySet[Bounty]:
 
 def bounty_get(*, bounty_id: int) -> Bounty | None:
     return Bounty.objects.select_related("offerer", "winner").filter(pk=bounty_id).first()
-
-
-def bounty_grace(bounty: Bounty, now: datetime | None = None) -> timedelta:
-    return bounty.grace_ends_at - (now or timezone.now())

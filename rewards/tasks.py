@@ -8,13 +8,8 @@ from . import services
 
 @shared_task(name="rewards.apply_pending_events")
 def apply_pending_events() -> int:
-    """Apply stored events whose user has appeared since (the sign-up hook's safety net)."""
+    """Apply stored events whose user has appeared since (the MEMBER_JOINED handler's safety net)."""
     return services.pending_events_sweep()
-
-
-@shared_task(name="rewards.apply_pending_events_for_user")
-def apply_pending_events_for_user(user_id: int) -> int:
-    return services.pending_events_apply(user_id=user_id)
 
 
 @shared_task(
@@ -25,7 +20,10 @@ def apply_pending_events_for_user(user_id: int) -> int:
     acks_late=True,  # the service is idempotent: a redelivered message pays nobody twice
 )
 def referral_purchase(user_id: int, purchase_ref: str, wallet_address: str = "") -> str:
-    """Tell the referral program about a completed purchase (payments queues it after commit)."""
+    """Kept for messages queued before purchases went through the outbox (the PURCHASE_COMPLETED
+    handler, rewards.handlers.purchase_completed, pays the referrer now): unlike the pending-events
+    sweep, nothing else would pay a referrer whose message is lost. Remove once no worker can hold
+    one."""
     referral = services.referral_on_first_purchase(
         user_id=user_id, purchase_ref=purchase_ref, wallet_address=wallet_address or None
     )

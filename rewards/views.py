@@ -10,13 +10,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from wallet.errors import IdempotencyConflict, InsufficientFunds
+from core.errors import GoldbookError, page_error
+from core.requests import signed_in_id
+from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
 from .errors import RewardsError
 from .forms import AwardForm, BountyForm, RedeemForm
-from .models import EarningRule, Period, Reward, RewardProfile
+from .models import Bounty, EarningRule, Period, RedemptionStatus, Reward, RewardProfile
 
 PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
 
@@ -51,40 +53,43 @@ def store(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
     """GET: the confirmation page (the modal's no-JS twin). POST: redeem, then back to the store."""
-    item = next((i for i in selectors.store_items(user_id=request.user.pk) if i.reward.pk == reward_id), None)
+    user_id = signed_in_id(request)
+    item = next((i for i in selectors.store_items(user_id=user_id) if i.reward.pk == reward_id), None)
     if item is None:
         if not Reward.objects.filter(pk=reward_id).exists():
             raise Http404("No such reward.")
         messages.error(request, "This reward is not available any more.")
         return redirect("rewards:store")
-    balance = balance_for_user(user_id=request.user.pk).available_decimal
     if request.method == "POST":
-        form = RedeemForm(request.POST)
-        key = form.cleaned_data["idempotency_key"] if form.is_valid() else ""
-        try:
-            result = services.reward_redeem(user_id=request.user.pk, reward_id=reward_id, idempotency_key=key or None)
-        except InsufficientFunds as exc:
-            needed = default_currency().to_decimal(exc.needed)
-            messages.error(
-                request,
-                f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {item.reward.name}.",
-            )
-        except (RewardsError, IdempotencyConflict) as exc:
-            messages.error(request, str(exc))
-        else:
-            r = result.redemption
-            if not result.created:
-                messages.info(request, f"You already redeemed {item.reward.name} with this confirmation.")
-            elif r.status == "pending":
-                messages.success(request, f"You redeemed {item.reward.name}. Staff will fulfil it shortly.")
-            else:
-                messages.success(request, f"You redeemed {item.reward.name}. Enjoy!")
+        _redeem(request, item=item, user_id=user_id)
         return redirect("rewards:store")
+    balance = balance_for_user(user_id=user_id).available_decimal
     return render(
         request,
         "rewards/redeem_confirm.html",
         {"item": item, "balance": balance, "after": balance - item.price_decimal, "idempotency_key": uuid.uuid4().hex},
     )
+
+
+def _redeem(request: HttpRequest, *, item: selectors.StoreItem, user_id: int) -> None:
+    """Redeem from the confirmation form and say how it went on the next page."""
+    form = RedeemForm(request.POST)
+    key = form.cleaned_data["idempotency_key"] if form.is_valid() else ""
+    name = item.reward.name
+    try:
+        result = services.reward_redeem(user_id=user_id, reward_id=item.reward.pk, idempotency_key=key or None)
+    except InsufficientFunds as exc:
+        needed = default_currency().to_decimal(exc.needed)
+        messages.error(request, f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {name}.")
+    except GoldbookError as exc:  # RewardsError, or the wallet's IdempotencyConflict
+        page_error(request, exc)
+    else:
+        if not result.created:
+            messages.info(request, f"You already redeemed {name} with this confirmation.")
+        elif result.redemption.status == RedemptionStatus.PENDING:
+            messages.success(request, f"You redeemed {name}. Staff will fulfil it shortly.")
+        else:
+            messages.success(request, f"You redeemed {name}. Enjoy!")
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
@@ -107,27 +112,32 @@ def bounties(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
         form = BountyForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                bounty = services.bounty_create(
-                    offerer_id=request.user.pk,
-                    thread_ref=data["thread_ref"],
-                    title=data["title"],
-                    amount=default_currency().to_minor(data["coins"]),
-                    expires_in_days=data["expires_in_days"],
-                    idempotency_key=data["idempotency_key"] or None,
-                )
-            except InsufficientFunds as exc:
-                form.add_error("coins", f"You have {default_currency().to_decimal(exc.available)} available.")
-            except RewardsError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Your bounty is open: {bounty.title}.")
-                return redirect("rewards:bounty", bounty_id=bounty.pk)
+        bounty = _bounty_create(form, offerer_id=signed_in_id(request)) if form.is_valid() else None
+        if bounty is not None:
+            messages.success(request, f"Your bounty is open: {bounty.title}.")
+            return redirect("rewards:bounty", bounty_id=bounty.pk)
     currency = default_currency()
     rows = [(b, currency.to_decimal(b.amount)) for b in selectors.bounties_open()[:100]]
     return render(request, "rewards/bounties.html", {"rows": rows, "form": form})
+
+
+def _bounty_create(form: BountyForm, *, offerer_id: int) -> Bounty | None:
+    """Offer the bounty the (valid) form describes; on a refusal, put the reason on the form."""
+    data = form.cleaned_data
+    try:
+        return services.bounty_create(
+            offerer_id=offerer_id,
+            thread_ref=data["thread_ref"],
+            title=data["title"],
+            amount=default_currency().to_minor(data["coins"]),
+            expires_in_days=data["expires_in_days"],
+            idempotency_key=data["idempotency_key"] or None,
+        )
+    except InsufficientFunds as exc:
+        form.add_error("coins", f"You have {default_currency().to_decimal(exc.available)} available.")
+    except RewardsError as exc:
+        form.add_error(None, exc.message)
+    return None
 
 
 def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
@@ -156,12 +166,13 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
         return redirect("rewards:bounty", bounty_id=bounty_id)
     try:
         bounty = services.bounty_award(
-            bounty_id=bounty_id, actor_id=request.user.pk, winner_email=form.cleaned_data["winner_email"]
+            bounty_id=bounty_id, actor_id=signed_in_id(request), winner_email=form.cleaned_data["winner_email"]
         )
     except RewardsError as exc:
-        messages.error(request, str(exc))
+        page_error(request, exc)
     else:
-        messages.success(request, f"Bounty awarded to {bounty.winner.public_name}.")  # type: ignore[union-attr]
+        winner = bounty.winner
+        messages.success(request, f"Bounty awarded to {winner.public_name if winner else 'the winner'}.")
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -169,9 +180,9 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
 @require_POST
 def bounty_cancel(request: HttpRequest, bounty_id: int) -> HttpResponse:
     try:
-        services.bounty_cancel(bounty_id=bounty_id, actor_id=request.user.pk)
+        services.bounty_cancel(bounty_id=bounty_id, actor_id=signed_in_id(request))
     except RewardsError as exc:
-        messages.error(request, str(exc))
+        page_error(request, exc)
     else:
         messages.success(request, "Bounty cancelled; the coins are back in your balance.")
     return redirect("rewards:bounty", bounty_id=bounty_id)

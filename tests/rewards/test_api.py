@@ -121,6 +121,25 @@ def test_malformed_signed_events_are_400(client, integration, body):
     assert response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(event_body()).encode()[:-1] + b', "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        json.dumps(event_body()).encode()[:-1] + b', "data": {"score": NaN}}',
+        json.dumps(event_body()).encode()[:-1] + b', "data": {"score": 1e999}}',
+        b'{"event_id": "\xff\xfe"}',
+    ],
+    ids=["nested-5000-deep", "nan", "infinite", "not-utf8"],
+)
+def test_signed_bodies_get_the_site_json_guards(client, integration, raw):
+    """A correctly signed body still goes through the one guarded parser: depth, finite numbers,
+    UTF-8. Each is a 400, never a 500 or a stored event."""
+    response = signed_post(client, raw)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_request"
+    assert not ActivityEvent.objects.exists()
+
+
 # --- store and redeem ---------------------------------------------------------------------------
 
 

@@ -283,7 +283,9 @@ def test_failure_while_applying_keeps_the_event_as_failed(monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(services, "_award", boom)
+    from rewards.services import awards
+
+    monkeypatch.setattr(awards, "_award", boom)
     result = forum_event(user.email, "answer.accepted", "a1")
     assert result.event.status == EventStatus.FAILED and "kaput" in result.event.note
     monkeypatch.undo()

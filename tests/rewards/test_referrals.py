@@ -79,3 +79,14 @@ def test_landing_view_stores_code_in_session(client):
     bad = client.get("/r/zzzzzz", follow=True)
     assert "not valid" in bad.content.decode()
     assert "referral_code" in client.session  # the good code is kept
+
+
+def test_legacy_referral_purchase_task_still_pays_once():
+    """Messages queued before PURCHASE_COMPLETED went through the outbox still pay, once."""
+    from rewards.tasks import referral_purchase
+
+    referrer, newcomer = UserFactory(), UserFactory()
+    services.referral_attach(user_id=newcomer.pk, code=code_of(referrer), ip=None)
+    assert referral_purchase.apply(args=[newcomer.pk, "payment:5", ""]).get() == ReferralStatus.PAID
+    referral_purchase.apply(args=[newcomer.pk, "payment:5", ""])
+    assert balance_for_user(user_id=referrer.pk).balance == 1000

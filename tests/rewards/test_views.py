@@ -119,10 +119,28 @@ def test_import_events_command(tmp_path, capsys):
         for i in range(3)
     ]
     path = tmp_path / "events.jsonl"
-    path.write_text("\n".join([*map(json.dumps, lines), json.dumps(lines[0]), "{broken", ""]) + "\n")
+    too_deep = '{"data": ' + "[" * 5000 + "]" * 5000 + "}"  # the site's JSON guards apply to files too
+    path.write_text("\n".join([*map(json.dumps, lines), json.dumps(lines[0]), "{broken", too_deep, ""]) + "\n")
     call_command("import_events", str(path), "--integration", "forum", "--progress-every", "2")
     out = capsys.readouterr()
-    assert "2 lines:" in out.out and "Done. 5 lines: 3 accepted, 1 replayed, 1 invalid" in out.out
+    assert "2 lines:" in out.out and "Done. 6 lines: 3 accepted, 1 replayed, 2 invalid" in out.out
     assert ActivityEvent.objects.count() == 3
     with pytest.raises(CommandError):
         call_command("import_events", str(path), "--integration", "nope")
+
+
+def test_bounty_page_follows_the_bounty_status(client):
+    """Open: time left, and the offerer's award and cancel forms. Awarded: the end date and winner."""
+    from rewards import services
+
+    offerer, winner = UserFactory(), UserFactory(display_name="Wendy Winner")
+    fund(offerer, "30.00")
+    bounty = services.bounty_create(offerer_id=offerer.pk, thread_ref="t/1", title="Help me", amount=2000)
+    client.force_login(offerer)
+    page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
+    assert "badge-green" in page and "Ends in" in page
+    assert "Award bounty" in page and "Cancel and get the coins back" in page
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email)
+    page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
+    assert "badge-gold" in page and "Ended" in page and "Awarded to Wendy Winner" in page
+    assert "Award bounty" not in page and "Ends in" not in page

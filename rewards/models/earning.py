@@ -1,0 +1,210 @@
+"""Earning: rules and boosters, the awards they pay (the ledger transfers' cause), reward debt
+left by reversals, each member's profile (their lock) and the leaderboard's earned totals."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .intake import ActivityEvent, EventType
+
+
+class Cycle(models.TextChoices):
+    ONCE = "once", "Once per user"
+    DAY = "day", "Per day"
+    WEEK = "week", "Per week"
+    MONTH = "month", "Per month"
+    UNLIMITED = "unlimited", "Unlimited"
+
+
+class EarningRule(models.Model):
+    name = models.CharField(max_length=120)
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    amount = models.BigIntegerField(help_text="Coins awarded, in minor units (the admin form shows coins).")
+    min_upvotes = models.PositiveIntegerField(
+        default=0, help_text="Quality condition: distinct voters other than the author (posts only; 0 = none)."
+    )
+    cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.UNLIMITED)
+    max_per_cycle = models.PositiveIntegerField(default=0, help_text="Awards allowed per cycle (0 = no limit).")
+    once_per_object = models.BooleanField(default=True)
+    exempt_from_daily_cap = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_rule_amount_gt_0")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_live(self, at: datetime) -> bool:
+        return (
+            self.is_active
+            and (self.starts_at is None or self.starts_at <= at)
+            and (self.ends_at is None or at < self.ends_at)
+        )
+
+
+class Booster(models.Model):
+    """An admin-scheduled multiplier (2× this weekend) for chosen rules."""
+
+    name = models.CharField(max_length=120)
+    multiplier = models.DecimalField(max_digits=5, decimal_places=2)
+    rules = models.ManyToManyField(EarningRule, related_name="boosters")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="rewards_booster_multiplier_gt_0"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="rewards_booster_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ×{self.multiplier}"
+
+
+class RewardProfile(models.Model):
+    """Per-user rewards state. Its row is the lock that serialises a user's earning and redeeming."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_profile")
+    referral_code = models.CharField(max_length=16, unique=True)
+    title = models.CharField(max_length=60, blank=True)
+    # Coins reversed that the balance could not cover, still to be recovered from future awards.
+    debt = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(debt__gte=0), name="rewards_profile_debt_gte_0")]
+
+    def __str__(self) -> str:
+        return f"Rewards profile of {self.user_id}"
+
+
+class AwardStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    REVERSED = "reversed", "Reversed"
+
+
+class Award(models.Model):
+    """Coins paid by a rule for an object. The ledger transfer's cause."""
+
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="awards")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    object_key = models.CharField(max_length=240)
+    # 1 for the first award of (rule, user, object); a re-award after a reversal takes the next.
+    generation = models.PositiveIntegerField(default=1)
+    event = models.ForeignKey(ActivityEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    amount = models.BigIntegerField()
+    base_amount = models.BigIntegerField()
+    booster = models.ForeignKey(Booster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    counts_toward_cap = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=AwardStatus.choices, default=AwardStatus.ACTIVE)
+    transfer = models.OneToOneField("wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+")
+    reversal_transfer = models.OneToOneField(
+        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_award_amount_gt_0"),
+            models.UniqueConstraint(
+                fields=["rule", "user", "object_key", "generation"], name="rewards_award_generation_unique"
+            ),
+            # Never two live awards of one rule for one object: a duplicate event cannot pay twice.
+            models.UniqueConstraint(
+                fields=["rule", "user", "object_key"],
+                condition=Q(status=AwardStatus.ACTIVE),
+                name="rewards_award_one_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="rewards_award_user_day_idx"),
+            models.Index(fields=["object_key"], name="rewards_award_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Award #{self.pk} {self.rule_id} → {self.user_id} ({self.status})"
+
+    def history_fields(self, transfer: object) -> dict[str, str]:
+        return {"notes": f"{self.rule.name}"}
+
+
+class RewardDebt(models.Model):
+    """The part of a reversal the user's balance could not cover, recovered from future awards."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    award = models.OneToOneField(Award, on_delete=models.PROTECT, related_name="debt")
+    amount = models.BigIntegerField()
+    recovered = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_debt_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(recovered__gte=0) & Q(recovered__lte=F("amount")), name="rewards_debt_recovered_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Debt #{self.pk} {self.recovered}/{self.amount} of user {self.user_id}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.recovered
+
+    def history_fields(self, transfer: object) -> dict[str, str]:
+        return {"notes": "Recovery of a reversed reward"}
+
+
+class DebtRecovery(models.Model):
+    """One recovery transfer: part of a later award paid back towards a debt."""
+
+    debt = models.ForeignKey(RewardDebt, on_delete=models.PROTECT, related_name="recoveries")
+    award = models.ForeignKey(Award, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField()
+    transfer = models.OneToOneField("wallet.Transfer", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["debt", "award"], name="rewards_recovery_once_per_award"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_recovery_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recovery {self.amount} for debt #{self.debt_id}"
+
+
+class Period(models.TextChoices):
+    ALL = "all", "All time"
+    MONTH = "month", "This month"
+    WEEK = "week", "This week"
+
+
+class EarningTotal(models.Model):
+    """Coins earned per user per period bucket ("all", "2025-03", "2025-W11"): the SQL leaderboard.
+
+    Updated in the transaction that posts the award or reversal; rebuilt from the ledger by
+    `manage.py rebuild_leaderboards`.
+    """
+
+    period = models.CharField(max_length=8, choices=Period.choices)
+    bucket = models.CharField(max_length=10)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    coins = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["period", "bucket", "user"], name="rewards_total_unique"),
+        ]
+        indexes = [models.Index(fields=["period", "bucket", "-coins", "user"], name="rewards_total_rank_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.period}:{self.bucket} user {self.user_id}: {self.coins}"

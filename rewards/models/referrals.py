@@ -1,0 +1,34 @@
+"""Referrals: who invited whom, and whether the referrer has been paid."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class ReferralStatus(models.TextChoices):
+    ATTACHED = "attached", "Waiting for a first purchase"
+    REVIEW = "review", "Held for staff review"
+    PAID = "paid", "Referrer paid"
+    REJECTED = "rejected", "Rejected by staff"
+
+
+class Referral(models.Model):
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    referred = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=16)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    same_ip = models.BooleanField(default=False)
+    same_wallet = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ReferralStatus.choices, default=ReferralStatus.ATTACHED)
+    purchase_ref = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(referrer=F("referred")), name="rewards_referral_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Referral {self.referrer_id} → {self.referred_id} ({self.status})"

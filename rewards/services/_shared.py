@@ -1,0 +1,61 @@
+"""What every rewards capability shares: idempotency keys, the member's profile (the per-user
+lock), and the identity an event names. Package-private: callers outside `rewards.services` use
+the names `rewards.services` exports."""
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from ..models import RewardProfile
+
+GOLDBOOK_SOURCE = "goldbook"
+MAX_KEY = 200
+
+
+def idem_key(*parts: object) -> str:
+    """An idempotency key from its parts; long forum ids are hashed to stay within 200 chars."""
+    raw = ":".join(str(p) for p in parts)
+    if len(raw) <= MAX_KEY:
+        return raw
+    return f"{raw[:120]}:{hashlib.sha256(raw.encode()).hexdigest()}"
+
+
+def _new_referral_code() -> str:
+    return secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")[:8]
+
+
+def profile_ensure(*, user_id: int) -> RewardProfile:
+    """The user's rewards profile, created on first use (safe under concurrency)."""
+    profile = RewardProfile.objects.filter(user_id=user_id).first()
+    if profile is not None:
+        return profile
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return RewardProfile.objects.create(user_id=user_id, referral_code=_new_referral_code())
+        except IntegrityError:
+            profile = RewardProfile.objects.filter(user_id=user_id).first()
+            if profile is not None:
+                return profile
+    raise RuntimeError(f"Could not create a rewards profile for user #{user_id}.")
+
+
+def lock_profile(user_id: int) -> RewardProfile:
+    """Lock the user's profile row: the per-user serialisation point of rewards."""
+    profile_ensure(user_id=user_id)
+    return RewardProfile.objects.select_for_update(no_key=True).get(user_id=user_id)
+
+
+def clean_identity(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    email = value.get("email")
+    if isinstance(email, str) and email.strip():
+        out["email"] = email.strip().lower()[:254]
+    ext = value.get("external_id")
+    if isinstance(ext, int | str) and not isinstance(ext, bool) and str(ext).strip():
+        out["external_id"] = str(ext).strip()[:128]
+    return out

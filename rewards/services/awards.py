@@ -1,0 +1,315 @@
+"""Awards and reversals: what an applied event pays (rules, limits, boosters, the daily cap),
+what a withdrawn vote, deleted post or unaccepted answer takes back, and reward debt (the part
+of a reversal the balance could not cover, recovered from later awards). The caller holds the
+member's profile lock."""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from wallet import services as wallet
+from wallet.errors import InsufficientFunds
+from wallet.models import SystemAccount, Transfer, TransferKind
+from wallet.selectors import default_currency
+
+from ..models import (
+    ActivityEvent,
+    Award,
+    AwardStatus,
+    Booster,
+    Cycle,
+    DebtRecovery,
+    DeletedObject,
+    EarningRule,
+    EventType,
+    MemberLink,
+    ObjectVote,
+    RewardDebt,
+    RewardProfile,
+)
+from ._shared import clean_identity, idem_key, lock_profile
+from .leaderboards import totals_add
+
+logger = logging.getLogger(__name__)
+
+
+def daily_cap_minor() -> int:
+    return default_currency().to_minor(Decimal(str(settings.REWARDS_DAILY_CAP)))
+
+
+def _author_keys(user: User) -> set[str]:
+    keys = {f"user:{user.pk}", f"email:{user.email.lower()}"}
+    for source, ext in MemberLink.objects.filter(user=user).values_list("integration__name", "external_id"):
+        keys.add(f"ext:{source}:{ext}")
+    return keys
+
+
+def _voter_key(source: str, voter: dict[str, str]) -> str:
+    if "email" in voter:
+        uid = User.objects.filter(email__iexact=voter["email"]).values_list("pk", flat=True).first()
+        return f"user:{uid}" if uid else f"email:{voter['email']}"
+    link = MemberLink.objects.filter(integration__name=source, external_id=voter["external_id"]).first()
+    return f"user:{link.user_id}" if link else f"ext:{source}:{voter['external_id']}"
+
+
+def _live_rules(event_type: str, at: datetime) -> list[EarningRule]:
+    return [
+        r for r in EarningRule.objects.filter(event_type=event_type, is_active=True).order_by("pk") if r.is_live(at)
+    ]
+
+
+def apply_event(*, event: ActivityEvent, user: User, profile: RewardProfile) -> list[str]:
+    now = timezone.now()
+    obj = event.object_key
+    notes: list[str] = []
+    kind = event.type
+    if kind == EventType.POST_UPVOTED:
+        if DeletedObject.objects.filter(object_key=obj).exists():
+            return ["object was deleted"]
+        authors = _author_keys(user)
+        voter = _voter_key(event.source, clean_identity(event.data.get("voter")))
+        if voter in authors:
+            notes.append("self-vote ignored")
+        else:
+            try:
+                with transaction.atomic():
+                    ObjectVote.objects.create(object_key=obj, voter_key=voter)
+            except IntegrityError:
+                notes.append("voter counted already")
+        count = ObjectVote.objects.filter(object_key=obj).exclude(voter_key__in=authors).count()
+        for rule in _live_rules(kind, now):
+            if count < rule.min_upvotes:
+                notes.append(f"{rule.name}: {count}/{rule.min_upvotes} upvotes")
+                continue
+            notes.append(_award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now))
+    elif kind == EventType.POST_UNVOTED:
+        authors = _author_keys(user)
+        voter = _voter_key(event.source, clean_identity(event.data.get("voter")))
+        ObjectVote.objects.filter(object_key=obj, voter_key=voter).delete()
+        count = ObjectVote.objects.filter(object_key=obj).exclude(voter_key__in=authors).count()
+        awards = Award.objects.filter(
+            user=user, object_key=obj, status=AwardStatus.ACTIVE, rule__event_type=EventType.POST_UPVOTED
+        ).select_related("rule")
+        for award in awards:
+            if award.rule.min_upvotes > count:
+                notes.append(_reverse(award=award, profile=profile, now=now, reason="vote withdrawn"))
+    elif kind == EventType.POST_DELETED:
+        DeletedObject.objects.get_or_create(object_key=obj)
+        for award in Award.objects.filter(user=user, object_key__startswith=obj, status=AwardStatus.ACTIVE):
+            if award.object_key == obj or award.object_key.startswith(f"{obj}#"):
+                notes.append(_reverse(award=award, profile=profile, now=now, reason="post deleted"))
+    elif kind == EventType.ANSWER_UNACCEPTED:
+        for award in Award.objects.filter(
+            user=user, object_key=obj, status=AwardStatus.ACTIVE, rule__event_type=EventType.ANSWER_ACCEPTED
+        ):
+            notes.append(_reverse(award=award, profile=profile, now=now, reason="answer unaccepted"))
+    else:
+        if DeletedObject.objects.filter(object_key=obj).exists():
+            return [*notes, "object was deleted"]
+        for rule in _live_rules(kind, now):
+            notes.append(_award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now))
+    return notes or ["no rule applies"]
+
+
+def _cycle_start(cycle: str, now: datetime) -> datetime | None:
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if cycle == Cycle.DAY:
+        return day
+    if cycle == Cycle.WEEK:
+        return day - timedelta(days=day.weekday())
+    if cycle == Cycle.MONTH:
+        return day.replace(day=1)
+    return None
+
+
+def _booster_for(rule: EarningRule, now: datetime) -> Booster | None:
+    return (
+        Booster.objects.filter(rules=rule, is_active=True, starts_at__lte=now, ends_at__gt=now)
+        .order_by("-multiplier", "pk")
+        .first()
+    )
+
+
+def _limit_reached(*, rule: EarningRule, user: User, object_key: str, now: datetime) -> str | None:
+    """Why `rule` may not pay `user` for this object now (once per object, per member, per
+    cycle), or None when it may."""
+    mine = Award.objects.filter(rule=rule, user=user, status=AwardStatus.ACTIVE)
+    if mine.filter(object_key=object_key).exists():
+        return "already awarded"
+    if rule.cycle == Cycle.ONCE and mine.exists():
+        return "once per member, already awarded"
+    start = _cycle_start(rule.cycle, now)
+    if start is not None and rule.max_per_cycle and mine.filter(created_at__gte=start).count() >= rule.max_per_cycle:
+        return f"{rule.max_per_cycle} per {rule.cycle} reached"
+    return None
+
+
+def _daily_cap_left(*, user: User, now: datetime) -> int:
+    """What the daily cap still allows `user` today (UTC day), in minor units."""
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = Award.objects.filter(user=user, status=AwardStatus.ACTIVE, counts_toward_cap=True, created_at__gte=day)
+    used = today.aggregate(s=Sum("amount"))["s"] or 0
+    return daily_cap_minor() - used
+
+
+def _award(
+    *,
+    rule: EarningRule,
+    user: User,
+    object_key: str,
+    event: ActivityEvent | None,
+    profile: RewardProfile,
+    now: datetime,
+) -> str:
+    """Pay `rule` to `user` for the object, within limits and the daily cap. The profile is locked.
+
+    Returns a note for the event log.
+    """
+    if not rule.once_per_object and event is not None:
+        object_key = f"{object_key}#{event.pk}"
+    refusal = _limit_reached(rule=rule, user=user, object_key=object_key, now=now)
+    if refusal:
+        return f"{rule.name}: {refusal}"
+    booster = _booster_for(rule, now)
+    amount = rule.amount
+    if booster is not None:
+        amount = int((Decimal(rule.amount) * booster.multiplier).to_integral_value(rounding=ROUND_DOWN))
+    counts = not rule.exempt_from_daily_cap
+    if counts:
+        remaining = _daily_cap_left(user=user, now=now)
+        if remaining <= 0:
+            return f"{rule.name}: daily cap reached"
+        amount = min(amount, remaining)
+    if amount <= 0:
+        return f"{rule.name}: nothing to pay"
+    generation = (
+        Award.objects.filter(rule=rule, user=user, object_key=object_key).aggregate(g=Max("generation"))["g"] or 0
+    ) + 1
+    award = Award.objects.create(
+        rule=rule,
+        user=user,
+        object_key=object_key,
+        generation=generation,
+        event=event,
+        amount=amount,
+        base_amount=rule.amount,
+        booster=booster,
+        counts_toward_cap=counts,
+        created_at=now,
+    )
+    award.transfer = wallet.transfer_post(
+        from_account=wallet.system_account(name=SystemAccount.REWARDS_POOL),
+        to_account=wallet.user_account(user_id=user.pk),
+        amount=amount,
+        kind=TransferKind.EARN,
+        idempotency_key=idem_key("rewards:earn", rule.pk, user.pk, object_key, generation),
+        memo=rule.name + (f" ({booster.name})" if booster else ""),
+        cause=award,
+    )
+    award.save(update_fields=["transfer"])
+    totals_add(user_id=user.pk, at=award.created_at, delta=amount)
+    logger.info("Award #%s: %s to user #%s for %s", award.pk, amount, user.pk, object_key)
+    recovered = _recover_debt(profile=profile, award=award)
+    note = f"{rule.name}: +{default_currency().to_decimal(amount)}"
+    return note + (f" (debt recovered {default_currency().to_decimal(recovered)})" if recovered else "")
+
+
+def _recover_debt(*, profile: RewardProfile, award: Award) -> int:
+    """Pay down the user's reward debt from a fresh award (profile locked). Returns the amount."""
+    if profile.debt <= 0:
+        return 0
+    budget = award.amount
+    recovered = 0
+    for debt in RewardDebt.objects.filter(user_id=profile.user_id, recovered__lt=F("amount")).order_by("pk"):
+        take = min(debt.outstanding, budget)
+        if take <= 0:
+            break
+        try:
+            transfer = wallet.transfer_post(
+                from_account=wallet.user_account(user_id=profile.user_id),
+                to_account=wallet.system_account(name=SystemAccount.REWARDS_POOL),
+                amount=take,
+                kind=TransferKind.REVERSAL,
+                idempotency_key=idem_key("rewards:recover", debt.pk, award.pk),
+                memo=f"Recovery of reversed reward #{debt.award_id}",
+                cause=debt,
+            )
+        except InsufficientFunds:
+            break  # spent meanwhile; the debt waits for the next award
+        DebtRecovery.objects.create(debt=debt, award=award, amount=take, transfer=transfer)
+        RewardDebt.objects.filter(pk=debt.pk).update(recovered=F("recovered") + take)
+        budget -= take
+        recovered += take
+    if recovered:
+        profile.debt -= recovered
+        profile.save(update_fields=["debt"])
+    return recovered
+
+
+def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str) -> str:
+    """Take an award back with a linked reversal; what the balance cannot cover becomes a debt.
+
+    The profile is locked. A transfer is reversed at most once (the ledger's unique link).
+    """
+    award = Award.objects.select_for_update(no_key=True).get(pk=award.pk)
+    if award.status != AwardStatus.ACTIVE or award.transfer is None:
+        return f"award #{award.pk} already reversed"
+    account = wallet.user_account(user_id=award.user_id)
+    pool = wallet.system_account(name=SystemAccount.REWARDS_POOL)
+    reversal: Transfer | None = None
+    want = award.amount
+    for _ in range(3):  # the available balance can shrink between reading it and posting
+        account.refresh_from_db(fields=["balance", "held"])
+        take = min(want, account.available)
+        if take <= 0:
+            break
+        try:
+            if take == want:
+                reversal = wallet.transfer_reverse(transfer=award.transfer, memo=f"Reversal: {reason}")
+            else:
+                reversal = wallet.transfer_post(
+                    from_account=account,
+                    to_account=pool,
+                    amount=take,
+                    kind=TransferKind.REVERSAL,
+                    idempotency_key=f"reversal:{award.transfer_id}",
+                    memo=f"Partial reversal: {reason}",
+                    cause=award,
+                    reverses=award.transfer,
+                )
+            break
+        except InsufficientFunds:
+            continue
+    covered = reversal.amount if reversal is not None else 0
+    debt = award.amount - covered
+    if debt > 0:
+        RewardDebt.objects.create(user_id=award.user_id, award=award, amount=debt, created_at=now)
+        profile.debt += debt
+        profile.save(update_fields=["debt"])
+    award.status = AwardStatus.REVERSED
+    award.reversal_transfer = reversal
+    award.reversed_at = now
+    award.save(update_fields=["status", "reversal_transfer", "reversed_at"])
+    # The whole award leaves the leaderboard now, in the period it was earned in.
+    totals_add(user_id=award.user_id, at=award.created_at, delta=-award.amount)
+    logger.info("Award #%s: reversed (%s), %s taken back, %s recorded as debt", award.pk, reason, covered, debt)
+    cur = default_currency()
+    return f"reversed award #{award.pk} ({reason}): -{cur.to_decimal(covered)}" + (
+        f", debt {cur.to_decimal(debt)}" if debt else ""
+    )
+
+
+def award_reverse(*, award_id: int, reason: str = "reversed by staff") -> Award:
+    """Staff reversal of one award (admin action)."""
+    with transaction.atomic(durable=True):
+        award = Award.objects.get(pk=award_id)
+        profile = lock_profile(award.user_id)
+        _reverse(award=award, profile=profile, now=timezone.now(), reason=reason)
+    award.refresh_from_db()
+    return award

@@ -1,0 +1,139 @@
+"""Leaderboard writes: the earned totals kept beside each award (SQL, mirrored into Redis after
+commit) and the full rebuild from the ledger. Reads are `rewards.selectors.leaderboard`."""
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, transaction
+from django.db.models import Q
+
+from wallet.models import Transfer, TransferKind
+
+from ..models import Award, Bounty, EarningTotal, Period, RewardDebt
+from ..selectors import buckets_for, redis_client, redis_key, redis_member
+
+logger = logging.getLogger(__name__)
+
+_UPSERT = (
+    "INSERT INTO rewards_earningtotal (period, bucket, user_id, coins) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (period, bucket, user_id) DO UPDATE SET coins = rewards_earningtotal.coins + excluded.coins"
+)
+
+
+def totals_add(*, user_id: int, at: datetime, delta: int) -> None:
+    """Add `delta` to the user's earned totals for the buckets `at` falls in (same transaction),
+    and mirror it into the Redis sorted sets once the transaction commits."""
+    if delta == 0:
+        return
+    buckets = buckets_for(at)
+    with connection.cursor() as cursor:
+        cursor.executemany(_UPSERT, [(p, b, user_id, delta) for p, b in buckets])
+    if redis_client() is not None:
+        transaction.on_commit(lambda: _redis_incr(user_id=user_id, buckets=buckets, delta=delta))
+
+
+def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> None:
+    client = redis_client()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=True)
+        for period, bucket in buckets:
+            key = redis_key(period, bucket)
+            pipe.zincrby(key, delta, redis_member(user_id))
+            pipe.zremrangebyscore(key, "-inf", 0)
+            if period != Period.ALL:
+                pipe.expire(key, 60 * 60 * 24 * 400)
+        pipe.execute()
+    except Exception:  # Redis down: the SQL aggregates are right; rebuild_leaderboards re-syncs
+        logger.warning("Leaderboard: Redis update for user #%s failed", user_id, exc_info=True)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    rows: int
+    users: int
+    redis_keys: int
+
+
+def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> RebuildResult:
+    """Recompute every earned total from the ledger and replace both the SQL aggregates and the
+    Redis sorted sets.
+
+    Earned = `earn` transfers caused by an Award, minus `reversal` transfers caused by an Award,
+    minus debts (the uncovered part of a reversal), plus bounty payouts. Award adjustments are
+    bucketed at the award's time (a reversal takes the coins out of the week they were earned);
+    debt recoveries are not counted again (the debt already was).
+    """
+    totals = _earned_from_ledger(progress)
+    rows = [EarningTotal(period=p, bucket=b, user_id=u, coins=c) for (p, b, u), c in totals.items() if c != 0]
+    with transaction.atomic():
+        EarningTotal.objects.all().delete()
+        EarningTotal.objects.bulk_create(rows, batch_size=5000)
+    client = redis_client()
+    keys = _redis_replace(client, rows) if client is not None else 0
+    logger.info("Leaderboards rebuilt: %s rows, %s Redis keys", len(rows), keys)
+    return RebuildResult(rows=len(rows), users=len({u for (_, _, u) in totals}), redis_keys=keys)
+
+
+def _earned_from_ledger(progress: Callable[[str], None] | None) -> dict[tuple[str, str, int], int]:
+    """(period, bucket, user id) -> coins earned, read from the ledger in chunks."""
+    award_ct = ContentType.objects.get_for_model(Award)
+    bounty_ct = ContentType.objects.get_for_model(Bounty)
+    award_times = dict(Award.objects.values_list("pk", "created_at").iterator(chunk_size=20000))
+    award_users = dict(Award.objects.values_list("pk", "user_id").iterator(chunk_size=20000))
+    totals: dict[tuple[str, str, int], int] = defaultdict(int)
+
+    def add(user_id: int, at: datetime, amount: int) -> None:
+        for period, bucket in buckets_for(at):
+            totals[(period, bucket, user_id)] += amount
+
+    transfers = Transfer.objects.filter(
+        Q(cause_type=award_ct, kind__in=[TransferKind.EARN, TransferKind.REVERSAL])
+        | Q(cause_type=bounty_ct, kind=TransferKind.BOUNTY)
+    ).values_list("cause_type_id", "cause_id", "kind", "amount", "created_at", "credit_account__user_id")
+    seen = 0
+    for ct_id, cause_id, kind, amount, created_at, credit_user in transfers.iterator(chunk_size=20000):
+        seen += 1
+        if ct_id == award_ct.pk:
+            award_id = int(cause_id)
+            if award_id not in award_times:
+                continue
+            sign = 1 if kind == TransferKind.EARN else -1
+            add(award_users[award_id], award_times[award_id], sign * amount)
+        elif credit_user is not None:
+            add(credit_user, created_at, amount)
+        if progress and seen % 100000 == 0:
+            progress(f"{seen} transfers read")
+    for award_id, amount in RewardDebt.objects.values_list("award_id", "amount").iterator(chunk_size=20000):
+        add(award_users[award_id], award_times[award_id], -amount)
+    return totals
+
+
+def _redis_replace(client: Any, rows: list[EarningTotal]) -> int:
+    """Replace every leaderboard sorted set with the rebuilt rows; drop sets no row fills any
+    more. Returns how many sets were written."""
+    by_key: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        if row.coins > 0:
+            by_key[redis_key(row.period, row.bucket)][redis_member(row.user_id)] = row.coins
+    prefix = settings.REWARDS_REDIS_PREFIX
+    stale = set(k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000))
+    for key, members in by_key.items():
+        tmp = f"{key}:rebuild:{uuid.uuid4().hex}"
+        items = list(members.items())
+        for start in range(0, len(items), 10000):
+            client.zadd(tmp, dict(items[start : start + 10000]))
+        client.rename(tmp, key)  # atomic swap: readers see the old or the new set, never half
+        stale.discard(key)
+    for key in stale:
+        if ":rebuild:" not in key:
+            client.delete(key)
+    return len(by_key)
