@@ -63,7 +63,7 @@ pytest: createdb ## Run only the pytest suite
 pytest-sqlite: install ## The wallet and core tests on SQLite (what CI adds to the PostgreSQL run)
 	env -u DATABASE_URL -u REDIS_URL CI= $(PY) -m pytest tests/wallet tests/core $(PYTEST_ARGS)
 
-test: lint check pytest $(if $(filter true,$(CI)),pytest-sqlite) ## The whole suite: lint, checks, tests (CI: both engines)
+test: lint typecheck check pytest $(if $(filter true,$(CI)),pytest-sqlite) ## The whole suite: lint, types, checks, tests (CI: both engines)
 
 worker: install ## Run a Celery worker (needs REDIS_URL)
 	$(VENV)/bin/celery -A config worker -l info

@@ -312,11 +312,6 @@ REWARDS_BOUNTY_MIN = env.str("REWARDS_BOUNTY_MIN", default="5")
 # "auto": Redis sorted sets when REDIS_URL is set, SQL aggregates otherwise; "sql" forces SQL.
 REWARDS_LEADERBOARD_BACKEND = env.str("REWARDS_LEADERBOARD_BACKEND", default="auto")
 REWARDS_REDIS_PREFIX = env.str("REWARDS_REDIS_PREFIX", default="goldbook:rewards:lb")
-# Dotted path to `f(user_id) -> iterable of wallet addresses` (the payments app), for the
-# same-wallet referral heuristic. Empty: the heuristic is off.
-REWARDS_WALLET_ADDRESSES_PROVIDER = env.str(
-    "REWARDS_WALLET_ADDRESSES_PROVIDER", default="payments.selectors.wallet_addresses"
-)
 CELERY_BEAT_SCHEDULE["rewards-apply-pending-events"] = {"task": "rewards.apply_pending_events", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["rewards-expire-bounties"] = {"task": "rewards.expire_bounties", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["rewards-expire-group-grants"] = {"task": "rewards.expire_group_grants", "schedule": 600.0}

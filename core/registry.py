@@ -6,11 +6,13 @@ find every contributor. The site app (`portal`) reads these; no app below it imp
 - A dashboard panel provider returns the member's panels, each with a template and its context.
 - A history detail provider adds fields to the history rows of transfers caused by one model
   (`package_name` on a purchase, `songs_downloaded` on a download…).
+- Wallet addresses: the crypto wallets known for a member (payments links them), for checks in
+  other apps (rewards holds a referral paid to the referrer's own wallet for review).
 - Demo data seeds what `manage.py seed_demo` shows on the embedded default; seeds run in
   registration order, i.e. INSTALLED_APPS order, so an app's seed may rely on those below it.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +41,8 @@ class DemoSeed(Protocol):
 _panels: dict[str, PanelProvider] = {}
 _history: dict[type[models.Model], HistoryDetail] = {}
 _demo: dict[str, DemoSeed] = {}
+WalletAddresses = Callable[[int], Iterable[str]]
+_wallet_addresses: dict[str, WalletAddresses] = {}
 
 
 def register_dashboard_panels(app_label: str, provider: PanelProvider) -> None:
@@ -63,3 +67,12 @@ def history_detail_for(model: type[models.Model]) -> HistoryDetail | None:
 
 def demo_seeds() -> list[tuple[str, DemoSeed]]:
     return list(_demo.items())
+
+
+def register_wallet_addresses(app_label: str, provider: WalletAddresses) -> None:
+    _wallet_addresses[app_label] = provider
+
+
+def wallet_addresses(user_id: int) -> set[str]:
+    """Every wallet address any app knows for the member, lower-cased."""
+    return {a.lower() for provider in _wallet_addresses.values() for a in provider(user_id) if a}

@@ -10,7 +10,7 @@ class PaymentsConfig(AppConfig):
         from core import registry
         from core.events import Event, subscribe
 
-        from . import dashboard, demo, handlers
+        from . import dashboard, demo, handlers, selectors
         from .models import LegacyConversion, Payment
 
         subscribe(Event.PURCHASE_COMPLETED, handlers.send_purchase_receipt, name="payments.send_purchase_receipt")
@@ -18,3 +18,5 @@ class PaymentsConfig(AppConfig):
         registry.register_demo_data("payments", demo.seed)
         registry.register_history_details(Payment, Payment.history_fields)
         registry.register_history_details(LegacyConversion, LegacyConversion.history_fields)
+        # rewards holds a referral for review when the payout would go to the referrer's own wallet
+        registry.register_wallet_addresses("payments", selectors.wallet_addresses)

@@ -1,6 +1,7 @@
 """Demo data for rewards (`python manage.py seed_demo`). Idempotent: fixed slugs and event ids."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.core.management.base import OutputWrapper
@@ -12,7 +13,7 @@ from . import services
 from .models import Integration, Reward, RewardKind
 
 DEMO_FORUM = "demo-forum"
-REWARDS = [
+REWARDS: list[tuple[str, str, str, str, RewardKind, dict[str, Any]]] = [
     # slug, name, description, coins, kind, extra
     (
         "premium-ea-access",

@@ -2,14 +2,12 @@
 member's first purchase (held for staff review when the same IP or wallet suggests one person)."""
 
 import logging
-from collections.abc import Callable, Iterable
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from accounts.models import ApiSession
+from core.registry import wallet_addresses
 
 from ..errors import ReferralRefused
 from ..models import EventType, Referral, ReferralStatus, RewardProfile
@@ -17,15 +15,6 @@ from ._shared import GOLDBOOK_SOURCE
 from .intake import activity_record
 
 logger = logging.getLogger(__name__)
-
-
-def _wallet_addresses(user_id: int) -> set[str]:
-    """Crypto wallet addresses known for a user, from the payments app when it provides them."""
-    path = getattr(settings, "REWARDS_WALLET_ADDRESSES_PROVIDER", "")
-    if not path:
-        return set()
-    provider: Callable[[int], Iterable[str]] = import_string(path)
-    return {a.lower() for a in provider(user_id) if a}
 
 
 def referral_attach(*, user_id: int, code: str, ip: str | None) -> Referral:
@@ -71,7 +60,7 @@ def referral_on_first_purchase(
         referral = Referral.objects.select_for_update(no_key=True).filter(referred_id=user_id).first()
         if referral is None or referral.status != ReferralStatus.ATTACHED:
             return referral
-        if wallet_address and wallet_address.lower() in _wallet_addresses(referral.referrer_id):
+        if wallet_address and wallet_address.lower() in wallet_addresses(referral.referrer_id):
             referral.same_wallet = True
         referral.purchase_ref = purchase_ref[:120]
         referral.converted_at = timezone.now()

@@ -9,28 +9,25 @@ process on the test database, the outbox sweep it runs. The rest of the suite's 
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import responses
-from django.db import connection
 
 from core.models import OutboxDelivery, OutboxEvent
 from downloads.models import DownloadJob, JobStatus
 from payments.models import Payment, PaymentStatus
 from rewards import services as rewards
 from rewards.models import Referral, ReferralStatus
+from tests.celery_worker import start_worker, stop_worker, worker_env
 from tests.factories import make_songs
 from tests.payments.conftest import API_URL, IPN_SECRET, MERCHANT, PRIVATE_KEY, ipn_body, make_payment, post_ipn
 from wallet.selectors import balance_for_user
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server")
 WAIT_SECONDS = int(os.environ.get("OUTAGE_WAIT", "180"))  # a cold worker on a loaded 2-core machine
 
@@ -103,7 +100,7 @@ def rsps():
 
 
 @pytest.fixture
-def worker_env(settings, tmp_path):
+def worker_setup(settings, tmp_path):
     media, mail = tmp_path / "media", tmp_path / "mail"
     media.mkdir()
     mail.mkdir()
@@ -117,40 +114,15 @@ def worker_env(settings, tmp_path):
     }
     for key, value in env.items():
         setattr(settings, key, value)
-    db = connection.settings_dict
-    return {
-        **os.environ,
-        **env,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "MEDIA_ROOT": str(media),
-        "EMAIL_URL": f"filemail:///{mail}",  # django-environ drops one leading slash
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }, mail
-
-
-def _start_worker(env: dict[str, str], redis_url: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-l", "warning"]
-    cmd += ["--without-heartbeat", "--without-gossip", "--without-mingle", "-n", f"outage-{os.getpid()}@localhost"]
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env={**env, "REDIS_URL": redis_url}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+    return worker_env(**env, MEDIA_ROOT=str(media), EMAIL_URL=f"filemail:///{mail}"), mail  # environ drops a "/"
 
 
 def _receipts(mail: Path) -> int:
     return sum(f.read_text().count("receipt for payment") for f in mail.glob("*.log"))
 
 
-def test_follow_up_work_waits_out_a_broker_outage_and_happens_once(client, broker, worker_env, rsps):
-    env, mail = worker_env
+def test_follow_up_work_waits_out_a_broker_outage_and_happens_once(client, broker, worker_setup, rsps):
+    env, mail = worker_setup
     referrer_client = client
     from tests.factories import UserFactory
 
@@ -191,7 +163,7 @@ def test_follow_up_work_waits_out_a_broker_outage_and_happens_once(client, broke
 
     # --- Redis returns; a worker and the beat sweep catch up -------------------------------------
     broker.start()
-    worker = _start_worker(env, broker.url)
+    worker = start_worker({**env, "REDIS_URL": broker.url}, name="outage")
     try:
         from core.tasks import outbox_sweep
 
@@ -205,9 +177,8 @@ def test_follow_up_work_waits_out_a_broker_outage_and_happens_once(client, broke
                 break
             time.sleep(0.5)
         else:
-            _stop(worker)
+            output = stop_worker(worker)
             events = list(OutboxEvent.objects.values_list("name", "delivered_at", "attempts", "last_error"))
-            output = worker.stdout.read().decode() if worker.stdout else ""
             pytest.fail(f"follow-up work not done: job {job.status}, receipts {_receipts(mail)}, {events}\n{output}")
 
         # The same events delivered again (a duplicate kick, a second sweep) change nothing.
@@ -222,7 +193,7 @@ def test_follow_up_work_waits_out_a_broker_outage_and_happens_once(client, broke
         while OutboxEvent.objects.filter(delivered_at__isnull=True).exists() and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        _stop(worker)
+        stop_worker(worker)
 
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
     handlers = list(OutboxDelivery.objects.values_list("event_id", "handler"))

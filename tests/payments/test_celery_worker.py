@@ -6,13 +6,9 @@ worker cannot see `responses` mocks): it answers create_transaction and get_tx_i
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -20,10 +16,10 @@ from django.db import connection
 
 from payments import services
 from payments.models import Payment, PaymentStatus
+from tests.celery_worker import start_worker, stop_worker, worker_env
 from tests.factories import UserFactory, credit_package
 from wallet.selectors import balance_for_user
 
-ROOT = Path(__file__).resolve().parents[2]
 PORT = 8352
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -91,36 +87,7 @@ def test_worker_completes_a_payment_through_the_poller(provider):
     )
     FakeCoinPayments.paid.add(payment.reference)
 
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        **provider,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"payments-test-{os.getpid()}@localhost",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(worker_env(**provider, REDIS_URL=redis_url), name="payments-test")
     try:
         from config.celery import app
         from payments.tasks import poll
@@ -133,16 +100,9 @@ def test_worker_completes_a_payment_through_the_poller(provider):
             if payment.status == PaymentStatus.COMPLETED or worker.poll() is not None:
                 break
             time.sleep(0.5)
-        assert payment.status == PaymentStatus.COMPLETED, (
-            worker.stdout.read1().decode() if worker.poll() is not None else "timed out"
-        )
+        assert payment.status == PaymentStatus.COMPLETED, stop_worker(worker) or "timed out"
         assert balance_for_user(user_id=user.pk).balance == 7500
         assert Payment.objects.get(pk=payment.pk).completed_at is not None
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
         connection.close()

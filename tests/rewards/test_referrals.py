@@ -1,6 +1,7 @@
 import pytest
 
 from accounts.services import api_session_create
+from core import registry
 from rewards import services
 from rewards.errors import ReferralRefused
 from rewards.models import Referral, ReferralStatus
@@ -55,10 +56,10 @@ def wallets(user_id):
     return ["0xABC"] if user_id == wallets.referrer else []
 
 
-def test_same_wallet_is_held_for_review(settings):
+def test_same_wallet_is_held_for_review(monkeypatch):
     referrer, newcomer = UserFactory(), UserFactory()
     wallets.referrer = referrer.pk
-    settings.REWARDS_WALLET_ADDRESSES_PROVIDER = "tests.rewards.test_referrals.wallets"
+    monkeypatch.setitem(registry._wallet_addresses, "test", wallets)
     services.referral_attach(user_id=newcomer.pk, code=code_of(referrer), ip=None)
     held = services.referral_on_first_purchase(user_id=newcomer.pk, purchase_ref="p1", wallet_address="0xabc")
     assert held.same_wallet and held.status == ReferralStatus.REVIEW
