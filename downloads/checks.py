@@ -16,3 +16,19 @@ def hold_outlives_job(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessa
             )
         ]
     return []
+
+
+@checks.register()
+def broker_redelivery_outlasts_job(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Redis hands an unacknowledged message to another worker `visibility_timeout` after it was
+    delivered, live worker or not: shorter than a job's time limit, a running job's message would
+    be delivered again mid-run (harmless under the job's lease, but a wasted run every time)."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    if options.get("visibility_timeout", 3600) <= settings.DOWNLOADS_JOB_TIME_LIMIT:
+        return [
+            checks.Error(
+                "CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'] must be longer than DOWNLOADS_JOB_TIME_LIMIT.",
+                id="downloads.E002",
+            )
+        ]
+    return []
