@@ -196,7 +196,7 @@ class DownloadJob(models.Model):
     # the time limit, ends before the hold expires.
     deadline_at = models.DateTimeField()
     # Running: the run is presumed alive until then (it renews this as it packs songs). Queued:
-    # a run was queued then. Once it passes, the lease sweep queues the job again.
+    # a run was queued and should have begun by then. Once it passes, the sweep queues it again.
     lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:

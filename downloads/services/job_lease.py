@@ -39,6 +39,13 @@ def lease_duration() -> timedelta:
     return timedelta(seconds=settings.DOWNLOADS_JOB_LEASE_SECONDS)
 
 
+def queued_grace() -> timedelta:
+    """How long a queued job waits for a run to begin before it is queued again (its message lost
+    with a killed worker or a Redis restart). Longer than a lease: under a backlog every waiting
+    job would otherwise get a duplicate message each lease period."""
+    return 4 * lease_duration()
+
+
 @dataclass
 class JobLease:
     """The lease one run holds on its job, identified by the run's attempt number."""

@@ -11,7 +11,7 @@ from django.utils import timezone
 from wallet.models import HoldStatus
 
 from ..models import DownloadJob, JobStatus
-from .job_lease import lease_duration
+from .job_lease import queued_grace
 from .jobs import GIVEN_UP, TOO_LATE, job_fail
 
 
@@ -35,9 +35,9 @@ def _may_run(now: datetime) -> Q:
 def jobs_requeue_lapsed(*, now: datetime | None = None, limit: int = 200) -> list[int]:
     """Mark open jobs whose lease lapsed as queued again, and return their ids for the caller to
     queue a run each: a running job whose worker died, a queued job whose message was lost (a
-    worker killed after taking it, a Redis restart). Each is leased again for one lease period,
-    so the next sweeps leave it alone while its message waits; a job still unattended after that
-    is queued again (a duplicate message does nothing: see job_lease)."""
+    worker killed after taking it, a Redis restart). Each gets `queued_grace()`, so the next
+    sweeps leave it alone while its message waits; a job no run has begun after that is queued
+    again (a duplicate message does nothing: see job_lease)."""
     now = now or timezone.now()
     lapsed = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
     candidates = list(
@@ -52,7 +52,7 @@ def jobs_requeue_lapsed(*, now: datetime | None = None, limit: int = 200) -> lis
                 continue
             job.status = JobStatus.QUEUED
             job.progress_done = 0
-            job.lease_until = now + lease_duration()
+            job.lease_until = now + queued_grace()
             job.save(update_fields=["status", "progress_done", "lease_until"])
         requeued.append(job_id)
     return requeued

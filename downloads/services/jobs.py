@@ -38,7 +38,7 @@ from ..models import (
 )
 from .archive import archive_name, build_archive, delete_quietly
 from .free_tier import lock_allowance, refund_free
-from .job_lease import JobLease, LeaseLost, lease_duration
+from .job_lease import JobLease, LeaseLost, lease_duration, queued_grace
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def job_start(
             deadline_at=now
             + timedelta(seconds=settings.DOWNLOADS_HOLD_TTL_SECONDS)
             - timedelta(seconds=settings.DOWNLOADS_JOB_TIME_LIMIT),
-            lease_until=now + lease_duration(),  # queued now; queued again if no run has begun by then
+            lease_until=now + queued_grace(),  # queued again if no run has begun by then
         )
         DownloadJobItem.objects.bulk_create(
             DownloadJobItem(job=job, item=item, position=n) for n, item in enumerate(items, start=1)
