@@ -228,12 +228,9 @@ DOWNLOADS_JOB_LEASE_SECONDS = env.int("DOWNLOADS_JOB_LEASE_SECONDS", default=45)
 # Runs begun after which a job is failed instead of queued again: bounds a job that kills its
 # worker every time (out of memory, the hard time limit).
 DOWNLOADS_JOB_MAX_ATTEMPTS = env.int("DOWNLOADS_JOB_MAX_ATTEMPTS", default=5)
-# `expires`: sweeps beat queued while no worker was up are dropped, not run back to back.
-CELERY_BEAT_SCHEDULE["downloads-requeue-lapsed-jobs"] = {
-    "task": "downloads.requeue_lapsed_jobs",
-    "schedule": 15.0,
-    "options": {"expires": 15.0},
-}
+# No `expires`: behind a backlog of jobs a sweep message would expire before a worker reached it.
+# Sweeps queued while no worker was up run back to back; each after the first finds nothing.
+CELERY_BEAT_SCHEDULE["downloads-requeue-lapsed-jobs"] = {"task": "downloads.requeue_lapsed_jobs", "schedule": 15.0}
 # Redis hands an unacknowledged (acks_late) message to another worker only `visibility_timeout`
 # seconds after it was delivered, whether or not its worker is alive. It must outlast the longest
 # acks_late run (DOWNLOADS_JOB_TIME_LIMIT, a system check enforces it) and the longest retry
