@@ -210,7 +210,9 @@ DOWNLOADS_STORAGE_ALIAS = env.str("DOWNLOADS_STORAGE_ALIAS", default="default")
 DOWNLOADS_X_ACCEL_REDIRECT_PREFIX = env.str("DOWNLOADS_X_ACCEL_REDIRECT_PREFIX", default="")
 DOWNLOADS_LINK_MAX_AGE = env.int("DOWNLOADS_LINK_MAX_AGE", default=900)
 DOWNLOADS_MAX_SONGS_PER_JOB = env.int("DOWNLOADS_MAX_SONGS_PER_JOB", default=200)
-# A job that has not finished this long after it was created is failed and its hold released.
+# One run of a job is stopped after this long (Celery's hard limit; the soft limit 30 s earlier fails
+# the job). No run begins later than DOWNLOADS_HOLD_TTL_SECONDS minus this after the job was created,
+# so no hold expires under a live run.
 DOWNLOADS_JOB_TIME_LIMIT = env.int("DOWNLOADS_JOB_TIME_LIMIT", default=600)
 # Must outlive the job time limit (a system check enforces it), so no hold expires under a live job.
 DOWNLOADS_HOLD_TTL_SECONDS = env.int("DOWNLOADS_HOLD_TTL_SECONDS", default=1800)

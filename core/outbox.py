@@ -28,8 +28,9 @@ from .models import OutboxDelivery, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
-# Longer than any handler should take; a worker that dies mid-delivery frees the row after it.
-LEASE = timedelta(minutes=5)
+# Longer than a delivery may run (core.outbox_deliver's hard time limit is 80 s): a worker that
+# dies mid-delivery frees the event after it, and the next sweep delivers it again.
+LEASE = timedelta(seconds=90)
 MAX_BACKOFF = timedelta(hours=1)
 
 

@@ -5,11 +5,13 @@ from celery import shared_task
 from . import outbox
 
 
-@shared_task(name="core.outbox_deliver", ignore_result=True)
+# Handlers are short (they send a mail, queue a task, post a transfer); the limits keep a stuck one
+# from outliving the delivery's 90 s claim (core.outbox.LEASE), after which another worker may run it.
+@shared_task(name="core.outbox_deliver", ignore_result=True, soft_time_limit=60, time_limit=80)
 def outbox_deliver(event_id: int) -> None:
     outbox.deliver(event_id)
 
 
-@shared_task(name="core.outbox_sweep", ignore_result=True)
+@shared_task(name="core.outbox_sweep", ignore_result=True, soft_time_limit=240, time_limit=270)
 def outbox_sweep() -> None:
     outbox.sweep()

@@ -21,5 +21,6 @@ def poll() -> dict[str, int]:
     max_retries=5,
 )
 def send_purchase_receipt(payment_id: int) -> bool:
-    """Queued by payments.handlers on PURCHASE_COMPLETED; retried on mail-server errors."""
+    """Kept for receipts queued before the outbox sent them itself (payments.handlers); nothing
+    queues it now. Retried on mail-server errors."""
     return services.send_purchase_receipt(payment_id=payment_id)
