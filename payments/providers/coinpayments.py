@@ -215,9 +215,21 @@ class Ipn:
             return None
 
 
+class MalformedIpn(ValueError):
+    """Not an IPN anyone could have sent: not UTF-8, or a NUL character (which no text column
+    can store). Answered 400 so the sender stops, never 503 (that means "retry")."""
+
+
 def parse_ipn(body: bytes) -> Ipn:
-    text = body.decode("utf-8", errors="replace")
-    return Ipn(dict(parse_qsl(text, keep_blank_values=True)))
+    """The IPN's form fields. Raises MalformedIpn."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedIpn("The IPN body is not UTF-8 text.") from None
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    if "\x00" in text or any("\x00" in k or "\x00" in v for k, v in fields.items()):
+        raise MalformedIpn("The IPN body holds a NUL character.")
+    return Ipn(fields)
 
 
 def verify_ipn_signature(*, secret: str, body: bytes, header: str) -> bool:

@@ -17,13 +17,21 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 
-from ..errors import ProviderFailed, TransientFailure, UnsupportedCoin
+from ..errors import (
+    KeyInProgress,
+    KeyReused,
+    MalformedMessage,
+    ProviderFailed,
+    ProviderNotConfigured,
+    TransientFailure,
+    UnsupportedCoin,
+)
 from ..models import Payment, PaymentStatus, Provider, ProviderMessage
 from ..providers import coinpayments as cp
 from ._messages import digest, note_outcome, store_message
@@ -38,6 +46,12 @@ S = PaymentStatus
 
 def coinpayments_client() -> cp.Client:
     return cp.Client()
+
+
+def coinpayments_configured() -> bool:
+    """Whether this site can take CoinPayments payments: API keys, merchant id and IPN secret
+    (without the secret no payment could ever be confirmed)."""
+    return cp.Config.from_settings().configured
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -150,10 +164,15 @@ def coinpayments_ipn_receive(*, body: bytes, hmac_header: str, headers: dict[str
     currency1, amount1 and txn_id against the payment); store the raw message with the result
     (a genuine one under its ipn_id, a refused one under a digest); apply it to the payment
     (duplicates and out-of-order messages are harmless: the state machine only moves forward).
-    Raises TransientFailure when the database fails in a way a retry may fix.
+    Raises MalformedMessage (400: not UTF-8, a NUL; nothing stored), TransientFailure when the
+    database fails in a way a retry may fix.
     """
     config = cp.Config.from_settings()
-    ipn = cp.parse_ipn(body)
+    try:
+        ipn = cp.parse_ipn(body)
+    except cp.MalformedIpn as exc:
+        logger.warning("CoinPayments IPN refused unread: %s (%s bytes)", exc, len(body))
+        raise MalformedMessage(str(exc)) from None
     error, payment = verify_ipn(config, ipn, body, hmac_header)
     text = body.decode("utf-8", errors="replace")
     try:
@@ -226,9 +245,12 @@ def apply_poll_result(*, payment_id: int, txn_id: str, info: dict[str, Any]) -> 
 
 
 def _fail(payment_id: int, reason: str) -> None:
+    """Fail a checkout that made nothing at the provider, and free its Idempotency-Key: the
+    client's retry with that key is a new attempt, not the failure again."""
     with transaction.atomic():
         payment = lock_payment(payment_id)
         if move(payment, S.FAILED, reason):
+            payment.idempotency_key = None
             save_payment(payment)
 
 
@@ -259,15 +281,33 @@ def _fill_from_info(payment: Payment, info: dict[str, Any], now: datetime) -> No
         payment.expires_at = now + timedelta(hours=1)
 
 
-def coinpayments_checkout(*, user: User, quote: Quote, coin: str, client: cp.Client | None = None) -> Payment:
+CHECKOUT_SCOPE = "checkout:"
+
+
+def _checkout_replay(earlier: Payment, *, quote: Quote, coin: str) -> Payment:
+    """The payment an earlier checkout with the same key made, or why it cannot be returned."""
+    asked = (quote.package.pk if quote.package else None, quote.usd_cents, coin)
+    if (earlier.package_id, earlier.usd_cents, earlier.coin) != asked:
+        raise KeyReused("This Idempotency-Key was used for a different checkout.", payment_id=earlier.pk)
+    if earlier.reference is None:
+        raise KeyInProgress(payment_id=earlier.pk)
+    return earlier
+
+
+def coinpayments_checkout(
+    *, user: User, quote: Quote, coin: str, client: cp.Client | None = None, idempotency_key: str | None = None
+) -> Payment:
     """Create a payment and its CoinPayments transaction.
 
-    Steps: check the coin and the user's limits; save the payment (pending, no reference yet)
-    so its id can be the invoice; call create_transaction outside any lock; store the answer.
-    After an ambiguous failure (read timeout, 5xx) we first look the invoice up, and only
-    create again when the provider has no transaction for it: one payment, one provider
-    transaction. On a refusal or outage the payment is marked failed with the provider's message.
-    Raises UnsupportedCoin, PurchaseLimitReached, ProviderFailed.
+    Steps: check the coin; return the payment an earlier checkout with the same idempotency key
+    made; check the user's limits; save the payment (pending, no reference yet, unique per
+    member and key) so its id can be the invoice; call create_transaction outside any lock;
+    store the answer. After an ambiguous failure (read timeout, 5xx) we first look the invoice
+    up, and only create again when the provider has no transaction for it: one payment, one
+    provider transaction. On a refusal or outage the payment is marked failed with the
+    provider's message (and its key freed for a retry).
+    Raises UnsupportedCoin, ProviderNotConfigured, PurchaseLimitReached, ProviderFailed,
+    KeyReused (a different checkout had the key), KeyInProgress (its provider call is still out).
     """
     if coin not in settings.COINPAYMENTS_ACCEPTED_COINS:
         raise UnsupportedCoin(
@@ -276,15 +316,28 @@ def coinpayments_checkout(*, user: User, quote: Quote, coin: str, client: cp.Cli
         )
     client = client or coinpayments_client()
     if not client.config.configured:
-        raise ProviderFailed("CoinPayments is not configured on this site.")
+        raise ProviderNotConfigured(
+            "Crypto payments through CoinPayments are not available on this site right now. "
+            "Please choose another payment method."
+        )
+    key = CHECKOUT_SCOPE + idempotency_key if idempotency_key else None
+    if key is not None:
+        earlier = Payment.objects.filter(user=user, idempotency_key=key).first()
+        if earlier is not None:
+            return _checkout_replay(earlier, quote=quote, coin=coin)
     now = timezone.now()
     check_limits(user_id=user.pk, usd_cents=quote.usd_cents, now=now)
-    payment = payment_create(
-        user=user,
-        quote=quote,
-        provider=Provider.COINPAYMENTS,
-        coin=coin,
-    )
+    try:
+        with transaction.atomic():
+            payment = payment_create(
+                user=user, quote=quote, provider=Provider.COINPAYMENTS, coin=coin, idempotency_key=key
+            )
+    except IntegrityError:
+        # A concurrent checkout with the same key saved its payment first: that one is ours.
+        winner = Payment.objects.filter(user=user, idempotency_key=key).first() if key else None
+        if winner is None:
+            raise
+        return _checkout_replay(winner, quote=quote, coin=coin)
     started = int(time.time()) - 120
     params = {
         "amount": str(payment.usd_amount),
