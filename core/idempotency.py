@@ -58,11 +58,10 @@ def _valid(key: str) -> bool:
 
 def clean_key(header: str | None, body: str | None = None) -> str | None:
     """The request's key: the header, or the body's `idempotency_key` where an endpoint had one
-    before the header (then the header is an alias and both must agree). None when neither is
-    given. Raises InvalidIdempotencyKey (400)."""
-    for value in (header, body):
-        if value is not None and not _valid(value):
-            raise InvalidIdempotencyKey()
+    before the header (the header is an alias and both must agree; the body field keeps the
+    rules its schema always had). None when neither is given. Raises InvalidIdempotencyKey (400)."""
+    if header is not None and not _valid(header):
+        raise InvalidIdempotencyKey()
     if header is not None and body is not None and header != body:
         raise InvalidIdempotencyKey("The Idempotency-Key header and the body's idempotency_key differ.")
     return header if header is not None else body
