@@ -19,12 +19,14 @@ from ninja import Header
 from .errors import GoldbookError
 
 MAX_KEY_LENGTH = 100
+KEY_PATTERN = r"^[ -~]{1,100}$"  # printable ASCII, as the IETF draft's examples and Stripe's keys
 
 # The header as an endpoint parameter: `idempotency_key: IdempotencyKeyHeader = None`.
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        pattern=KEY_PATTERN,  # checked by the API too: a bad key is a 400 invalid_request
         description=(
             "1 to 100 printable ASCII characters, unique per request you mean. Retrying with the same "
             "key returns the first result and charges once; the same key with a different request "
@@ -36,7 +38,7 @@ IdempotencyKeyHeader = Annotated[
 
 class InvalidIdempotencyKey(GoldbookError):
     status = 400
-    code = "invalid_idempotency_key"
+    code = "invalid_request"
     default_message = "Idempotency-Key must be 1 to 100 printable ASCII characters."
 
 

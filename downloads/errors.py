@@ -30,6 +30,7 @@ class KeyReused(DownloadError, IdempotencyConflict):
 
     status = 409
     code = "idempotency_conflict"
+    default_message = IdempotencyConflict.default_message
 
 
 class InvalidItems(DownloadError):

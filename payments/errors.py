@@ -62,11 +62,13 @@ class ProviderNotConfigured(PaymentError):
 class KeyReused(PaymentError, IdempotencyConflict):
     status = 409
     code = "idempotency_conflict"
+    default_message = IdempotencyConflict.default_message
 
 
 class KeyInProgress(PaymentError, IdempotencyInProgress):
     status = 409
     code = "idempotency_in_progress"
+    default_message = IdempotencyInProgress.default_message
 
 
 class MessageTooLarge(PaymentError):

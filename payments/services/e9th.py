@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 S = PaymentStatus
 
 
-def e9th_client() -> e9th.Client:
-    return e9th.Client()
+def e9th_client(*, budget: float | None = None) -> e9th.Client:
+    """A chain client; `budget` caps the seconds all its calls may take together (a request)."""
+    return e9th.Client(budget=budget)
 
 
 _decimals_cache: dict[str, int] = {}
@@ -127,6 +128,7 @@ def e9th_purchase(
     linked = selectors.linked_wallet(user_id=user.pk)
     if linked is None or linked.address != address:
         raise WalletNotLinked("This wallet is not linked to your account. Link it first by signing the challenge.")
+    client = client or e9th_client(budget=settings.E9TH_REQUEST_BUDGET_SECONDS)
     key = PURCHASE_SCOPE + idempotency_key if idempotency_key else None
     _key_matches(user=user, key=key, tx=tx, package_id=package_id)
     existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
@@ -148,7 +150,6 @@ def e9th_purchase(
         quote_ = package_quote(package)
     else:
         quote_ = payment_quote(existing)
-    client = client or e9th_client()
     return _e9th_evaluate(user=user, tx=tx, address=address, quote_=quote_, existing=existing, client=client, key=key)
 
 

@@ -125,7 +125,7 @@ def test_a_bad_idempotency_key_is_400(api, key):
     make_songs(3)
     resp = post(api, user, "/api/start-download", {"requested_songs": 1}, key=key)
     assert resp.status_code == 400, resp.content
-    assert resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.json()["error"] == "invalid_request"
     assert not DownloadJob.objects.filter(user=user).exists()
 
 
@@ -191,7 +191,7 @@ def test_item_download_header_and_body_key_must_agree(api):
     fund(user, "10.00")
     item = make_item()
     resp = post(api, user, f"/api/items/{item.pk}/download", {"idempotency_key": "a"}, key="b")
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     same = post(api, user, f"/api/items/{item.pk}/download", {"idempotency_key": "a"}, key="a")
     assert same.status_code == 200
 

@@ -69,7 +69,7 @@ def test_checkout_keys_are_per_member(cp_settings, rsps, client):
 
 def test_checkout_bad_key_is_400_and_calls_nobody(cp_settings, rsps, client):
     resp = checkout(client, UserFactory(), key="x" * 101)
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     assert len(rsps.calls) == 0 and not Payment.objects.exists()
 
 
@@ -94,6 +94,7 @@ def test_checkout_retry_while_the_first_is_still_at_the_provider_is_409(cp_setti
     Payment.objects.filter(pk=first.json()["payment_id"]).update(reference=None, address="")
     again = checkout(client, user, key="buy-3")
     assert again.status_code == 409 and again.json()["error"] == "idempotency_in_progress"
+    assert "still being processed" in again.json()["message"]
     assert len(rsps.calls) == 1
 
 
@@ -204,7 +205,7 @@ def test_e9th_claim_bad_key_is_400(client, e9th_settings):  # noqa: F811
     user = UserFactory()
     link(client, user, KEY)
     resp = claim(client, user, key="\u00e9t\u00e9")
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
 
 # --- every provider call has a timeout --------------------------------------------------------------
@@ -233,3 +234,86 @@ def test_a_payment_status_never_moves_on_a_bad_key(cp_settings, rsps, client):
     made = checkout(client, user, key="ok-key")
     checkout(client, user, key="")
     assert Payment.objects.get(pk=made.json()["payment_id"]).status == PaymentStatus.PENDING
+
+
+# --- a checkout request ends before the web server would kill it ------------------------------------
+
+
+class FakeTime:
+    """The provider module's clock: each call's timeout and each backoff advance it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize("fault", [requests.ConnectTimeout, requests.ReadTimeout])
+def test_a_checkout_against_a_provider_that_never_answers_ends_within_its_budget(
+    cp_settings, client, monkeypatch, fault
+):
+    """gunicorn kills a worker after 30 s; 4 attempts of 10 s each (twice over, for a connect
+    timeout) used to outlive it and leave the member with a dropped connection."""
+    clock = FakeTime()
+    monkeypatch.setattr("payments.providers.coinpayments.time", clock)
+
+    def never_answers(url, data=None, headers=None, timeout=None):
+        clock.now += timeout
+        raise fault()
+
+    session = mock.Mock(post=mock.Mock(side_effect=never_answers))
+    monkeypatch.setattr("payments.providers.coinpayments.requests.Session", lambda: session)
+    resp = checkout(client, UserFactory(), key="slow")
+    assert resp.status_code == 502, resp.content
+    assert clock.now - 1000.0 <= cp_settings.COINPAYMENTS_CHECKOUT_BUDGET_SECONDS
+    assert Payment.objects.get().status == PaymentStatus.FAILED
+
+
+def test_a_checkout_abandoned_mid_call_frees_its_key(cp_settings, rsps, client):
+    """The process died while CoinPayments was answering: long after, the same key starts again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = UserFactory()
+    rsps.add(responses.POST, API_URL, json=create_result("CPONE"))
+    first = checkout(client, user, key="buy-4")
+    Payment.objects.filter(pk=first.json()["payment_id"]).update(
+        reference=None, created_at=timezone.now() - timedelta(minutes=5)
+    )
+    rsps.reset()
+    rsps.add(responses.POST, API_URL, json=create_result("CPTWO"))
+    again = checkout(client, user, key="buy-4")
+    assert again.status_code == 201, again.content
+    assert again.json()["payment_id"] != first.json()["payment_id"]
+    assert Payment.objects.get(pk=first.json()["payment_id"]).status == PaymentStatus.FAILED
+
+
+def test_an_e9th_claim_against_a_node_that_never_answers_ends_within_its_budget(
+    client,
+    e9th_settings,
+    monkeypatch,  # noqa: F811
+):
+    """Four reads, three tries of 10 s each: two minutes of a gunicorn worker before the budget."""
+    user = UserFactory()
+    link(client, user, KEY)
+    clock = FakeTime()
+    monkeypatch.setattr("payments.providers.e9th.time", clock)
+
+    def never_answers(url, json=None, timeout=None):
+        clock.now += timeout
+        raise requests.ReadTimeout()
+
+    session = mock.Mock(post=mock.Mock(side_effect=never_answers))
+    monkeypatch.setattr("payments.providers.e9th.requests.Session", lambda: session)
+    resp = claim(client, user, key="slow-claim")
+    assert resp.status_code == 503 and resp.json()["error"] == "chain_unavailable"
+    assert clock.now - 1000.0 <= e9th_settings.E9TH_REQUEST_BUDGET_SECONDS
+    assert not Payment.objects.exists()

@@ -71,7 +71,7 @@ def test_redeem_header_and_body_key_must_agree(client):
     user = UserFactory()
     fund(user, "50.00")
     resp = post(client, user, "/api/rewards/redeem", {"reward_id": reward.pk, "idempotency_key": "a"}, key="b")
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     assert not Redemption.objects.exists()
 
 
@@ -89,7 +89,7 @@ def test_redeem_bad_header_is_400(client):
     user = UserFactory()
     fund(user, "50.00")
     resp = post(client, user, "/api/rewards/redeem", {"reward_id": reward.pk}, key="x" * 101)
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
 
 
 def test_redeem_is_answered_201_when_the_database_fails_after_commit(client):
@@ -132,5 +132,5 @@ def test_bounty_header_and_body_key_must_agree(client):
     user = UserFactory()
     fund(user, "50.00")
     resp = post(client, user, "/api/rewards/bounties", {**_bounty(), "idempotency_key": "a"}, key="b")
-    assert resp.status_code == 400 and resp.json()["error"] == "invalid_idempotency_key"
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     assert not Bounty.objects.exists()
