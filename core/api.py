@@ -10,10 +10,14 @@ House rules for every endpoint:
 """
 
 import datetime as dt
+import logging
 from decimal import Decimal
 from typing import Annotated, Any
 
 import simplejson
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -23,6 +27,9 @@ from pydantic import Field, WithJsonSchema
 
 from core.errors import GoldbookError, error_body
 from core.jsonbody import request_json
+from core.middleware import Unavailable, error_response, too_large
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(GoldbookError):
@@ -81,6 +88,20 @@ def _first_error(errors: list[dict[str, Any]]) -> str:
 @api.exception_handler(GoldbookError)
 def _domain_error(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
     return api.create_response(request, error_body(exc), status=exc.status)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Also in DEBUG, where django-ninja would otherwise answer a traceback (core.middleware
+    # answers the same for pages and for views outside the API).
+    logger.error("%s %s: database unavailable: %s", request.method, request.path, exc)
+    return error_response(request, Unavailable())
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0))
 
 
 @api.exception_handler(ValidationError)

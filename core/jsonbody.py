@@ -3,7 +3,8 @@
 Checked before `json.loads` sees the body: nesting depth (Python's parser recurses per level, and
 a body of 100,000 brackets either raises RecursionError or overflows the C stack where a library
 raised the recursion limit). Checked while parsing: UTF-8, no NaN/Infinity/1e999 (not JSON, and no
-amount is infinite). Body size is capped before any of this by DATA_UPLOAD_MAX_MEMORY_SIZE.
+amount is infinite). Checked after: no NUL and no unpaired surrogate in any string or key. Body
+size is capped before any of this (core.middleware.BodyLimitMiddleware: 413).
 """
 
 import json
@@ -59,18 +60,41 @@ def _no_constants(name: str) -> Any:
     raise InvalidBody(f"{name} is not a JSON value.")
 
 
+def _check_text(value: Any) -> None:
+    """No NUL (PostgreSQL text cannot hold it) and no lone surrogate (`"\\ud800"` is valid JSON
+    but not text any database or UTF-8 encoder accepts), in keys and strings at any depth (depth
+    is already bounded, so the recursion is too)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidBody("Text in the request body may not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidBody("Text in the request body may not contain unpaired surrogates.") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+
+
 def parse_json_body(body: bytes) -> Any:
     """Parse a request body as JSON. Raises InvalidBody (a ValueError) for anything malformed,
-    not UTF-8, nested deeper than MAX_JSON_DEPTH, or holding a non-finite number."""
+    not UTF-8, nested deeper than MAX_JSON_DEPTH, holding a non-finite number, a NUL character or
+    an unpaired surrogate."""
     if json_too_deep(body):
         raise InvalidBody(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         text = body.decode("utf-8")
-        return json.loads(text, parse_float=_finite, parse_constant=_no_constants)
+        parsed = json.loads(text, parse_float=_finite, parse_constant=_no_constants)
     except InvalidBody:
         raise
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidBody(f"The request body is not valid JSON: {exc}") from exc
+    _check_text(parsed)
+    return parsed
 
 
 _PARSED = "_goldbook_parsed_json"

@@ -134,3 +134,38 @@ def test_it_stands_in_for_the_health_check_and_replaces_a_dead_connection(monkey
     assert st.fetchone({"a": 3}) == (3,)  # the dead connection was replaced, as the check would have
     assert checks == [1]
     assert st.fetchone({"a": 4}) == (4,)
+
+
+@pytest.mark.postgres
+def test_ensure_database_creates_a_missing_database_once():
+    """A fresh machine has only `postgres`, `root` and `test`: make's createdb (run by checks,
+    migrate and the tests under CI) creates the database DATABASE_URL names, and is a no-op after."""
+    import psycopg2
+
+    from core.db import ensure_database
+
+    db = connection.settings_dict
+    server = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    name = "gb_fresh_machine_check"
+
+    def exists() -> bool:
+        with psycopg2.connect(f"{server}/postgres") as admin, admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return cursor.fetchone() is not None
+
+    def drop() -> None:
+        admin = psycopg2.connect(f"{server}/postgres")
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+    drop()
+    try:
+        assert not exists()
+        ensure_database(f"{server}/{name}")
+        assert exists()
+        ensure_database(f"{server}/{name}")  # already there: nothing happens
+        ensure_database("sqlite:///db.sqlite3")  # not PostgreSQL: nothing to do
+    finally:
+        drop()

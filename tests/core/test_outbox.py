@@ -115,3 +115,22 @@ def test_old_delivered_events_are_purged(settings):
 
 def test_unknown_event_names_have_no_handlers():
     assert events.handlers_for("no.such.event") == []
+
+
+def test_the_outbox_command_reports_and_delivers(handled, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    seen, state = handled
+    state["fail"] = True
+    _record({"hold_id": 11})  # never kicked: as if the broker had been down
+    out = StringIO()
+    call_command("outbox", stdout=out)
+    assert "wallet.hold_expired: 1 undelivered" in out.getvalue()
+    call_command("outbox", "--deliver", stdout=(out := StringIO()))
+    assert "handler down" in out.getvalue()  # the failing handler and its error are shown
+    state["fail"] = False
+    OutboxEvent.objects.update(available_at=timezone.now())
+    call_command("outbox", "--deliver", stdout=(out := StringIO()))
+    assert "Delivered 1 events." in out.getvalue() and "nothing undelivered" in out.getvalue()

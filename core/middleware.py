@@ -1,0 +1,93 @@
+"""Answers for a request the site cannot serve, instead of a traceback or an HTML 500.
+
+- A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413 before any view reads it (a provider that
+  gets a 5xx retries forever; a 413 tells it the message itself is wrong).
+- The database unreachable or its connection lost mid-request (a restart, a failover): 503 with
+  Retry-After. Nothing half-done is committed: every money operation is one transaction, so the
+  client may retry (with the same idempotency key where the endpoint takes one).
+
+JSON for /api/ and provider callbacks, a plain page for members. The page is standalone (no
+base template): the header's balance would need the database that is down.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+
+from .errors import GoldbookError, error_body
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+# Clients that read JSON, not pages: the API, the provider's callback, the pages' status polls.
+_MACHINE_PREFIXES = ("/api/", "/payments/coinpayments/ipn/")
+
+
+class BodyTooLarge(GoldbookError):
+    status = 413
+    code = "too_large"
+    default_message = "The request body is too large."
+
+
+class Unavailable(GoldbookError):
+    status = 503
+    code = "unavailable"
+    default_message = "The service is briefly unavailable. Nothing was changed; try again in a minute."
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    path = request.path
+    return path.startswith(_MACHINE_PREFIXES) or path.endswith(".json") or "json" in request.headers.get("Accept", "")
+
+
+def error_response(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
+    if _wants_json(request):
+        response: HttpResponse = JsonResponse(error_body(exc), status=exc.status)
+    else:
+        page = render_to_string("error.html", {"status": exc.status, "message": exc.message}, request=None)
+        response = HttpResponse(page, status=exc.status)
+    if exc.status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"The request body is larger than {limit:,} bytes.", limit=limit)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # Django answers a malformed Content-Length itself
+        if limit is not None and length > limit:
+            return error_response(request, too_large(limit))
+        return self.get_response(request)
+
+
+class ServiceUnavailableMiddleware:
+    """Innermost: turns what a view raised into 413/503 answers (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, RequestDataTooBig):  # a chunked body with no Content-Length
+            return error_response(request, too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0))
+        if isinstance(exception, OperationalError | InterfaceError):
+            logger.error("%s %s: database unavailable: %s", request.method, request.path, exception)
+            return error_response(request, Unavailable())
+        return None
