@@ -37,9 +37,19 @@ def _downloadable(*, user: User, item_id: int) -> Item:
     return item
 
 
-def _available(user: User) -> tuple[int, Currency]:
+def _delivery(*, user: User, item: Item, charged: int, link_kind: str, link_id: int) -> ItemDelivery:
+    """The delivery with the member's spendable credits read now: inside the charging
+    transaction for a new one, so the answer needs no read after commit."""
     balance = balance_for_user(user_id=user.pk)
-    return balance.available, balance.currency
+    return ItemDelivery(
+        item=item,
+        charged=charged,
+        link_kind=link_kind,
+        link_id=link_id,
+        unlocked=link_kind == "unl",
+        credits_available=balance.available,
+        currency=balance.currency,
+    )
 
 
 def item_download(*, user: User, item_id: int, idempotency_key: str | None = None) -> ItemDelivery:
@@ -59,7 +69,7 @@ def item_download(*, user: User, item_id: int, idempotency_key: str | None = Non
     if existing is not None:
         if existing.item_id != item.pk:
             raise KeyReused("This Idempotency-Key was used to download another item.")
-        return _delivered(existing, item, user)
+        return _delivery(user=user, item=item, charged=existing.charged, link_kind="rec", link_id=existing.pk)
     if item.is_unlock:
         return _unlock(user=user, item=item)
     try:
@@ -72,33 +82,11 @@ def item_download(*, user: User, item_id: int, idempotency_key: str | None = Non
                 idempotency_key=key,
             )
             _charge_record(record=record, key=key, memo=f"Download: {item.title}")
-            available, currency = _available(user)
+            return _delivery(user=user, item=item, charged=record.charged, link_kind="rec", link_id=record.pk)
     except IntegrityError:
         # The same key raced us and won: hand out its delivery, charge nothing more.
-        return _delivered(DownloadRecord.objects.get(idempotency_key=key), item, user)
-    return ItemDelivery(
-        item=item,
-        charged=record.charged,
-        link_kind="rec",
-        link_id=record.pk,
-        unlocked=False,
-        credits_available=available,
-        currency=currency,
-    )
-
-
-def _delivered(record: DownloadRecord, item: Item, user: User) -> ItemDelivery:
-    """A delivery made earlier under the same key, answered again (nothing charged now)."""
-    available, currency = _available(user)
-    return ItemDelivery(
-        item=item,
-        charged=record.charged,
-        link_kind="rec",
-        link_id=record.pk,
-        unlocked=False,
-        credits_available=available,
-        currency=currency,
-    )
+        record = DownloadRecord.objects.get(idempotency_key=key)
+    return _delivery(user=user, item=item, charged=record.charged, link_kind="rec", link_id=record.pk)
 
 
 def _charge_record(*, record: DownloadRecord, key: str, memo: str) -> None:
@@ -132,25 +120,7 @@ def _unlock(*, user: User, item: Item) -> ItemDelivery:
                 unlock = Unlock.objects.create(user=user, item=item, record=record)
                 key = f"downloads:unlock:{item.pk}:{user.pk}"
                 _charge_record(record=record, key=key, memo=f"Unlock: {item.title}")
-                available, currency = _available(user)
-            return ItemDelivery(
-                item=item,
-                charged=item.price,
-                link_kind="unl",
-                link_id=unlock.pk,
-                unlocked=True,
-                credits_available=available,
-                currency=currency,
-            )
+                return _delivery(user=user, item=item, charged=item.price, link_kind="unl", link_id=unlock.pk)
         except IntegrityError:
             existing = Unlock.objects.get(user_id=user.pk, item_id=item.pk)
-    available, currency = _available(user)
-    return ItemDelivery(
-        item=item,
-        charged=0,
-        link_kind="unl",
-        link_id=existing.pk,
-        unlocked=True,
-        credits_available=available,
-        currency=currency,
-    )
+    return _delivery(user=user, item=item, charged=0, link_kind="unl", link_id=existing.pk)

@@ -1,41 +1,20 @@
 """Issue 10, item 2: a committed download is never answered as a failure, and a retry with the
 same Idempotency-Key gets the same job (or the same item delivery), charged once."""
 
-import contextlib
 import threading
-from unittest import mock
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import connection
 from django.test import Client
 
 from downloads import services
 from downloads.models import DownloadJob, DownloadRecord
+from tests.dbfaults import database_fails_after
 from tests.factories import UserFactory, fund, make_item, make_songs
 from wallet.models import Hold, Transfer, TransferKind
 from wallet.selectors import balance_for_user
 
 pytestmark = pytest.mark.django_db
-
-
-def _database_down(execute, sql, params, many, context):
-    raise OperationalError("server closed the connection unexpectedly")
-
-
-@contextlib.contextmanager
-def database_fails_after(target: str):
-    """Run the real `target`, then make every later query fail: the work committed, and the
-    database went away before the answer was built."""
-    real = mock.patch(target).get_original()[0]
-    with contextlib.ExitStack() as stack:
-
-        def committed_then_down(*args, **kwargs):
-            result = real(*args, **kwargs)
-            stack.enter_context(connection.execute_wrapper(_database_down))
-            return result
-
-        stack.enter_context(mock.patch(target, side_effect=committed_then_down))
-        yield
 
 
 def post(api, user, path, body, key=None):

@@ -1,14 +1,11 @@
 """Issue 10, item 2: redeeming and offering a bounty take an Idempotency-Key header (an alias of
 the body's idempotency_key), retried safely, charged once, and answered from what committed."""
 
-import contextlib
-from unittest import mock
-
 import pytest
-from django.db import OperationalError, connection
 
 from accounts.services import api_session_create
 from rewards.models import Bounty, Redemption
+from tests.dbfaults import database_fails_after
 from tests.factories import RewardFactory, UserFactory, fund
 from wallet.models import Transfer
 from wallet.selectors import balance_for_user
@@ -21,24 +18,6 @@ def post(client, user, path, body, key=None):
     if key is not None:
         headers["HTTP_IDEMPOTENCY_KEY"] = key
     return client.post(path, body, content_type="application/json", **headers)
-
-
-def _database_down(execute, sql, params, many, context):
-    raise OperationalError("server closed the connection unexpectedly")
-
-
-@contextlib.contextmanager
-def database_fails_after(target: str):
-    real = mock.patch(target).get_original()[0]
-    with contextlib.ExitStack() as stack:
-
-        def committed_then_down(*args, **kwargs):
-            result = real(*args, **kwargs)
-            stack.enter_context(connection.execute_wrapper(_database_down))
-            return result
-
-        stack.enter_context(mock.patch(target, side_effect=committed_then_down))
-        yield
 
 
 # --- redeem -------------------------------------------------------------------------------------
