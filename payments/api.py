@@ -246,7 +246,10 @@ def _pending_out(outcome: ChainOutcome) -> dict[str, object]:
 
 
 def _purchase_out(outcome: ChainOutcome, *, user_id: int) -> dict[str, object]:
-    p, currency = outcome.payment, default_currency()
+    # The balance the crediting transaction read; only a repeat of a claim credited earlier
+    # (nothing committed now) reads it afresh.
+    balance = outcome.balance or balance_for_user(user_id=user_id)
+    p, currency = outcome.payment, balance.currency
     body: dict[str, object] = {
         "success": True,
         "package_name": p.package_name,
@@ -254,7 +257,7 @@ def _purchase_out(outcome: ChainOutcome, *, user_id: int) -> dict[str, object]:
         "base_credits": currency.to_decimal(p.base_credits),
         "bonus_credits": currency.to_decimal(p.bonus_credits),
         "total_credits_added": currency.to_decimal(p.total_credits),
-        "new_balance": balance_for_user(user_id=user_id).balance_decimal,
+        "new_balance": balance.balance_decimal,
         "transaction_id": p.pk,
     }
     if outcome.status is ChainStatus.ALREADY_CREDITED:

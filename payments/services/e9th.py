@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from wallet.selectors import Balance, balance_for_user
 
 from .. import selectors
 from ..errors import (
@@ -42,8 +43,7 @@ S = PaymentStatus
 
 
 def e9th_client(*, budget: float | None = None) -> e9th.Client:
-    """A chain client; `budget` caps the seconds all its calls may take together (a request)."""
-    return e9th.Client(budget=budget)
+    return e9th.Client(budget=budget)  # budget: seconds for all its calls together (a request)
 
 
 _decimals_cache: dict[str, int] = {}
@@ -81,6 +81,7 @@ class ChainOutcome:
     confirmations: int = 0
     required: int = 0
     message: str = ""
+    balance: Balance | None = None  # read in the crediting transaction: no read after commit
 
 
 def _e9th_settings_ok() -> None:
@@ -278,10 +279,10 @@ def _not_yet_confirmed(payment_id: int, receipt: e9th.Receipt, *, confirms: int,
 
 
 def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:
-    def run() -> tuple[Payment, bool]:
+    def run() -> tuple[Payment, bool, Balance]:
         locked = lock_payment(payment_id)
         if locked.status == S.COMPLETED:
-            return locked, False
+            return locked, False, balance_for_user(user_id=locked.user_id)
         locked.block_number, locked.block_hash, locked.confirmations = (
             receipt.block_number,
             receipt.block_hash,
@@ -290,12 +291,13 @@ def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: 
         done = complete_locked(locked, detail=f"{confirms} confirmations in block {receipt.block_number}.")
         if not done:
             save_payment(locked)
-        return locked, done
+        return locked, done, balance_for_user(user_id=locked.user_id)
 
-    credited, done = durable(run)
+    credited, done, balance = durable(run)
     if credited.status != S.COMPLETED:
         return ChainOutcome(ChainStatus.PENDING, credited, confirms, required, credited.status_detail)
-    return ChainOutcome(ChainStatus.CONFIRMED if done else ChainStatus.ALREADY_CREDITED, credited, confirms, required)
+    status = ChainStatus.CONFIRMED if done else ChainStatus.ALREADY_CREDITED
+    return ChainOutcome(status, credited, confirms, required, balance=balance)
 
 
 def _store_receipt_message(

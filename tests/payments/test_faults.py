@@ -317,3 +317,17 @@ def test_an_e9th_claim_against_a_node_that_never_answers_ends_within_its_budget(
     assert resp.status_code == 503 and resp.json()["error"] == "chain_unavailable"
     assert clock.now - 1000.0 <= e9th_settings.E9TH_REQUEST_BUDGET_SECONDS
     assert not Payment.objects.exists()
+
+
+def test_a_credited_e9th_claim_is_answered_200_when_the_database_fails_after_commit(
+    client, e9th_settings, rsps  # noqa: F811
+):
+    from tests.dbfaults import database_fails_after
+
+    user = UserFactory()
+    link(client, user, KEY)
+    rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=50 * 10**6)], head=102)
+    with database_fails_after("payments.services.e9th_purchase"):
+        resp = claim(client, user, key="claim-after-commit")
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["new_balance"] == 75.0 and resp.json()["total_credits_added"] == 75.0
