@@ -22,6 +22,7 @@ from core.errors import GoldbookError
 from core.idempotency import IdempotencyKeyHeader, clean_key
 from core.jsonbody import request_json
 from wallet.errors import InsufficientFunds
+from wallet.models import Currency
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
@@ -241,12 +242,12 @@ def _bounty_out(bounty_id: int) -> dict[str, Any]:
     return _bounty_row(Bounty.objects.select_related("offerer", "winner").get(pk=bounty_id))
 
 
-def _bounty_row(b: Bounty) -> dict[str, Any]:
+def _bounty_row(b: Bounty, currency: Currency | None = None) -> dict[str, Any]:
     return {
         "id": b.pk,
         "thread_ref": b.thread_ref,
         "title": b.title,
-        "coins": default_currency().to_decimal(b.amount),
+        "coins": (currency or default_currency()).to_decimal(b.amount),
         "status": b.status,
         "offered_by": b.offerer.public_name,
         "answer_count": b.answer_count,
@@ -288,7 +289,9 @@ def bounty_create(
             expires_in_days=payload.expires_in_days,
             idempotency_key=key,
         )
-    return Status(201, _bounty_out(bounty.pk))
+    # From the bounty the service returned (offerer loaded before commit): a read after the
+    # escrow committed could fail and answer "nothing was changed".
+    return Status(201, _bounty_row(bounty, currency))
 
 
 @router.get("/rewards/bounties", response={200: BountyListOut, 400: ErrorOut}, summary="Open bounties")

@@ -64,7 +64,11 @@ def bounty_create(
     now = timezone.now()
     with transaction.atomic(durable=True):
         lock_profile(offerer_id)
-        existing = Bounty.objects.filter(offerer_id=offerer_id, idempotency_key=key).first()
+        existing = (
+            Bounty.objects.select_related("offerer", "winner")
+            .filter(offerer_id=offerer_id, idempotency_key=key)
+            .first()
+        )
         if existing is not None:
             if (existing.thread_ref, existing.title, existing.amount) != (thread_ref, title, amount):
                 raise IdempotencyConflict("This idempotency_key was used for a different bounty.")
@@ -90,6 +94,7 @@ def bounty_create(
             cause=bounty,
         )
         bounty.save(update_fields=["escrow_transfer"])
+        bounty.offerer  # noqa: B018 - loaded before commit: the API answers with no read after it
     logger.info("Bounty #%s: %s escrowed by user #%s on %s", bounty.pk, amount, offerer_id, thread_ref)
     return bounty
 

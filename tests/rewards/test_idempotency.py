@@ -113,3 +113,12 @@ def test_bounty_header_and_body_key_must_agree(client):
     resp = post(client, user, "/api/rewards/bounties", {**_bounty(), "idempotency_key": "a"}, key="b")
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     assert not Bounty.objects.exists()
+
+
+def test_bounty_is_answered_201_when_the_database_fails_after_the_escrow(client):
+    user = UserFactory()
+    fund(user, "50.00")
+    with database_fails_after("rewards.services.bounty_create"):
+        resp = post(client, user, "/api/rewards/bounties", _bounty(), key="b-3")
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["coins"] == 25 and resp.json()["offered_by"]
