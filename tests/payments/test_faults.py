@@ -320,7 +320,9 @@ def test_an_e9th_claim_against_a_node_that_never_answers_ends_within_its_budget(
 
 
 def test_a_credited_e9th_claim_is_answered_200_when_the_database_fails_after_commit(
-    client, e9th_settings, rsps  # noqa: F811
+    client,
+    e9th_settings,
+    rsps,  # noqa: F811
 ):
     from tests.dbfaults import database_fails_after
 
