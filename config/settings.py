@@ -223,6 +223,26 @@ DOWNLOADS_UPLOAD_MAX_BYTES = env.int("DOWNLOADS_UPLOAD_MAX_BYTES", default=20 * 
 DOWNLOADS_EA_EXTENSIONS = env.list("DOWNLOADS_EA_EXTENSIONS", default=[".ex4", ".ex5", ".mq4", ".mq5", ".zip"])
 DOWNLOADS_REPORT_EXTENSIONS = env.list("DOWNLOADS_REPORT_EXTENSIONS", default=[".htm", ".html", ".pdf", ".png"])
 CELERY_BEAT_SCHEDULE["downloads-fail-stale-jobs"] = {"task": "downloads.fail_stale_jobs", "schedule": 60.0}
+# --- downloads: a job cut off by a worker crash runs again (issue 10, item 6) ---------------
+# A running job holds a lease in PostgreSQL (DownloadJob.lease_until), renewed as it packs songs.
+# A worker killed mid-job (kill -9, out of memory, a lost machine) stops renewing it; once it
+# lapses, the sweep below queues the job again and the next run takes it over. So a killed job
+# runs again about one lease plus one sweep interval after the crash, on any live worker.
+DOWNLOADS_JOB_LEASE_SECONDS = env.int("DOWNLOADS_JOB_LEASE_SECONDS", default=45)
+# Runs begun after which a job is failed instead of queued again: bounds a job that kills its
+# worker every time (out of memory, the hard time limit).
+DOWNLOADS_JOB_MAX_ATTEMPTS = env.int("DOWNLOADS_JOB_MAX_ATTEMPTS", default=5)
+# No `expires`: behind a backlog of jobs a sweep message would expire before a worker reached it.
+# Sweeps queued while no worker was up run back to back; each after the first finds nothing.
+CELERY_BEAT_SCHEDULE["downloads-requeue-lapsed-jobs"] = {"task": "downloads.requeue_lapsed_jobs", "schedule": 15.0}
+# Redis hands an unacknowledged (acks_late) message to another worker only `visibility_timeout`
+# seconds after it was delivered, whether or not its worker is alive. It must outlast the longest
+# acks_late run (DOWNLOADS_JOB_TIME_LIMIT, a system check enforces it) and the longest retry
+# countdown (retry_backoff_max, 600 s by default), or a running or waiting task is delivered a
+# second time. So it is no recovery tool: the job lease above is. A killed worker's messages come
+# back after it as a backstop (harmless: a finished job's run does nothing). Merged into options
+# other blocks may set (socket timeouts).
+CELERY_BROKER_TRANSPORT_OPTIONS = {**vars().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}), "visibility_timeout": 3600}
 # --- payments -------------------------------------------------------------------------------
 # Prices: 1 USD buys PAYMENTS_CREDITS_PER_USD credits; CNY is shown at the admin-set rate
 # (Pricing settings in the admin), this default until an admin sets one.

@@ -165,9 +165,9 @@ class JobStatus(models.TextChoices):
 class DownloadJob(models.Model):
     """A multi-song download, paid in two phases: a hold at start, a capture for what was delivered.
 
-    States: queued → running → completed | failed. Completing (records, capture, status) is one
-    transaction under this row's lock, and the capture is keyed by the hold, so a retried task
-    never charges twice.
+    States: queued → running → completed | failed; running → queued when its worker died. Completing
+    (records, capture, status) is one transaction under this row's lock, and the capture is keyed
+    by the hold, so a retried task never charges twice.
     """
 
     public_id = models.CharField(max_length=40, unique=True)
@@ -186,10 +186,14 @@ class DownloadJob(models.Model):
     archive_name = models.CharField(max_length=255, blank=True)
     archive_size = models.BigIntegerField(default=0)
     error = models.CharField(max_length=255, blank=True)
+    # Runs begun. The current run's number is its fencing token: only the run whose number is
+    # still the job's may renew the lease or complete the job (downloads/services/job_lease.py).
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # No run begins after this (creation + hold TTL - job time limit), so every run, bounded by
+    # the time limit, ends before the hold expires.
     deadline_at = models.DateTimeField()
     # The client's Idempotency-Key (unique per member) and a digest of what it asked for: a
     # retry returns this job, a different request under the same key is refused.
@@ -197,6 +201,9 @@ class DownloadJob(models.Model):
     request_digest = models.CharField(max_length=64, blank=True)
     # What the start answered, kept so a retried start answers the same.
     available_at_start = models.BigIntegerField(default=0)
+    # Running: the run is presumed alive until then (it renews this as it packs songs). Queued:
+    # a run was queued and should have begun by then. Once it passes, the sweep queues it again.
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

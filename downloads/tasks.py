@@ -17,7 +17,13 @@ logger = logging.getLogger(__name__)
     name="downloads.run_job",
     bind=True,
     ignore_result=True,
-    # acks_late is safe: every step of a job is idempotent under its row lock (see job_run).
+    # A worker that dies mid-job is covered by the job's lease (services/job_lease.py): the lease
+    # sweep below queues the job again once it lapses. acks_late and reject_on_worker_lost are
+    # backstops (the message comes back after a lost pool process at once, after a killed worker
+    # once Redis's visibility_timeout passes); safe because a run begins only when no other run
+    # holds a live lease and completes only if it is the job's latest, so the loops Celery warns
+    # about end at once, and a job that kills its worker every time fails after
+    # DOWNLOADS_JOB_MAX_ATTEMPTS runs.
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),
@@ -42,8 +48,20 @@ def run_download_job(self: object, job_id: int) -> None:
 
 @shared_task(name="downloads.fail_stale_jobs", ignore_result=True, acks_late=True)
 def fail_stale_jobs() -> int:
-    """Fail and release jobs that never finished or whose hold expired. Safe to run twice."""
+    """Fail and release jobs that may not run again (past their deadline or out of attempts with
+    nobody running them) or whose hold expired. Safe to run twice."""
     return services.jobs_fail_stale()
+
+
+@shared_task(name="downloads.requeue_lapsed_jobs", ignore_result=True, soft_time_limit=50, time_limit=60)
+def requeue_lapsed_jobs() -> int:
+    """Queue a run for each job nobody is running (beat, every 15 s). If the broker refuses a
+    message (down, or past the broker's socket timeouts) this raises and the job, marked queued
+    and leased for one more lease period, is queued again by a later sweep."""
+    job_ids = services.jobs_requeue_lapsed()
+    for job_id in job_ids:
+        run_download_job.delay(job_id)
+    return len(job_ids)
 
 
 @shared_task(name="downloads.notify_ea_decision", ignore_result=True, max_retries=3, default_retry_delay=60)

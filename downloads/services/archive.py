@@ -4,12 +4,13 @@ import logging
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from django.core.files import File
 from django.utils.text import get_valid_filename
 
-from ..models import DownloadJob, JobStatus, item_storage
+from ..models import DownloadJob, item_storage
 
 logger = logging.getLogger(__name__)
 
@@ -20,16 +21,15 @@ def archive_name(job: DownloadJob) -> str:
     return f"downloads/archives/{job.public_id}.zip"
 
 
-def build_archive(job: DownloadJob) -> tuple[list[int], int]:
+def build_archive(job: DownloadJob, *, progress: Callable[[int], None]) -> tuple[list[int], int]:
     """Zip the job's files into private storage; returns the delivered item ids and the size.
 
     Rebuilt from scratch on every attempt (same name), so a retry after a crash is harmless.
-    Items whose file is gone are skipped, and not charged.
+    Items whose file is gone are skipped, and not charged. `progress(n)` is called after each
+    song (the run's lease: it records progress, and raises to stop a run that was taken over).
     """
     storage = item_storage()
     entries = list(job.job_items.select_related("item").order_by("position"))
-    total = len(entries)
-    step = max(1, total // 20)
     delivered: list[int] = []
     with tempfile.SpooledTemporaryFile(max_size=ARCHIVE_SPOOL_BYTES) as tmp:
         # Stored, not deflated: audio and EA binaries are already compressed.
@@ -44,8 +44,7 @@ def build_archive(job: DownloadJob) -> tuple[list[int], int]:
                     delivered.append(item.pk)
                 except (FileNotFoundError, OSError, ValueError):
                     logger.warning("Job %s: item #%s has no readable file, skipped", job.public_id, item.pk)
-                if n % step == 0 or n == total:
-                    DownloadJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(progress_done=n)
+                progress(n)
         size = tmp.tell()
         tmp.seek(0)
         name = archive_name(job)

@@ -1,9 +1,11 @@
 """Download jobs: reserve the price at start (a hold), charge what was delivered at the end.
 
-States: queued → running → completed | failed. Lock order, as everywhere in downloads: our
-domain row (job, free allowance) first, then the hold, then accounts. The job's run is queued
-through the outbox (`Event.DOWNLOAD_JOB_QUEUED`), so a broker that is down at commit delays
-the run instead of losing it; every step of a run is idempotent under the job's row lock.
+States: queued → running → completed | failed, and running → queued when the run's worker died
+(job_lease.py: a lease, renewed as songs are packed; the lease sweep in job_sweeps.py queues the
+job again once it lapses). Lock order, as everywhere in downloads: our domain row (job, free
+allowance) first, then the hold, then accounts. The job's run is queued through the outbox
+(`Event.DOWNLOAD_JOB_QUEUED`), so a broker that is down at commit delays the run instead of
+losing it; every step of a run is idempotent under the job's row lock.
 """
 
 import logging
@@ -13,7 +15,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,7 +22,7 @@ from core.events import Event, record
 from core.idempotency import fingerprint
 from wallet import services as wallet
 from wallet.errors import HoldNotPending
-from wallet.models import Currency, HoldStatus, SystemAccount, TransferKind
+from wallet.models import Currency, SystemAccount, TransferKind
 from wallet.selectors import balance_for_user, default_currency
 
 from .. import selectors
@@ -38,6 +39,7 @@ from ..models import (
 )
 from .archive import archive_name, build_archive, delete_quietly
 from .free_tier import lock_allowance, refund_free
+from .job_lease import JobLease, LeaseLost, lease_duration, queued_grace
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +208,11 @@ def _job_create(
             requested_songs=requested_songs,
             free_songs=free,
             unit_price=unit_price,
-            deadline_at=now + timedelta(seconds=settings.DOWNLOADS_JOB_TIME_LIMIT),
+            # The last moment a run may begin and still end (time limit) before the hold expires.
+            deadline_at=now
+            + timedelta(seconds=settings.DOWNLOADS_HOLD_TTL_SECONDS)
+            - timedelta(seconds=settings.DOWNLOADS_JOB_TIME_LIMIT),
+            lease_until=now + queued_grace(),  # queued again if no run has begun by then
             idempotency_key=idempotency_key,
             request_digest=digest,
         )
@@ -224,18 +230,34 @@ def _lock_job(job_id: int) -> DownloadJob:
     return DownloadJob.objects.select_for_update(no_key=True).get(pk=job_id)
 
 
-def _job_begin(job_id: int) -> DownloadJob | None:
-    """queued → running (or resume a running job after a worker died). None if nothing to do."""
+def _job_begin(job_id: int) -> tuple[DownloadJob, JobLease] | None:
+    """queued → running, or take over a running job whose run stopped renewing its lease (its
+    worker died). None when there is nothing to do: the job is finished, or another run holds a
+    live lease (a duplicate message, a redelivery), or it may not run again (then it is failed)."""
+    now = timezone.now()
     with transaction.atomic(durable=True):
         job = _lock_job(job_id)
         if job.is_finished:
             return None
-        job.status = JobStatus.RUNNING
-        job.started_at = job.started_at or timezone.now()
-        job.attempts += 1
-        job.progress_done = 0
-        job.save(update_fields=["status", "started_at", "attempts", "progress_done"])
-    return job
+        if job.status == JobStatus.RUNNING and job.lease_until is not None and job.lease_until > now:
+            logger.info("Job %s: attempt %s holds it until %s", job.public_id, job.attempts, job.lease_until)
+            return None
+        exhausted = job.attempts >= settings.DOWNLOADS_JOB_MAX_ATTEMPTS
+        too_late = job.deadline_at <= now
+        if not (exhausted or too_late):
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or now
+            job.attempts += 1
+            job.progress_done = 0
+            job.lease_until = now + lease_duration()
+            job.save(update_fields=["status", "started_at", "attempts", "progress_done", "lease_until"])
+            return job, JobLease(job_id=job.pk, attempt=job.attempts, total=job.requested_songs)
+    job_fail(job_id=job_id, reason=GIVEN_UP if exhausted else TOO_LATE)
+    return None
+
+
+GIVEN_UP = "The download could not be finished; nothing was charged."
+TOO_LATE = "The download did not finish in time; nothing was charged."
 
 
 def charge_for(*, delivered: int, free_songs: int, unit_price: int) -> tuple[int, int]:
@@ -259,18 +281,21 @@ def _record_deliveries(*, job: DownloadJob, item_ids: list[int], free_used: int)
     )
 
 
-def _job_complete(job_id: int, delivered_ids: list[int], size: int, name: str) -> DownloadJob:
+def _job_complete(lease: JobLease, delivered_ids: list[int], size: int, name: str) -> DownloadJob:
     """Records, capture and `completed`, all in one transaction under the job lock.
 
     If the worker dies anywhere in here nothing is committed and the retry does it again; if
-    it dies after commit the retry finds the job completed. The capture is keyed by the hold
+    it dies after commit the retry finds the job completed. Only the job's latest run completes
+    it (LeaseLost otherwise: a newer run took over). The capture is keyed by the hold
     (`hold:<id>:capture`), so even a capture that somehow committed alone is returned, not
     repeated. Raises HoldNotPending when the hold expired or was released meanwhile.
     """
     with transaction.atomic(durable=True):
-        job = _lock_job(job_id)
+        job = _lock_job(lease.job_id)
         if job.is_finished:
             return job
+        if job.attempts != lease.attempt:
+            raise LeaseLost(f"job #{job.pk}: attempt {lease.attempt} superseded by attempt {job.attempts}")
         delivered = len(delivered_ids)
         free_used, amount = charge_for(delivered=delivered, free_songs=job.free_songs, unit_price=job.unit_price)
         _record_deliveries(job=job, item_ids=delivered_ids, free_used=free_used)
@@ -288,9 +313,11 @@ def _job_complete(job_id: int, delivered_ids: list[int], size: int, name: str) -
         job.archive_name = name
         job.archive_size = size
         job.finished_at = timezone.now()
+        job.lease_until = None
         job.save(
             update_fields=[
                 "status",
+                "lease_until",
                 "delivered_songs",
                 "credits_charged",
                 "progress_done",
@@ -316,7 +343,8 @@ def job_fail(*, job_id: int, reason: str) -> DownloadJob:
         job.status = JobStatus.FAILED
         job.error = reason[:255]
         job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
+        job.lease_until = None
+        job.save(update_fields=["status", "error", "finished_at", "lease_until"])
         name = archive_name(job)
         # Local cleanup of a partial archive: losing it to a crash only leaves a file behind.
         transaction.on_commit(lambda: delete_quietly(name))
@@ -326,26 +354,20 @@ def job_fail(*, job_id: int, reason: str) -> DownloadJob:
 
 def job_run(*, job_id: int) -> DownloadJob | None:
     """The task body: begin, build the archive, complete. Safe to run again at any point; a
-    finished job is left alone (None), so a second delivery charges nothing."""
-    job = _job_begin(job_id)
-    if job is None:
+    finished job, or one another run holds, is left alone (None), so a second delivery charges
+    nothing. On an error the lease is released, so Celery's retry can begin at once."""
+    begun = _job_begin(job_id)
+    if begun is None:
         return None
-    delivered, size = build_archive(job)
+    job, lease = begun
     try:
-        return _job_complete(job.pk, delivered, size, archive_name(job))
+        delivered, size = build_archive(job, progress=lease.progress)
+        return _job_complete(lease, delivered, size, archive_name(job))
+    except LeaseLost:
+        logger.warning("Job %s: attempt %s was taken over by a newer run; it stops", job.public_id, lease.attempt)
+        return None
     except HoldNotPending:
         return job_fail(job_id=job.pk, reason="The credit reservation expired before the download finished.")
-
-
-def jobs_fail_stale(*, now: datetime | None = None, limit: int = 200) -> int:
-    """Fail jobs past their deadline or whose hold is no longer pending (expired). Returns count."""
-    now = now or timezone.now()
-    open_jobs = DownloadJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-    due = list(
-        open_jobs.filter(Q(deadline_at__lte=now) | (Q(hold__isnull=False) & ~Q(hold__status=HoldStatus.PENDING)))
-        .order_by("deadline_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for job_id in due:
-        job_fail(job_id=job_id, reason="The download did not finish in time; nothing was charged.")
-    return len(due)
+    except BaseException:
+        lease.release()
+        raise

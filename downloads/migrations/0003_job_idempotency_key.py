@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('downloads', '0001_initial'),
+        ('downloads', '0002_job_lease'),
         ('wallet', '0004_drop_unused_hold_capture_kind'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
