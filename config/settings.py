@@ -272,7 +272,18 @@ E9TH_MIN_CONFIRMATIONS = env.int("E9TH_MIN_CONFIRMATIONS", default=3)
 E9TH_TOKEN_DECIMALS = env.int("E9TH_TOKEN_DECIMALS", default=None)
 E9TH_PENDING_TIMEOUT_MINUTES = env.int("E9TH_PENDING_TIMEOUT_MINUTES", default=30)
 E9TH_RPC_TIMEOUT_SECONDS = env.float("E9TH_RPC_TIMEOUT_SECONDS", default=10.0)
+
 CELERY_BEAT_SCHEDULE["payments-poll"] = {"task": "payments.poll", "schedule": 60.0}
+# --- issue 10, helper "requests": provider calls inside a member's request -------------------------
+# All CoinPayments calls of one checkout request together (connect/read timeouts, retries,
+# backoff, the invoice look-up after an ambiguous failure) stop after this many seconds, so the
+# request ends before gunicorn's 30 s worker timeout kills it. A checkout left without the
+# provider's answer for twice this long is "abandoned": its Idempotency-Key may start again.
+COINPAYMENTS_CHECKOUT_BUDGET_SECONDS = env.float("COINPAYMENTS_CHECKOUT_BUDGET_SECONDS", default=20.0)
+# The same for every chain RPC of one E9th claim request (receipt, head block, decimals, re-check).
+E9TH_REQUEST_BUDGET_SECONDS = env.float("E9TH_REQUEST_BUDGET_SECONDS", default=20.0)
+# --- end of issue 10 "requests" block ---------------------------------------------------------------
+
 # --- accounts -----------------------------------------------------------------------------
 # Email + PIN sign-in through django-allauth; the PIN lives in the user's password field.
 # PASSWORD_HASHERS (Auth section above) puts Django's BCryptSHA256PasswordHasher first: bcrypt at

@@ -10,9 +10,10 @@ from ninja import Field, Router, Schema, Status
 from accounts.api import token_auth
 from accounts.requests import signed_in_member
 from core.api import AUTH_ERRORS, ErrorOut, Money
+from core.idempotency import IdempotencyKeyHeader, clean_key
 from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
-from wallet.selectors import balance_for_user, default_currency
+from wallet.selectors import default_currency
 
 from . import links, selectors, services
 from .errors import ItemUnavailable, JobNotFound, Shortfall
@@ -67,7 +68,9 @@ class JobOut(Schema):
 
 class ItemDownloadIn(Schema):
     session_token: str | None = None
-    idempotency_key: str | None = Field(None, max_length=100)
+    idempotency_key: str | None = Field(
+        None, max_length=100, description="Same as the Idempotency-Key header; when both are given they must agree."
+    )
 
 
 class ItemDownloadOut(Schema):
@@ -122,20 +125,26 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
 @router.post(
     "/start-download",
     auth=token_auth,
-    response={202: StartDownloadOut, **AUTH_ERRORS, 402: InsufficientOut},
+    response={202: StartDownloadOut, **AUTH_ERRORS, 402: InsufficientOut, 409: ErrorOut},
     summary="Start a multi-song download job (credits held now, charged on completion)",
 )
-def start_download(request: HttpRequest, payload: StartDownloadIn) -> Status[dict[str, object]]:
+def start_download(
+    request: HttpRequest, payload: StartDownloadIn, idempotency_key: IdempotencyKeyHeader = None
+) -> Status[dict[str, object]]:
+    key = clean_key(idempotency_key)
     try:
         started = services.job_start(
             user=signed_in_member(request),
             requested_songs=payload.requested_songs,
             item_ids=payload.item_ids,
             use_free_downloads=payload.use_free_downloads,
+            idempotency_key=key,
         )
     except InsufficientFunds as exc:
         return _insufficient(exc, what=f"download {payload.requested_songs} songs")
-    currency = default_currency()
+    # The answer comes from what the service returned, nothing read after commit: a failing
+    # read here would answer 500 for a job that exists and hides its id from the client.
+    currency = started.currency
     return Status(
         202,
         {
@@ -166,22 +175,24 @@ def download_job(request: HttpRequest, job_id: str) -> dict[str, object]:
 @router.post(
     "/items/{item_id}/download",
     auth=token_auth,
-    response={200: ItemDownloadOut, **AUTH_ERRORS, 402: InsufficientOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: ItemDownloadOut, **AUTH_ERRORS, 402: InsufficientOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
     summary="Buy one item (metered: every time; unlock: once) and get a signed link",
 )
 def item_download(
-    request: HttpRequest, item_id: int, payload: ItemDownloadIn | None = None
+    request: HttpRequest,
+    item_id: int,
+    payload: ItemDownloadIn | None = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Status[dict[str, object]]:
     if not 0 < item_id < 2**63:
         raise ItemUnavailable()
+    key = clean_key(idempotency_key, payload.idempotency_key if payload else None)
     user = signed_in_member(request)
     try:
-        delivery = services.item_download(
-            user=user, item_id=item_id, idempotency_key=payload.idempotency_key if payload else None
-        )
+        delivery = services.item_download(user=user, item_id=item_id, idempotency_key=key)
     except InsufficientFunds as exc:
         return _insufficient(exc, what="download this item")
-    currency = default_currency()
+    currency = delivery.currency  # from the service: no read after the charge committed
     return Status(
         200,
         {
@@ -193,7 +204,7 @@ def item_download(
                 links.url(user_id=user.pk, kind=delivery.link_kind, object_id=delivery.link_id)
             ),
             "expires_in": settings.DOWNLOADS_LINK_MAX_AGE,
-            "credits_available": balance_for_user(user_id=user.pk).available_decimal,
+            "credits_available": currency.to_decimal(delivery.credits_available),
         },
     )
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import GoldbookError
+from core.idempotency import IdempotencyConflict
 from wallet.errors import InsufficientFunds
 from wallet.selectors import default_currency
 
@@ -22,6 +23,14 @@ class DownloadError(GoldbookError):
 
 class InvalidRequest(DownloadError):
     code = "invalid_request"
+
+
+class KeyReused(DownloadError, IdempotencyConflict):
+    """An Idempotency-Key reused for a different download (pages catch it as a DownloadError)."""
+
+    status = 409
+    code = "idempotency_conflict"
+    default_message = IdempotencyConflict.default_message
 
 
 class InvalidItems(DownloadError):

@@ -195,6 +195,12 @@ class DownloadJob(models.Model):
     # No run begins after this (creation + hold TTL - job time limit), so every run, bounded by
     # the time limit, ends before the hold expires.
     deadline_at = models.DateTimeField()
+    # The client's Idempotency-Key (unique per member) and a digest of what it asked for: a
+    # retry returns this job, a different request under the same key is refused.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True)
+    # What the start answered, kept so a retried start answers the same.
+    available_at_start = models.BigIntegerField(default=0)
     # Running: the run is presumed alive until then (it renews this as it packs songs). Queued:
     # a run was queued and should have begun by then. Once it passes, the sweep queues it again.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -202,6 +208,11 @@ class DownloadJob(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="downloads_job_idempotency_key_uniq",
+            ),
             models.CheckConstraint(condition=Q(requested_songs__gte=1), name="downloads_job_requested_gte_1"),
             models.CheckConstraint(
                 condition=Q(free_songs__lte=F("requested_songs")), name="downloads_job_free_within_requested"

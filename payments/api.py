@@ -13,6 +13,7 @@ from pydantic import Field
 from accounts.api import token_auth
 from accounts.requests import signed_in_member
 from core.api import AUTH_ERRORS, ErrorOut, Money
+from core.idempotency import IdempotencyKeyHeader, clean_key
 from core.requests import signed_in_id
 from wallet.selectors import balance_for_user, default_currency
 
@@ -100,11 +101,18 @@ def _checkout_out(p: Payment) -> dict[str, object]:
 @router.post(
     "/credits/checkout",
     auth=token_auth,
-    response={201: CheckoutOut, **AUTH_ERRORS, 403: ErrorOut, 404: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+    response={201: CheckoutOut, **AUTH_ERRORS, **{code: ErrorOut for code in (403, 404, 409, 502, 503)}},
+    description="502: CoinPayments refused or did not answer (nothing was made; retry). "
+    "503 not_configured: this site takes no CoinPayments payments.",
 )
-def checkout(request: HttpRequest, payload: CheckoutIn) -> Status[dict[str, object]]:
+def checkout(
+    request: HttpRequest, payload: CheckoutIn, idempotency_key: IdempotencyKeyHeader = None
+) -> Status[dict[str, object]]:
+    key = clean_key(idempotency_key)
     quote = services.quote(package_id=payload.package_id, custom_amount_usd=payload.custom_amount_usd)
-    payment = services.coinpayments_checkout(user=signed_in_member(request), quote=quote, coin=payload.currency.strip())
+    payment = services.coinpayments_checkout(
+        user=signed_in_member(request), quote=quote, coin=payload.currency.strip(), idempotency_key=key
+    )
     return Status(201, _checkout_out(payment))
 
 
@@ -207,12 +215,19 @@ class PendingOut(Schema):
     },
     exclude_none=True,
 )
-def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[dict[str, object]]:
+def purchase(
+    request: HttpRequest, payload: PurchaseIn, idempotency_key: IdempotencyKeyHeader = None
+) -> Status[dict[str, object]]:
+    key = clean_key(idempotency_key)
     if payload.payment_method != "e9th_stablecoin":
         raise UnsupportedPaymentMethod('payment_method must be "e9th_stablecoin".')
     user = signed_in_member(request)
     outcome = services.e9th_purchase(
-        user=user, package_id=payload.package_id, tx_hash=payload.tx_hash, wallet_address=payload.wallet_address
+        user=user,
+        package_id=payload.package_id,
+        tx_hash=payload.tx_hash,
+        wallet_address=payload.wallet_address,
+        idempotency_key=key,
     )
     if outcome.status is ChainStatus.PENDING:
         return Status(202, _pending_out(outcome))
@@ -231,7 +246,10 @@ def _pending_out(outcome: ChainOutcome) -> dict[str, object]:
 
 
 def _purchase_out(outcome: ChainOutcome, *, user_id: int) -> dict[str, object]:
-    p, currency = outcome.payment, default_currency()
+    # The balance the crediting transaction read; only a repeat of a claim credited earlier
+    # (nothing committed now) reads it afresh.
+    balance = outcome.balance or balance_for_user(user_id=user_id)
+    p, currency = outcome.payment, balance.currency
     body: dict[str, object] = {
         "success": True,
         "package_name": p.package_name,
@@ -239,7 +257,7 @@ def _purchase_out(outcome: ChainOutcome, *, user_id: int) -> dict[str, object]:
         "base_credits": currency.to_decimal(p.base_credits),
         "bonus_credits": currency.to_decimal(p.bonus_credits),
         "total_credits_added": currency.to_decimal(p.total_credits),
-        "new_balance": balance_for_user(user_id=user_id).balance_decimal,
+        "new_balance": balance.balance_decimal,
         "transaction_id": p.pk,
     }
     if outcome.status is ChainStatus.ALREADY_CREDITED:

@@ -3,6 +3,7 @@ Each carries the HTTP status and short code the API answers with (core.api turns
 into the JSON error body); pages show their message."""
 
 from core.errors import GoldbookError
+from core.idempotency import IdempotencyConflict, IdempotencyInProgress
 
 
 class PaymentError(GoldbookError):
@@ -49,6 +50,34 @@ class ProviderFailed(PaymentError):
 
     status = 502
     code = "provider_error"
+
+
+class ProviderNotConfigured(PaymentError):
+    """This site has no keys for the provider: nothing to retry, so 503, not a gateway error."""
+
+    status = 503
+    code = "not_configured"
+
+
+class KeyReused(PaymentError, IdempotencyConflict):
+    status = 409
+    code = "idempotency_conflict"
+    default_message = IdempotencyConflict.default_message
+
+
+class KeyInProgress(PaymentError, IdempotencyInProgress):
+    status = 409
+    code = "idempotency_in_progress"
+    default_message = IdempotencyInProgress.default_message
+
+
+class MessageTooLarge(PaymentError):
+    status = 413
+    code = "too_large"
+
+
+class MalformedMessage(PaymentError):
+    code = "invalid_request"
 
 
 class MethodUnavailable(PaymentError):

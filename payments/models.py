@@ -155,10 +155,19 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The client's Idempotency-Key, prefixed by the endpoint ("checkout:", "purchase:"): a retry
+    # returns this payment. Released (NULL) when the attempt failed with nothing made, so the
+    # same key may try again.
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["provider", "reference"], name="payments_payment_provider_reference_uniq"),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="payments_payment_idempotency_key_uniq",
+            ),
             models.CheckConstraint(condition=Q(usd_cents__gt=0), name="payments_payment_usd_gt_0"),
             models.CheckConstraint(condition=Q(base_credits__gt=0), name="payments_payment_base_gt_0"),
             models.CheckConstraint(condition=Q(bonus_credits__gte=0), name="payments_payment_bonus_gte_0"),

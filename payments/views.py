@@ -9,6 +9,7 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,11 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.requests import signed_in_member
-from core.errors import page_error
+from core.errors import error_body, page_error
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
-from .errors import PaymentError, TransientFailure
+from .errors import MessageTooLarge, PaymentError, TransientFailure
 from .forms import ChainClaimForm, CheckoutForm, PayMethod, WalletLinkForm
 from .models import BonusTier, CreditPackage, LinkedWallet, Payment, PaymentStatus, Provider
 
@@ -41,9 +42,7 @@ class MethodOption:
 
 
 def _methods() -> list[MethodOption]:
-    cp_ready = bool(
-        settings.COINPAYMENTS_PUBLIC_KEY and settings.COINPAYMENTS_PRIVATE_KEY and settings.COINPAYMENTS_MERCHANT_ID
-    )
+    cp_ready = services.coinpayments_configured()
     e9th_ready = bool(settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS)
     methods = [
         MethodOption(PayMethod.COINPAYMENTS, "USDT or other crypto (CoinPayments)", cp_ready),
@@ -182,24 +181,34 @@ def demo_pay(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("payments:checkout", pk=pk)
 
 
+def _ipn_error(exc: PaymentError) -> JsonResponse:
+    return JsonResponse(error_body(exc), status=exc.status)
+
+
 @csrf_exempt
 @require_POST
 def coinpayments_ipn(request: HttpRequest) -> HttpResponse:
-    """200 for a genuine IPN (also a duplicate), 400 for a forged or mismatched one (stored,
-    logged, nothing credited), 503 when our side fails transiently so CoinPayments retries."""
+    """200 for a genuine IPN (also a duplicate); 400 for a forged, mismatched or malformed one
+    and 413 for one over DATA_UPLOAD_MAX_MEMORY_SIZE (nothing credited; CoinPayments stops
+    retrying); 503 only when our side fails transiently, so CoinPayments retries. Errors are
+    the JSON error shape."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _ipn_error(MessageTooLarge("The IPN body is larger than this site accepts."))
     try:
         result = services.coinpayments_ipn_receive(
-            body=request.body,
+            body=body,
             hmac_header=request.headers.get("HMAC", ""),
             headers={"HMAC": request.headers.get("HMAC", ""), "User-Agent": request.headers.get("User-Agent", "")},
         )
-    except TransientFailure:
-        return HttpResponse("Temporarily unavailable; please retry.", status=503, content_type="text/plain")
+    except PaymentError as exc:  # TransientFailure: 503, retry later; MalformedMessage: 400
+        return _ipn_error(exc)
     except Exception:  # noqa: BLE001 - the provider must get 503 and retry, never a 500
         logger.exception("CoinPayments IPN: unexpected failure")
-        return HttpResponse("Temporarily unavailable; please retry.", status=503, content_type="text/plain")
+        return _ipn_error(TransientFailure("Temporarily unavailable; please retry."))
     if not result.accepted:
-        return HttpResponse(f"IPN refused: {result.reason}", status=400, content_type="text/plain")
+        return JsonResponse({"error": "ipn_refused", "message": f"IPN refused: {result.reason}"}, status=400)
     return HttpResponse("IPN OK", content_type="text/plain")
 
 

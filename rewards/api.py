@@ -19,8 +19,10 @@ from ninja.errors import AuthenticationError
 from accounts.api import api_session, token_auth
 from core.api import ErrorOut
 from core.errors import GoldbookError
+from core.idempotency import IdempotencyKeyHeader, clean_key
 from core.jsonbody import request_json
 from wallet.errors import InsufficientFunds
+from wallet.models import Currency
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
@@ -181,22 +183,25 @@ _REDEEM_RESPONSES = {
 
 
 @router.post("/rewards/redeem", auth=token_auth, response=_REDEEM_RESPONSES, summary="Redeem a reward")
-def redeem(request: HttpRequest, payload: RedeemIn) -> Status[dict[str, Any]]:
-    """201 with the redemption (the same one again for a repeated idempotency_key); 402 when the
-    member cannot afford it; 409 when out of stock or over the per-user limit."""
+def redeem(
+    request: HttpRequest, payload: RedeemIn, idempotency_key: IdempotencyKeyHeader = None
+) -> Status[dict[str, Any]]:
+    """201 with the redemption (the same one again for a repeated key, header or body); 402 when
+    the member cannot afford it; 409 when out of stock, over the per-user limit, or the key was
+    used for another reward."""
+    key = clean_key(idempotency_key, payload.idempotency_key)
     user_id = api_session(request).user_id
     with _paying("You do not have enough coins for this reward."):
-        result = services.reward_redeem(
-            user_id=user_id, reward_id=payload.reward_id, idempotency_key=payload.idempotency_key
-        )
-    redemption = result.redemption
+        result = services.reward_redeem(user_id=user_id, reward_id=payload.reward_id, idempotency_key=key)
+    redemption, currency = result.redemption, result.currency
+    # From what the service returned: a read after commit could fail and hide the redemption.
     return Status(
         201,
         {
             "redemption_id": redemption.pk,
             "status": redemption.status,
-            "coins_spent": default_currency().to_decimal(redemption.price),
-            "new_balance": balance_for_user(user_id=user_id).available_decimal,
+            "coins_spent": currency.to_decimal(redemption.price),
+            "new_balance": currency.to_decimal(result.available),
         },
     )
 
@@ -237,12 +242,12 @@ def _bounty_out(bounty_id: int) -> dict[str, Any]:
     return _bounty_row(Bounty.objects.select_related("offerer", "winner").get(pk=bounty_id))
 
 
-def _bounty_row(b: Bounty) -> dict[str, Any]:
+def _bounty_row(b: Bounty, currency: Currency | None = None) -> dict[str, Any]:
     return {
         "id": b.pk,
         "thread_ref": b.thread_ref,
         "title": b.title,
-        "coins": default_currency().to_decimal(b.amount),
+        "coins": (currency or default_currency()).to_decimal(b.amount),
         "status": b.status,
         "offered_by": b.offerer.public_name,
         "answer_count": b.answer_count,
@@ -263,10 +268,13 @@ def _bounty_id(bounty_id: int) -> int:
 @router.post(
     "/rewards/bounties",
     auth=token_auth,
-    response={201: BountyOut, 400: ErrorOut, 401: ErrorOut, 402: NeedCoinsOut},
+    response={201: BountyOut, 400: ErrorOut, 401: ErrorOut, 402: NeedCoinsOut, 409: ErrorOut},
     summary="Offer a bounty (coins go to escrow at once)",
 )
-def bounty_create(request: HttpRequest, payload: BountyIn) -> Status[dict[str, Any]]:
+def bounty_create(
+    request: HttpRequest, payload: BountyIn, idempotency_key: IdempotencyKeyHeader = None
+) -> Status[dict[str, Any]]:
+    key = clean_key(idempotency_key, payload.idempotency_key)
     currency = default_currency()
     try:
         amount = currency.to_minor(payload.coins)
@@ -279,9 +287,11 @@ def bounty_create(request: HttpRequest, payload: BountyIn) -> Status[dict[str, A
             title=payload.title,
             amount=amount,
             expires_in_days=payload.expires_in_days,
-            idempotency_key=payload.idempotency_key,
+            idempotency_key=key,
         )
-    return Status(201, _bounty_out(bounty.pk))
+    # From the bounty the service returned (offerer loaded before commit): a read after the
+    # escrow committed could fail and answer "nothing was changed".
+    return Status(201, _bounty_row(bounty, currency))
 
 
 @router.get("/rewards/bounties", response={200: BountyListOut, 400: ErrorOut}, summary="Open bounties")

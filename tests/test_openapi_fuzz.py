@@ -44,6 +44,8 @@ BUSINESS_RULE_400 = {
     ("POST", "/api/users/wallet/link"),  # the address must be hex; the signature must verify
     ("POST", "/api/ads/complete"),  # the token must carry the ad network's signature
     ("POST", "/api/rewards/bounties"),  # coins has at most two decimal places (JSON numbers are binary)
+    ("POST", "/api/rewards/redeem"),  # the Idempotency-Key header and the body's idempotency_key must agree
+    ("POST", "/api/items/{item_id}/download"),  # the same
 }
 
 

@@ -7,10 +7,11 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from wallet import services as wallet
-from wallet.models import SystemAccount, TransferKind
+from wallet.models import Currency, SystemAccount, TransferKind
+from wallet.selectors import balance_for_user
 
 from .. import selectors
-from ..errors import InvalidRequest, ItemForbidden, ItemUnavailable
+from ..errors import ItemForbidden, ItemUnavailable, KeyReused
 from ..models import DownloadRecord, Item, RecordSource, Unlock
 
 
@@ -21,6 +22,10 @@ class ItemDelivery:
     link_kind: str
     link_id: int
     unlocked: bool
+    # The member's spendable credits once this delivery was paid, read inside its transaction:
+    # the API answers from this, never from a read after commit that could fail.
+    credits_available: int
+    currency: Currency
 
 
 def _downloadable(*, user: User, item_id: int) -> Item:
@@ -32,26 +37,41 @@ def _downloadable(*, user: User, item_id: int) -> Item:
     return item
 
 
+def _delivery(*, user: User, item: Item, charged: int, link_kind: str, link_id: int) -> ItemDelivery:
+    """The delivery with the member's spendable credits read now: inside the charging
+    transaction for a new one, so the answer needs no read after commit."""
+    balance = balance_for_user(user_id=user.pk)
+    return ItemDelivery(
+        item=item,
+        charged=charged,
+        link_kind=link_kind,
+        link_id=link_id,
+        unlocked=link_kind == "unl",
+        credits_available=balance.available,
+        currency=balance.currency,
+    )
+
+
 def item_download(*, user: User, item_id: int, idempotency_key: str | None = None) -> ItemDelivery:
     """Charge for one item and say which signed link to hand out.
 
     - unlock items: the first call creates the unlock (unique per user and item) and charges
       the price once (key `downloads:unlock:<item>:<user>`); later calls are free;
     - metered items: every call charges, keyed by the client's idempotency key (a retried
-      request returns the first delivery) or a fresh key per request;
+      request returns the first delivery) or a fresh key per request. A client key is scoped
+      to the member and this endpoint: reused for another item it is refused;
     - free items (price 0): a record, no transfer.
-    Raises ItemUnavailable, ItemForbidden, InvalidRequest, wallet InsufficientFunds.
+    Raises ItemUnavailable, ItemForbidden, KeyReused (409), wallet InsufficientFunds.
     """
     item = _downloadable(user=user, item_id=item_id)
+    key = f"downloads:item:user:{user.pk}:" + (idempotency_key or f"auto-{uuid.uuid4().hex}")
+    existing = DownloadRecord.objects.filter(idempotency_key=key).first() if idempotency_key else None
+    if existing is not None:
+        if existing.item_id != item.pk:
+            raise KeyReused("This Idempotency-Key was used to download another item.")
+        return _delivery(user=user, item=item, charged=existing.charged, link_kind="rec", link_id=existing.pk)
     if item.is_unlock:
         return _unlock(user=user, item=item)
-    scope = f"downloads:item:{item.pk}:user:{user.pk}:"
-    key = scope + (idempotency_key or f"auto-{uuid.uuid4().hex}")
-    if len(key) > 200:
-        raise InvalidRequest("idempotency_key is too long (at most 100 characters).")
-    existing = DownloadRecord.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        return ItemDelivery(item=item, charged=existing.charged, link_kind="rec", link_id=existing.pk, unlocked=False)
     try:
         with transaction.atomic(durable=True):
             record = DownloadRecord.objects.create(
@@ -62,10 +82,11 @@ def item_download(*, user: User, item_id: int, idempotency_key: str | None = Non
                 idempotency_key=key,
             )
             _charge_record(record=record, key=key, memo=f"Download: {item.title}")
+            return _delivery(user=user, item=item, charged=record.charged, link_kind="rec", link_id=record.pk)
     except IntegrityError:
         # The same key raced us and won: hand out its delivery, charge nothing more.
         record = DownloadRecord.objects.get(idempotency_key=key)
-    return ItemDelivery(item=item, charged=record.charged, link_kind="rec", link_id=record.pk, unlocked=False)
+    return _delivery(user=user, item=item, charged=record.charged, link_kind="rec", link_id=record.pk)
 
 
 def _charge_record(*, record: DownloadRecord, key: str, memo: str) -> None:
@@ -89,15 +110,17 @@ def _charge_record(*, record: DownloadRecord, key: str, memo: str) -> None:
 
 def _unlock(*, user: User, item: Item) -> ItemDelivery:
     existing = Unlock.objects.filter(user_id=user.pk, item_id=item.pk).first()
-    if existing is not None:
-        return ItemDelivery(item=item, charged=0, link_kind="unl", link_id=existing.pk, unlocked=True)
-    try:
-        with transaction.atomic(durable=True):
-            record = DownloadRecord.objects.create(user=user, item=item, source=RecordSource.UNLOCK, charged=item.price)
-            # Unique per (user, item): a concurrent unlock blocks on the index, then fails here.
-            unlock = Unlock.objects.create(user=user, item=item, record=record)
-            _charge_record(record=record, key=f"downloads:unlock:{item.pk}:{user.pk}", memo=f"Unlock: {item.title}")
-    except IntegrityError:
-        unlock = Unlock.objects.get(user_id=user.pk, item_id=item.pk)
-        return ItemDelivery(item=item, charged=0, link_kind="unl", link_id=unlock.pk, unlocked=True)
-    return ItemDelivery(item=item, charged=item.price, link_kind="unl", link_id=unlock.pk, unlocked=True)
+    if existing is None:
+        try:
+            with transaction.atomic(durable=True):
+                record = DownloadRecord.objects.create(
+                    user=user, item=item, source=RecordSource.UNLOCK, charged=item.price
+                )
+                # Unique per (user, item): a concurrent unlock blocks on the index, then fails here.
+                unlock = Unlock.objects.create(user=user, item=item, record=record)
+                key = f"downloads:unlock:{item.pk}:{user.pk}"
+                _charge_record(record=record, key=key, memo=f"Unlock: {item.title}")
+                return _delivery(user=user, item=item, charged=item.price, link_kind="unl", link_id=unlock.pk)
+        except IntegrityError:
+            existing = Unlock.objects.get(user_id=user.pk, item_id=item.pk)
+    return _delivery(user=user, item=item, charged=0, link_kind="unl", link_id=existing.pk)

@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from core.events import Event, record
+from core.idempotency import fingerprint
 from wallet import services as wallet
 from wallet.errors import HoldNotPending
-from wallet.models import SystemAccount, TransferKind
-from wallet.selectors import balance_for_user
+from wallet.models import Currency, SystemAccount, TransferKind
+from wallet.selectors import balance_for_user, default_currency
 
 from .. import selectors
-from ..errors import InvalidItems, InvalidRequest, NotEnoughSongs
+from ..errors import InvalidItems, InvalidRequest, KeyReused, NotEnoughSongs
 from ..models import (
     DownloadJob,
     DownloadJobItem,
@@ -45,9 +46,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobStart:
+    """What a start answers, complete: the API builds its answer from this alone (no read after
+    commit, which could fail and hide a committed job from its client)."""
+
     job: DownloadJob
     credits_required: int
     credits_available: int
+    currency: Currency
 
     @property
     def credits_after(self) -> int:
@@ -116,23 +121,85 @@ def _hold_for(*, job: DownloadJob, user: User, required: int, now: datetime) -> 
     return account.available + required
 
 
+def _replay(job: DownloadJob, digest: str, currency: Currency) -> JobStart:
+    """The start a retried request gets: the job its key made, or a conflict."""
+    if job.request_digest != digest:
+        raise KeyReused("This Idempotency-Key already started a different download.")
+    required = job.paid_songs * job.unit_price
+    return JobStart(job=job, credits_required=required, credits_available=job.available_at_start, currency=currency)
+
+
 def job_start(
-    *, user: User, requested_songs: int, item_ids: list[int] | None = None, use_free_downloads: bool = False
+    *,
+    user: User,
+    requested_songs: int,
+    item_ids: list[int] | None = None,
+    use_free_downloads: bool = False,
+    idempotency_key: str | None = None,
 ) -> JobStart:
     """Start a download job: reserve the price now, charge what is delivered at the end.
 
-    Steps: validate the count and pick the songs; in one durable transaction lock the free
-    allowance (if used) and spend free downloads first, create the job, place a hold for the
-    paid remainder (kind download, cause the job, key derived from the job) and record
+    Steps: with an idempotency key, return the job an earlier request with it started (before
+    choosing songs: "the newest not yet downloaded" may be none by now); validate the count and
+    pick the songs; in one durable transaction lock the free allowance (if used) and spend free
+    downloads first, create the job (unique per member and key), place a hold for the paid
+    remainder (kind download, cause the job, key derived from the job) and record
     Event.DOWNLOAD_JOB_QUEUED, whose handler queues the run.
-    Raises InvalidRequest, InvalidItems, NotEnoughSongs, wallet InsufficientFunds (no job, no hold).
+    Raises InvalidRequest, InvalidItems, NotEnoughSongs, wallet InsufficientFunds (no job, no
+    hold), KeyReused (409: the key started a different download).
     """
+    digest = fingerprint(requested_songs=requested_songs, item_ids=item_ids, use_free_downloads=use_free_downloads)
+    currency = default_currency()
+    if idempotency_key is not None:
+        earlier = DownloadJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return _replay(earlier, digest, currency)
     max_songs = settings.DOWNLOADS_MAX_SONGS_PER_JOB
     if not 1 <= requested_songs <= max_songs:
         raise InvalidRequest(f"requested_songs must be between 1 and {max_songs}.")
     items = _job_items(user=user, requested_songs=requested_songs, item_ids=item_ids)
     unit_price = song_price_minor()
     now = timezone.now()
+    try:
+        job, required = _job_create(
+            user=user,
+            items=items,
+            use_free_downloads=use_free_downloads,
+            unit_price=unit_price,
+            now=now,
+            idempotency_key=idempotency_key,
+            digest=digest,
+        )
+    except IntegrityError:
+        # A concurrent request with the same key committed first (it held the unique index
+        # entry; this one waited and rolled back, hold included): answer with its job.
+        winner = DownloadJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if idempotency_key is None or winner is None:
+            raise
+        return _replay(winner, digest, currency)
+    logger.info(
+        "Job %s: %s songs for user #%s, %s free, %s held",
+        job.public_id,
+        requested_songs,
+        user.pk,
+        job.free_songs,
+        required,
+    )
+    return JobStart(job=job, credits_required=required, credits_available=job.available_at_start, currency=currency)
+
+
+def _job_create(
+    *,
+    user: User,
+    items: list[Item],
+    use_free_downloads: bool,
+    unit_price: int,
+    now: datetime,
+    idempotency_key: str | None,
+    digest: str,
+) -> tuple[DownloadJob, int]:
+    """The job, its items and its hold, in one transaction. Returns (job, amount held)."""
+    requested_songs = len(items)
     with transaction.atomic(durable=True):
         free = _spend_free(user_id=user.pk, wanted=requested_songs) if use_free_downloads else 0
         job = DownloadJob.objects.create(
@@ -146,17 +213,17 @@ def job_start(
             + timedelta(seconds=settings.DOWNLOADS_HOLD_TTL_SECONDS)
             - timedelta(seconds=settings.DOWNLOADS_JOB_TIME_LIMIT),
             lease_until=now + queued_grace(),  # queued again if no run has begun by then
+            idempotency_key=idempotency_key,
+            request_digest=digest,
         )
         DownloadJobItem.objects.bulk_create(
             DownloadJobItem(job=job, item=item, position=n) for n, item in enumerate(items, start=1)
         )
         required = (requested_songs - free) * unit_price
-        available_before = _hold_for(job=job, user=user, required=required, now=now)
+        job.available_at_start = _hold_for(job=job, user=user, required=required, now=now)
+        job.save(update_fields=["available_at_start"])
         record(Event.DOWNLOAD_JOB_QUEUED, {"job_id": job.pk})
-    logger.info(
-        "Job %s: %s songs for user #%s, %s free, %s held", job.public_id, requested_songs, user.pk, free, required
-    )
-    return JobStart(job=job, credits_required=required, credits_available=available_before)
+    return job, required
 
 
 def _lock_job(job_id: int) -> DownloadJob:

@@ -81,10 +81,20 @@ class Client:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] | None = None,
+        budget: float | None = None,
     ) -> None:
         self.config = config or Config.from_settings()
         self.session = session or requests.Session()
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        # A client serving a member's request gets a time budget for all its calls together
+        # (retries, backoff, the invoice look-up): the request must end before gunicorn kills it.
+        self.deadline = time.monotonic() + budget if budget is not None else None
+
+    def _time_left(self) -> float:
+        """Seconds this call may wait: the configured timeout, cut to what the budget leaves."""
+        if self.deadline is None:
+            return self.config.timeout
+        return min(self.config.timeout, self.deadline - time.monotonic())
 
     # --- transport ----------------------------------------------------------------------
 
@@ -96,7 +106,10 @@ class Client:
             "HMAC": sign(self.config.private_key, body),
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        response = self.session.post(self.config.api_url, data=body, headers=headers, timeout=self.config.timeout)
+        # Timeout on connect and on each read. Fallback: a connect timeout is retried (nothing was
+        # sent); a read timeout is ambiguous, so create_transaction is not repeated blindly (the
+        # checkout looks its invoice up first) and the poller / IPN settle the payment later.
+        response = self.session.post(self.config.api_url, data=body, headers=headers, timeout=self._time_left())
         if response.status_code >= 500:
             raise CoinPaymentsUnavailable(f"CoinPayments answered HTTP {response.status_code}.", ambiguous=True)
         try:
@@ -118,6 +131,9 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
+            if self._time_left() <= 0:
+                # Out of budget before sending: certainly not acted on (ambiguous=False).
+                raise CoinPaymentsUnavailable("CoinPayments did not answer in time.", ambiguous=False)
             try:
                 return self._post_once(cmd, params)
             except requests.ConnectTimeout:
@@ -132,6 +148,9 @@ class Client:
                 logger.warning("CoinPayments %s: giving up after %s attempt(s): %s", cmd, attempt, error)
                 raise error
             delay = self.config.backoff * 2 ** (attempt - 1)
+            if self.deadline is not None and time.monotonic() + delay >= self.deadline:
+                logger.warning("CoinPayments %s: out of time after %s attempt(s): %s", cmd, attempt, error)
+                raise error
             logger.info("CoinPayments %s: attempt %s failed (%s); retrying in %.1fs", cmd, attempt, error, delay)
             self.sleep(delay)
 
@@ -215,9 +234,21 @@ class Ipn:
             return None
 
 
+class MalformedIpn(ValueError):
+    """Not an IPN anyone could have sent: not UTF-8, or a NUL character (which no text column
+    can store). Answered 400 so the sender stops, never 503 (that means "retry")."""
+
+
 def parse_ipn(body: bytes) -> Ipn:
-    text = body.decode("utf-8", errors="replace")
-    return Ipn(dict(parse_qsl(text, keep_blank_values=True)))
+    """The IPN's form fields. Raises MalformedIpn."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedIpn("The IPN body is not UTF-8 text.") from None
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    if "\x00" in text or any("\x00" in k or "\x00" in v for k, v in fields.items()):
+        raise MalformedIpn("The IPN body holds a NUL character.")
+    return Ipn(fields)
 
 
 def verify_ipn_signature(*, secret: str, body: bytes, header: str) -> bool:

@@ -111,6 +111,7 @@ class Client:
         timeout: float | None = None,
         retries: int = 2,
         sleep: Callable[[float], None] | None = None,
+        budget: float | None = None,
     ) -> None:
         self.rpc_url = rpc_url or settings.E9TH_RPC_URL
         self.session = session or requests.Session()
@@ -118,22 +119,37 @@ class Client:
         self.retries = retries
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self._ids = itertools.count(1)
+        # A client serving a member's request gets a time budget for all its calls together:
+        # a claim makes up to four reads, each retried, and must end before gunicorn kills it.
+        self.deadline = time.monotonic() + budget if budget is not None else None
+
+    def _time_left(self) -> float:
+        if self.deadline is None:
+            return self.timeout
+        return min(self.timeout, self.deadline - time.monotonic())
 
     def rpc(self, method: str, params: list[Any]) -> Any:
         if not self.rpc_url:
             raise ChainUnavailable("E9TH_RPC_URL is not configured.")
         for attempt in range(self.retries + 1):
             payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+            if self._time_left() <= 0:
+                raise ChainUnavailable(f"The chain node did not answer {method} in time.")
             try:
-                response = self.session.post(self.rpc_url, json=payload, timeout=self.timeout)
+                # Timeout on connect and on each read. Fallback: reads are retried with backoff,
+                # then ChainUnavailable: the claim answers 503 (nothing credited, the member
+                # resubmits) and the poller re-checks open claims every minute.
+                response = self.session.post(self.rpc_url, json=payload, timeout=self._time_left())
                 if response.status_code >= 500:
                     raise ChainUnavailable(f"The chain node answered HTTP {response.status_code}.")
                 data = response.json()
             except (requests.RequestException, ValueError, ChainUnavailable) as exc:
                 # All three calls are reads: repeating them is always safe.
-                if attempt == self.retries:
+                delay = 0.2 * 2**attempt
+                out_of_time = self.deadline is not None and time.monotonic() + delay >= self.deadline
+                if attempt == self.retries or out_of_time:
                     raise ChainUnavailable(f"The chain node did not answer {method}: {exc}") from None
-                self.sleep(0.2 * 2**attempt)
+                self.sleep(delay)
                 continue
             if not isinstance(data, dict):
                 raise ChainUnavailable(f"The chain node answered {method} with unexpected JSON.")

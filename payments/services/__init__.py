@@ -20,7 +20,8 @@ Callers import from here (`from payments import services; services.quote(...)`).
 """
 
 from ._state import PAYMENT_MUTABLE
-from .coinpayments import IpnResult, coinpayments_checkout, coinpayments_client, coinpayments_ipn_receive
+from .checkout import coinpayments_checkout
+from .coinpayments import IpnResult, coinpayments_client, coinpayments_configured, coinpayments_ipn_receive
 from .completion import send_purchase_receipt
 from .demo_method import DEMO_TTL, demo_checkout, demo_enabled, demo_pay
 from .e9th import ChainOutcome, ChainStatus, e9th_client, e9th_purchase, e9th_recheck, token_units_for
@@ -42,6 +43,7 @@ __all__ = [
     "PollReport",
     "Quote",
     "coinpayments_checkout",
+    "coinpayments_configured",
     "coinpayments_client",
     "coinpayments_ipn_receive",
     "demo_checkout",

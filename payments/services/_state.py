@@ -34,6 +34,7 @@ PAYMENT_MUTABLE = [
     "rejected_reference",
     "expires_at",
     "completed_at",
+    "idempotency_key",
     "updated_at",
 ]
 

@@ -1,43 +1,40 @@
-"""CoinPayments: checkout (create the provider's transaction), IPNs and poll answers.
+"""CoinPayments: IPNs and poll answers (the checkout is in `checkout.py`).
 
-No outbound HTTP call is made while a payment row is locked: the provider is called before the
-transaction opens. Every message is stored raw with its verification result first, then applied
-under the payment's lock; the state machine only moves forward, so duplicates and out-of-order
-messages are harmless.
+Every message is stored raw with its verification result first, then applied under the
+payment's lock; the state machine only moves forward, so duplicates and out-of-order messages
+are harmless.
 """
 
-import datetime as dt
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
-from django.db import OperationalError, transaction
-from django.urls import reverse
-from django.utils import timezone
+from django.db import OperationalError
 
-from accounts.models import User
-
-from ..errors import ProviderFailed, TransientFailure, UnsupportedCoin
+from ..errors import MalformedMessage, TransientFailure
 from ..models import Payment, PaymentStatus, Provider, ProviderMessage
 from ..providers import coinpayments as cp
 from ._messages import digest, note_outcome, store_message
 from ._state import durable, lock_payment, move, save_payment
 from .completion import complete_locked
-from .quotes import Quote, check_limits, payment_create
 
 logger = logging.getLogger(__name__)
 
 S = PaymentStatus
 
 
-def coinpayments_client() -> cp.Client:
-    return cp.Client()
+def coinpayments_client(*, budget: float | None = None) -> cp.Client:
+    """A client; `budget` caps the seconds all its calls may take together (a member's request)."""
+    return cp.Client(budget=budget)
+
+
+def coinpayments_configured() -> bool:
+    """Whether this site can take CoinPayments payments: API keys, merchant id and IPN secret
+    (without the secret no payment could ever be confirmed)."""
+    return cp.Config.from_settings().configured
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -150,10 +147,15 @@ def coinpayments_ipn_receive(*, body: bytes, hmac_header: str, headers: dict[str
     currency1, amount1 and txn_id against the payment); store the raw message with the result
     (a genuine one under its ipn_id, a refused one under a digest); apply it to the payment
     (duplicates and out-of-order messages are harmless: the state machine only moves forward).
-    Raises TransientFailure when the database fails in a way a retry may fix.
+    Raises MalformedMessage (400: not UTF-8, a NUL; nothing stored), TransientFailure when the
+    database fails in a way a retry may fix.
     """
     config = cp.Config.from_settings()
-    ipn = cp.parse_ipn(body)
+    try:
+        ipn = cp.parse_ipn(body)
+    except cp.MalformedIpn as exc:
+        logger.warning("CoinPayments IPN refused unread: %s (%s bytes)", exc, len(body))
+        raise MalformedMessage(str(exc)) from None
     error, payment = verify_ipn(config, ipn, body, hmac_header)
     text = body.decode("utf-8", errors="replace")
     try:
@@ -223,125 +225,3 @@ def apply_poll_result(*, payment_id: int, txn_id: str, info: dict[str, Any]) -> 
         txn_id=txn_id,
         message_id=msg.pk,
     )
-
-
-def _fail(payment_id: int, reason: str) -> None:
-    with transaction.atomic():
-        payment = lock_payment(payment_id)
-        if move(payment, S.FAILED, reason):
-            save_payment(payment)
-
-
-def _fill_from_create(payment: Payment, result: dict[str, Any], now: datetime) -> None:
-    payment.reference = str(result.get("txn_id") or "")[:128] or None
-    payment.coin_amount = str(result.get("amount", ""))[:64]
-    payment.address = str(result.get("address", ""))[:255]
-    try:
-        payment.confirms_needed = int(str(result.get("confirms_needed", "0")))
-    except ValueError:
-        payment.confirms_needed = 0
-    try:
-        timeout = int(str(result.get("timeout", 0)))
-    except ValueError:
-        timeout = 0
-    payment.expires_at = now + timedelta(seconds=timeout or 3600)
-    payment.checkout_url = str(result.get("checkout_url", ""))[:500]
-    payment.status_url = str(result.get("status_url", ""))[:500]
-    payment.qrcode_url = str(result.get("qrcode_url", ""))[:500]
-
-
-def _fill_from_info(payment: Payment, info: dict[str, Any], now: datetime) -> None:
-    payment.coin_amount = str(info.get("amountf", ""))[:64]
-    payment.address = str(info.get("payment_address", ""))[:255]
-    try:
-        payment.expires_at = datetime.fromtimestamp(int(str(info.get("time_expires"))), tz=dt.UTC)
-    except (ValueError, OverflowError):
-        payment.expires_at = now + timedelta(hours=1)
-
-
-def coinpayments_checkout(*, user: User, quote: Quote, coin: str, client: cp.Client | None = None) -> Payment:
-    """Create a payment and its CoinPayments transaction.
-
-    Steps: check the coin and the user's limits; save the payment (pending, no reference yet)
-    so its id can be the invoice; call create_transaction outside any lock; store the answer.
-    After an ambiguous failure (read timeout, 5xx) we first look the invoice up, and only
-    create again when the provider has no transaction for it: one payment, one provider
-    transaction. On a refusal or outage the payment is marked failed with the provider's message.
-    Raises UnsupportedCoin, PurchaseLimitReached, ProviderFailed.
-    """
-    if coin not in settings.COINPAYMENTS_ACCEPTED_COINS:
-        raise UnsupportedCoin(
-            f"{coin!r} is not accepted. Choose one of: {', '.join(settings.COINPAYMENTS_ACCEPTED_COINS)}.",
-            accepted=list(settings.COINPAYMENTS_ACCEPTED_COINS),
-        )
-    client = client or coinpayments_client()
-    if not client.config.configured:
-        raise ProviderFailed("CoinPayments is not configured on this site.")
-    now = timezone.now()
-    check_limits(user_id=user.pk, usd_cents=quote.usd_cents, now=now)
-    payment = payment_create(
-        user=user,
-        quote=quote,
-        provider=Provider.COINPAYMENTS,
-        coin=coin,
-    )
-    started = int(time.time()) - 120
-    params = {
-        "amount": str(payment.usd_amount),
-        "currency1": "USD",
-        "currency2": coin,
-        "buyer_email": user.email,
-        "invoice": str(payment.pk),
-        "ipn_url": settings.SITE_URL + reverse("payments:coinpayments_ipn"),
-        "item_name": f"{settings.GOLDBOOK_SITE_NAME}: {quote.name}",
-    }
-    result, adopted = _create_or_adopt(client, payment, params=params, started=started)
-    with transaction.atomic():
-        payment = lock_payment(payment.pk)
-        if result is not None:
-            _fill_from_create(payment, result, now)
-        elif adopted is not None:
-            payment.reference = adopted[0]
-            _fill_from_info(payment, adopted[1], now)
-        save_payment(payment)
-    logger.info(
-        "Payment #%s: CoinPayments transaction %s for %s %s", payment.pk, payment.reference, payment.coin_amount, coin
-    )
-    return payment
-
-
-Created = dict[str, Any]
-Adopted = tuple[str, dict[str, Any]]
-
-
-def _create_or_adopt(
-    client: cp.Client, payment: Payment, *, params: dict[str, str], started: int
-) -> tuple[Created | None, Adopted | None]:
-    """Create the provider's transaction, at most twice: (create_transaction's answer, None), or
-    (None, (txn_id, info)) when an ambiguous failure turned out to have made one. Marks the payment
-    failed and raises ProviderFailed on a refusal or when the provider cannot be reached."""
-    for attempt in (1, 2):
-        try:
-            return client.create_transaction(**params), None
-        except cp.CoinPaymentsError as exc:
-            _fail(payment.pk, f"CoinPayments: {exc}")
-            raise ProviderFailed(f"CoinPayments refused the payment: {exc}", payment_id=payment.pk) from exc
-        except cp.CoinPaymentsUnavailable as exc:
-            if exc.ambiguous:
-                try:
-                    adopted = client.find_transaction_by_invoice(invoice=str(payment.pk), newer=started)
-                except (cp.CoinPaymentsError, cp.CoinPaymentsUnavailable):
-                    adopted = None
-                    attempt = 2  # cannot tell whether it got through: never risk a second one
-                if adopted:
-                    return None, adopted
-            if attempt == 2:
-                _fail(payment.pk, f"CoinPayments unavailable: {exc}")
-                raise ProviderFailed(
-                    "CoinPayments is not answering right now; no payment was made. Please try again in a minute.",
-                    payment_id=payment.pk,
-                ) from exc
-            logger.info(
-                "Payment #%s: create attempt %s failed (%s); provider has none, retrying", payment.pk, attempt, exc
-            )
-    raise AssertionError("unreachable: the second attempt returns or raises")

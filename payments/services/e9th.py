@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from wallet.selectors import Balance, balance_for_user
 
 from .. import selectors
 from ..errors import (
@@ -24,6 +25,7 @@ from ..errors import (
     ClaimRejected,
     HashClaimed,
     InvalidPurchase,
+    KeyReused,
     MethodUnavailable,
     PackageNotFound,
     WalletNotLinked,
@@ -40,8 +42,8 @@ logger = logging.getLogger(__name__)
 S = PaymentStatus
 
 
-def e9th_client() -> e9th.Client:
-    return e9th.Client()
+def e9th_client(*, budget: float | None = None) -> e9th.Client:
+    return e9th.Client(budget=budget)  # budget: seconds for all its calls together (a request)
 
 
 _decimals_cache: dict[str, int] = {}
@@ -79,6 +81,7 @@ class ChainOutcome:
     confirmations: int = 0
     required: int = 0
     message: str = ""
+    balance: Balance | None = None  # read in the crediting transaction: no read after commit
 
 
 def _e9th_settings_ok() -> None:
@@ -86,16 +89,36 @@ def _e9th_settings_ok() -> None:
         raise MethodUnavailable("E9th deposits are not configured on this site.")
 
 
+PURCHASE_SCOPE = "purchase:"
+
+
+def _key_matches(*, user: User, key: str | None, tx: str, package_id: int) -> None:
+    """A claim's Idempotency-Key names one transaction and one package. The chain hash is what
+    makes a claim idempotent (one hash, one credit); the key only refuses a reused key."""
+    if key is None:
+        return
+    earlier = Payment.objects.filter(user=user, idempotency_key=key).first()
+    if earlier is not None and (earlier.reference != tx or earlier.package_id != package_id):
+        raise KeyReused("This Idempotency-Key was used to claim another deposit.", transaction_id=earlier.pk)
+
+
 def e9th_purchase(
-    *, user: User, package_id: int, tx_hash: str, wallet_address: str, client: e9th.Client | None = None
+    *,
+    user: User,
+    package_id: int,
+    tx_hash: str,
+    wallet_address: str,
+    client: e9th.Client | None = None,
+    idempotency_key: str | None = None,
 ) -> ChainOutcome:
     """Claim an on-chain E9th stablecoin deposit for a package.
 
     Checks, in order: hash and address well formed (InvalidPurchase, 400); the wallet is the
     caller's linked one (WalletNotLinked, 403); the hash is not pending or credited for someone
     else (HashClaimed, 409); the receipt passes every check (ClaimRejected, 422 with the
-    reason; a rejected claim reserves nothing). Then: not mined or too few confirmations →
-    pending (202); enough → re-check the receipt (same block hash) and credit once.
+    reason; a rejected claim reserves nothing); an idempotency key names this hash and package
+    (KeyReused, 409). Then: not mined or too few confirmations → pending (202); enough →
+    re-check the receipt (same block hash) and credit once.
     """
     tx = e9th.normalise_hash(tx_hash)
     address = e9th.normalise_address(wallet_address)
@@ -106,6 +129,9 @@ def e9th_purchase(
     linked = selectors.linked_wallet(user_id=user.pk)
     if linked is None or linked.address != address:
         raise WalletNotLinked("This wallet is not linked to your account. Link it first by signing the challenge.")
+    client = client or e9th_client(budget=settings.E9TH_REQUEST_BUDGET_SECONDS)
+    key = PURCHASE_SCOPE + idempotency_key if idempotency_key else None
+    _key_matches(user=user, key=key, tx=tx, package_id=package_id)
     existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
     if existing is not None and existing.user_id != user.pk and existing.status not in (S.COMPLETED, S.REFUNDED):
         # Someone else's open claim: check it now, so an impostor who claimed the hash before
@@ -125,12 +151,18 @@ def e9th_purchase(
         quote_ = package_quote(package)
     else:
         quote_ = payment_quote(existing)
-    client = client or e9th_client()
-    return _e9th_evaluate(user=user, tx=tx, address=address, quote_=quote_, existing=existing, client=client)
+    return _e9th_evaluate(user=user, tx=tx, address=address, quote_=quote_, existing=existing, client=client, key=key)
 
 
 def _e9th_evaluate(
-    *, user: User, tx: str, address: str, quote_: Quote, existing: Payment | None, client: e9th.Client
+    *,
+    user: User,
+    tx: str,
+    address: str,
+    quote_: Quote,
+    existing: Payment | None,
+    client: e9th.Client,
+    key: str | None = None,
 ) -> ChainOutcome:
     """Read the receipt, check it, then mark the claim pending/confirming or credit it.
     Raises ChainUnavailable, ClaimRejected (after releasing an existing claim), HashClaimed."""
@@ -143,7 +175,9 @@ def _e9th_evaluate(
         raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
     if receipt is not None:
         _check_receipt(tx, receipt, existing, min_value=token_units_for(quote_.usd_cents, decimals), address=address)
-    payment = existing or _create_chain_claim(user=user, tx=tx, address=address, quote_=quote_, decimals=decimals)
+    payment = existing or _create_chain_claim(
+        user=user, tx=tx, address=address, quote_=quote_, decimals=decimals, key=key
+    )
     if receipt is None:
         locked = _mark_open(payment.pk, S.PENDING, "Waiting for the transaction to be mined.")
         return ChainOutcome(
@@ -245,10 +279,10 @@ def _not_yet_confirmed(payment_id: int, receipt: e9th.Receipt, *, confirms: int,
 
 
 def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:
-    def run() -> tuple[Payment, bool]:
+    def run() -> tuple[Payment, bool, Balance]:
         locked = lock_payment(payment_id)
         if locked.status == S.COMPLETED:
-            return locked, False
+            return locked, False, balance_for_user(user_id=locked.user_id)
         locked.block_number, locked.block_hash, locked.confirmations = (
             receipt.block_number,
             receipt.block_hash,
@@ -257,12 +291,13 @@ def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: 
         done = complete_locked(locked, detail=f"{confirms} confirmations in block {receipt.block_number}.")
         if not done:
             save_payment(locked)
-        return locked, done
+        return locked, done, balance_for_user(user_id=locked.user_id)
 
-    credited, done = durable(run)
+    credited, done, balance = durable(run)
     if credited.status != S.COMPLETED:
         return ChainOutcome(ChainStatus.PENDING, credited, confirms, required, credited.status_detail)
-    return ChainOutcome(ChainStatus.CONFIRMED if done else ChainStatus.ALREADY_CREDITED, credited, confirms, required)
+    status = ChainStatus.CONFIRMED if done else ChainStatus.ALREADY_CREDITED
+    return ChainOutcome(status, credited, confirms, required, balance=balance)
 
 
 def _store_receipt_message(
@@ -292,7 +327,9 @@ def _store_receipt_message(
     )
 
 
-def _create_chain_claim(*, user: User, tx: str, address: str, quote_: Quote, decimals: int) -> Payment:
+def _create_chain_claim(
+    *, user: User, tx: str, address: str, quote_: Quote, decimals: int, key: str | None = None
+) -> Payment:
     try:
         with transaction.atomic():
             return payment_create(
@@ -305,11 +342,14 @@ def _create_chain_claim(*, user: User, tx: str, address: str, quote_: Quote, dec
                 address=settings.E9TH_DEPOSIT_ADDRESS,
                 confirms_needed=settings.E9TH_MIN_CONFIRMATIONS,
                 wallet_address=address,
+                idempotency_key=key,
             )
     except IntegrityError:
         winner = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
         if winner is not None and winner.user_id == user.pk:
             return winner
+        if key is not None and Payment.objects.filter(user=user, idempotency_key=key).exists():
+            raise KeyReused("This Idempotency-Key was used to claim another deposit.") from None
         raise HashClaimed("This transaction was already claimed by another account.") from None
 
 
@@ -323,6 +363,7 @@ def _release_claim(payment_id: int, reason: str) -> None:
         if payment.reference:
             payment.rejected_reference = payment.reference
             payment.reference = None
+        payment.idempotency_key = None  # a rejected claim holds no key either: a retry re-checks
         save_payment(payment)
 
 

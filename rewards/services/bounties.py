@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from wallet import services as wallet
+from wallet.errors import IdempotencyConflict
 from wallet.models import SystemAccount, TransferKind
 from wallet.selectors import default_currency
 
@@ -46,7 +47,9 @@ def bounty_create(
 ) -> Bounty:
     """Offer a bounty: the coins move to the escrow system account at once.
 
-    Raises InvalidBounty, InsufficientFunds.
+    A reused idempotency key returns its bounty (nothing escrowed again), or raises
+    IdempotencyConflict when it offered a different one.
+    Raises InvalidBounty, InsufficientFunds, IdempotencyConflict.
     """
     days = settings.REWARDS_BOUNTY_DAYS if expires_in_days is None else expires_in_days
     if not 1 <= days <= settings.REWARDS_BOUNTY_MAX_DAYS:
@@ -61,8 +64,14 @@ def bounty_create(
     now = timezone.now()
     with transaction.atomic(durable=True):
         lock_profile(offerer_id)
-        existing = Bounty.objects.filter(offerer_id=offerer_id, idempotency_key=key).first()
+        existing = (
+            Bounty.objects.select_related("offerer", "winner")
+            .filter(offerer_id=offerer_id, idempotency_key=key)
+            .first()
+        )
         if existing is not None:
+            if (existing.thread_ref, existing.title, existing.amount) != (thread_ref, title, amount):
+                raise IdempotencyConflict("This idempotency_key was used for a different bounty.")
             return existing
         expires = now + timedelta(days=days)
         bounty = Bounty.objects.create(
@@ -85,6 +94,7 @@ def bounty_create(
             cause=bounty,
         )
         bounty.save(update_fields=["escrow_transfer"])
+        bounty.offerer  # noqa: B018 - loaded before commit: the API answers with no read after it
     logger.info("Bounty #%s: %s escrowed by user #%s on %s", bounty.pk, amount, offerer_id, thread_ref)
     return bounty
 

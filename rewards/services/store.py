@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.models import User
 from wallet import services as wallet
 from wallet.errors import IdempotencyConflict
-from wallet.models import SystemAccount, TransferKind
+from wallet.models import Currency, SystemAccount, TransferKind
+from wallet.selectors import balance_for_user
 
 from ..errors import LimitReached, OutOfStock, RedemptionNotPending, RewardUnavailable
 from ..models import GroupGrant, Redemption, RedemptionStatus, Reward, RewardKind, RewardProfile, UserBadge
@@ -24,8 +25,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RedeemResult:
+    """The redemption and the member's spendable coins right after it, read in its transaction
+    (the API answers from this, not from a read after commit)."""
+
     redemption: Redemption
     created: bool
+    available: int
+    currency: Currency
 
 
 def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None = None) -> RedeemResult:
@@ -49,7 +55,7 @@ def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None =
             if existing is not None:
                 if existing.reward_id != reward_id:
                     raise IdempotencyConflict("This idempotency_key was used for another reward.")
-                return RedeemResult(redemption=existing, created=False)
+                return _result(existing, created=False)
         reward = Reward.objects.filter(pk=reward_id).first()
         if reward is None or not reward.is_live(now):
             raise RewardUnavailable("This reward is not available.")
@@ -81,8 +87,14 @@ def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None =
         redemption.save(update_fields=["transfer"])
         if reward.kind != RewardKind.MANUAL:
             _fulfil(redemption=redemption, reward=reward, profile=profile, now=now)
+        result = _result(redemption, created=True)
     logger.info("Redemption #%s: %s by user #%s (%s)", redemption.pk, reward.name, user_id, redemption.status)
-    return RedeemResult(redemption=redemption, created=True)
+    return result
+
+
+def _result(redemption: Redemption, *, created: bool) -> RedeemResult:
+    balance = balance_for_user(user_id=redemption.user_id)
+    return RedeemResult(redemption=redemption, created=created, available=balance.available, currency=balance.currency)
 
 
 def _fulfil(*, redemption: Redemption, reward: Reward, profile: RewardProfile, now: datetime) -> None:
