@@ -37,7 +37,7 @@ class BodyTooLarge(GoldbookError):
 class Unavailable(GoldbookError):
     status = 503
     code = "unavailable"
-    default_message = "The service is briefly unavailable. Nothing was changed; try again in a minute."
+    default_message = "The service is briefly unavailable. Try again in a minute."
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -2,6 +2,7 @@
 answers with when nothing more specific catches it."""
 
 from core.errors import GoldbookError
+from core.idempotency import IdempotencyConflict as RequestKeyConflict
 
 
 class WalletError(GoldbookError):
@@ -32,8 +33,9 @@ class InsufficientFunds(WalletError):
         return self.required - self.available
 
 
-class IdempotencyConflict(WalletError):
-    """The key was used before for an operation with different parameters."""
+class IdempotencyConflict(WalletError, RequestKeyConflict):
+    """The key was used before for an operation with different parameters: the ledger's case of
+    the site's one idempotency conflict (a 409 `idempotency_conflict` wherever it surfaces)."""
 
     status = 409
     code = "idempotency_conflict"

@@ -20,7 +20,6 @@ from tests.celery_worker import start_worker, stop_worker, worker_env
 from tests.factories import UserFactory, credit_package
 from wallet.selectors import balance_for_user
 
-PORT = 8352
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -61,10 +60,10 @@ class FakeCoinPayments(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def provider(settings):
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), FakeCoinPayments)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeCoinPayments)  # a free port: runs may overlap
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
-        "COINPAYMENTS_API_URL": f"http://127.0.0.1:{PORT}/api.php",
+        "COINPAYMENTS_API_URL": f"http://127.0.0.1:{server.server_port}/api.php",
         "COINPAYMENTS_PUBLIC_KEY": "pub",
         "COINPAYMENTS_PRIVATE_KEY": "priv",
         "COINPAYMENTS_MERCHANT_ID": "m",
