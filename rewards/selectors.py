@@ -56,7 +56,8 @@ def buckets_for(at: datetime) -> list[tuple[str, str]]:
 def _redis_client(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # Timeouts from settings (GOLDBOOK_REDIS_*): on a failure callers fall back to SQL.
+    return redis.Redis.from_url(url, **settings.REDIS_TIMEOUTS)
 
 
 def redis_client() -> Any | None:
