@@ -18,6 +18,7 @@ from .models import (
     Bounty,
     BountyStatus,
     EarningTotal,
+    LeaderboardSync,
     Period,
     Redemption,
     RedemptionStatus,
@@ -66,6 +67,21 @@ def redis_client() -> Any | None:
     if backend == "sql" or not settings.REDIS_URL:
         return None
     return _redis_client(settings.REDIS_URL)
+
+
+# The one LeaderboardSync row.
+SYNC_ROW = 1
+
+
+def redis_writes_key() -> str:
+    """A counter every Redis update bumps: a resync that sees it move raced an update. Outside
+    the sets' `prefix:*` pattern, so a rebuild does not sweep it away."""
+    return f"{settings.REWARDS_REDIS_PREFIX}~writes"
+
+
+def leaderboards_stale() -> bool:
+    """True while Redis missed an update and has not been resynced (read SQL meanwhile)."""
+    return LeaderboardSync.objects.filter(pk=SYNC_ROW, stale_since__isnull=False).exists()
 
 
 def redis_key(period: str, bucket: str) -> str:
@@ -185,14 +201,18 @@ def leaderboard(
 ) -> Leaderboard:
     """Top earners for the period's current bucket, and the user's own rank (even outside the top).
 
-    Reads Redis sorted sets when Redis is configured; falls back to the SQL aggregates when it is
-    not, or when Redis fails (the aggregates are written in the award's own transaction).
+    Reads Redis sorted sets when Redis is configured and in sync; falls back to the SQL
+    aggregates when it is not, while it is stale (it missed an update: see
+    `services.leaderboards`), or when Redis fails (the aggregates are written in the award's own
+    transaction).
     """
     if period not in Period.values:
         raise ValueError(f"Unknown period {period!r}")
     limit = max(1, min(limit, 100))
     bucket = bucket_for(period, now or timezone.now())
     client = redis_client()
+    if client is not None and leaderboards_stale():
+        client = None
     backend = "sql"
     pairs: list[tuple[int, int]]
     me: tuple[int | None, int] | None = None
