@@ -182,3 +182,18 @@ def test_every_redis_client_is_built_with_the_timeouts(settings):
     options = app.conf.broker_transport_options
     assert {k: options.get(k) for k in expected} == expected
     assert options["connect_retries_timeout"] == settings.GOLDBOOK_REDIS_TIMEOUT
+
+
+def test_pages_for_a_signed_in_member_and_the_sign_in_form_still_load(outage):
+    user = UserFactory()
+    fund(user, "10.00")
+
+    def pages():
+        client = Client(raise_request_exception=False)
+        client.force_login(user)
+        return [client.get(path).status_code for path in ("/", "/dashboard/")] + [
+            Client(raise_request_exception=False).get("/accounts/login/").status_code
+        ]
+
+    statuses, _ = bounded(pages)
+    assert statuses == [200, 200, 200]
