@@ -1,7 +1,14 @@
 import logging
 from typing import Any
 
-from allauth.account.views import LoginView, PasswordResetView, SignupView
+from allauth.account.views import (
+    EmailView,
+    LoginView,
+    PasswordChangeView,
+    PasswordResetFromKeyView,
+    PasswordResetView,
+    SignupView,
+)
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +23,13 @@ logger = logging.getLogger(__name__)
 
 # What a member reads on the page, by what they were trying to do.
 _COUNTERS_DOWN: tuple[type[Exception], ...] = (throttle.CountersUnavailable, *throttle.CACHE_ERRORS)
-_PAUSED = {"login": "Signing in", "signup": "Creating an account", "reset": "PIN recovery"}
+_PAUSED = {
+    "login": "Signing in",
+    "signup": "Creating an account",
+    "reset": "PIN recovery",
+    "change": "Changing your PIN",
+    "email": "Changing your email",
+}
 
 
 class FailClosedWithoutCounters:
@@ -60,6 +73,18 @@ class PinSignupView(FailClosedWithoutCounters, SignupView):
 
 class PinResetRequestView(FailClosedWithoutCounters, PasswordResetView):
     paused = "reset"
+
+
+class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
+    paused = "reset"
+
+
+class PinChangeView(FailClosedWithoutCounters, PasswordChangeView):
+    paused = "change"
+
+
+class EmailManageView(FailClosedWithoutCounters, EmailView):
+    paused = "email"
 
 
 @login_required
