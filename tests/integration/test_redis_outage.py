@@ -21,6 +21,7 @@ from rewards.models import Integration
 from tests.factories import RewardFactory, UserFactory, api_token, forum_event, fund, make_item, make_songs
 from tests.redis_faults import HungRedis, down_url, redis_at
 from tests.rewards.conftest import signed_post
+from tests.rewards.test_api import event_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -144,15 +145,7 @@ def test_item_download_redeem_and_events_intake(outage):
     assert resp.status_code == 201, resp.content
 
     Integration.objects.create(name="forum", secret="s3cret-for-tests")
-    event = {
-        "event_id": "e1",
-        "type": "answer.accepted",
-        "occurred_at": "2026-01-01T00:00:00Z",
-        "user": {"email": "poster@example.com"},
-        "object": {"type": "answer", "id": 991},
-        "data": {},
-    }
-    resp, _ = bounded(lambda: signed_post(Client(raise_request_exception=False), event))
+    resp, _ = bounded(lambda: signed_post(Client(raise_request_exception=False), event_body()))
     assert resp.status_code == 202, resp.content
 
 
@@ -216,3 +209,12 @@ def test_every_page_that_counts_attempts_shows_the_503_page(outage):
     responses, _ = bounded(posts)
     assert [r.status_code for r in responses] == [503, 503, 503, 503]
     assert all("is paused" in r.content.decode() and r["Retry-After"] for r in responses)
+
+
+def test_the_outbox_kick_gives_up_within_the_broker_timeout(outage, settings):
+    """The after-commit kick is the one broker call a request makes: it must return (the sweep
+    delivers later) within about the read timeout, not kombu's retries or forever."""
+    from core.outbox import kick
+
+    _, elapsed = bounded(lambda: kick(0))
+    assert elapsed < settings.GOLDBOOK_REDIS_TIMEOUT + 1.5
