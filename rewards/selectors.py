@@ -1,6 +1,8 @@
 """Reads for rewards: leaderboards (Redis or SQL), the store, bounties, profile widgets."""
 
 import logging
+import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,6 +71,11 @@ def redis_client() -> Any | None:
     return _redis_client(settings.REDIS_URL)
 
 
+# After a failed read, this process reads SQL for this long before it asks Redis again: a hung
+# Redis then costs one read its timeout, not every page that shows a rank.
+REDIS_READ_BACKOFF = 30.0
+_read_failed_at: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
 # The one LeaderboardSync row.
 SYNC_ROW = 1
 
@@ -82,6 +89,11 @@ def redis_writes_key() -> str:
 def leaderboards_stale() -> bool:
     """True while Redis missed an update and has not been resynced (read SQL meanwhile)."""
     return LeaderboardSync.objects.filter(pk=SYNC_ROW, stale_since__isnull=False).exists()
+
+
+def _backing_off(client: Any) -> bool:
+    failed = _read_failed_at.get(client)
+    return failed is not None and time.monotonic() - failed < REDIS_READ_BACKOFF
 
 
 def redis_key(period: str, bucket: str) -> str:
@@ -211,7 +223,7 @@ def leaderboard(
     limit = max(1, min(limit, 100))
     bucket = bucket_for(period, now or timezone.now())
     client = redis_client()
-    if client is not None and leaderboards_stale():
+    if client is not None and (_backing_off(client) or leaderboards_stale()):
         client = None
     backend = "sql"
     pairs: list[tuple[int, int]]
@@ -225,8 +237,13 @@ def leaderboard(
             backend = "redis"
         except Exception:  # any Redis failure: serve from SQL rather than fail the page
             logger.warning(
-                "Leaderboard %s:%s: Redis unavailable, reading SQL aggregates", period, bucket, exc_info=True
+                "Leaderboard %s:%s: Redis unavailable, reading SQL aggregates for %.0f s",
+                period,
+                bucket,
+                REDIS_READ_BACKOFF,
+                exc_info=True,
             )
+            _read_failed_at[client] = time.monotonic()
             client = None
     if client is None:
         pairs = _top_sql(period, bucket, limit)

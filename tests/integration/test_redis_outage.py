@@ -220,3 +220,11 @@ def test_the_outbox_kick_gives_up_within_the_broker_timeout(outage, settings):
 
     _, elapsed = bounded(lambda: kick(0))
     assert elapsed < settings.GOLDBOOK_REDIS_TIMEOUT + 1.5
+
+
+def test_after_a_failed_read_leaderboards_skip_redis_for_a_while(outage):
+    """A hung Redis costs one leaderboard read the timeout, not every page that shows a rank."""
+    bounded(lambda: get("/api/rewards/leaderboard?period=all"))
+    resp, elapsed = bounded(lambda: get("/api/rewards/leaderboard?period=week"))
+    assert resp.status_code == 200
+    assert elapsed < 1.0
