@@ -11,20 +11,66 @@ is checked and gives it back when the PIN turns out right, so:
 
 allauth's `consume()` does not roll back an earlier rate when a later one refuses, and does not
 say when the limit lifts, hence the two separate actions and `retry_after()` below.
+
+When the cache cannot be reached (Redis down, or hung past GOLDBOOK_REDIS_TIMEOUT), counting fails
+closed: `reserve`, `peek` and `registration` raise `CountersUnavailable` (503 with Retry-After),
+since checking PINs without counters would let anyone guess them. Giving a slot back and
+clearing counters fail quietly instead: skipping them only makes the limit stricter.
 """
 
+import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from redis.exceptions import RedisError
+
+from core.errors import GoldbookError
+
+logger = logging.getLogger(__name__)
 
 APP = "accounts"
 EMAIL_ACTION = "pin_failed_email"
 IP_ACTION = "pin_failed_ip"
+
+
+# What the cache raises when Redis is down or does not answer in time (redis-py wraps socket
+# errors and timeouts in these).
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError,)
+
+
+class CountersUnavailable(GoldbookError):
+    """The attempt counters cannot be read: sign-in and registration are refused for now."""
+
+    status = 503
+    code = "unavailable"
+    default_message = (
+        "Signing in and creating accounts are paused for a moment while we fix a problem on our side. "
+        "Your account and credits are safe. Try again in a minute."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, retry_after=settings.GOLDBOOK_REDIS_RETRY_AFTER)
+
+    @property
+    def retry_after(self) -> int:
+        return int(self.extra["retry_after"])
+
+
+@contextmanager
+def _counting(what: str) -> Iterator[None]:
+    """Fail closed: a cache error becomes CountersUnavailable."""
+    try:
+        yield
+    except CACHE_ERRORS as exc:
+        logger.warning("Throttle: %s refused, the counters cannot be reached: %s", what, exc)
+        raise CountersUnavailable() from exc
 
 
 def _config() -> dict[str, str]:
@@ -45,8 +91,11 @@ class Reservation:
     usages: list[ratelimit.RateLimitUsage]
 
     def release(self) -> None:
-        for usage in self.usages:
-            usage.rollback()
+        try:
+            for usage in self.usages:
+                usage.rollback()
+        except CACHE_ERRORS as exc:  # fallback: the slot stays taken (stricter, never looser)
+            logger.warning("Throttle: could not give a slot back: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -72,7 +121,13 @@ def _retry_after(
 
 
 def reserve(request: HttpRequest, email: str) -> Reservation | Refusal:
-    """Take a slot for one PIN check, or say why and for how long it is refused."""
+    """Take a slot for one PIN check, or say why and for how long it is refused.
+    Raises CountersUnavailable when the cache cannot be reached."""
+    with _counting("PIN check"):
+        return _reserve(request, email)
+
+
+def _reserve(request: HttpRequest, email: str) -> Reservation | Refusal:
     config = _config()
     taken: list[ratelimit.RateLimitUsage] = []
     for action, scope in ((EMAIL_ACTION, "email"), (IP_ACTION, "ip")):
@@ -85,29 +140,36 @@ def reserve(request: HttpRequest, email: str) -> Reservation | Refusal:
 
 
 def peek(request: HttpRequest, email: str) -> Refusal | None:
-    """Whether an attempt would be refused now, without taking a slot."""
+    """Whether an attempt would be refused now, without taking a slot.
+    Raises CountersUnavailable when the cache cannot be reached."""
     config = _config()
-    for action, scope in ((EMAIL_ACTION, "email"), (IP_ACTION, "ip")):
-        if ratelimit.consume(request, app=APP, action=action, config=config, key=_key(email), dry_run=True) is None:
-            return Refusal(scope=scope, retry_after=_retry_after(request, action, email))
+    with _counting("PIN check"):
+        for action, scope in ((EMAIL_ACTION, "email"), (IP_ACTION, "ip")):
+            if ratelimit.consume(request, app=APP, action=action, config=config, key=_key(email), dry_run=True) is None:
+                return Refusal(scope=scope, retry_after=_retry_after(request, action, email))
     return None
 
 
 def clear_email(request: HttpRequest, email: str) -> None:
     """Forget the failures counted against an email (after a successful PIN recovery)."""
-    ratelimit.clear(request, app=APP, action=EMAIL_ACTION, config=_config(), key=_key(email))
+    try:
+        ratelimit.clear(request, app=APP, action=EMAIL_ACTION, config=_config(), key=_key(email))
+    except CACHE_ERRORS as exc:  # fallback: they lapse with their window (stricter, never looser)
+        logger.warning("Throttle: could not clear the failures of an email: %s", exc)
 
 
 def registration(request: HttpRequest) -> Refusal | None:
     """Count one registration against the client IP: allauth's `signup` limit, so web sign-ups
-    and API registrations share one budget. Returns a Refusal when over it."""
+    and API registrations share one budget. Returns a Refusal when over it; raises
+    CountersUnavailable when the cache cannot be reached."""
     from allauth.account import app_settings as account_settings
 
     config = account_settings.RATE_LIMITS
-    if ratelimit.consume(request, app="allauth.account", action="signup", config=config) is None:
-        return Refusal(
-            scope="ip", retry_after=_retry_after(request, "signup", "", app="allauth.account", config=config)
-        )
+    with _counting("registration"):
+        if ratelimit.consume(request, app="allauth.account", action="signup", config=config) is None:
+            return Refusal(
+                scope="ip", retry_after=_retry_after(request, "signup", "", app="allauth.account", config=config)
+            )
     return None
 
 

@@ -1,5 +1,5 @@
 from allauth.account.views import LogoutView
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -11,9 +11,20 @@ urlpatterns = [
 
 # Mounted at the root by config/urls.py ahead of allauth's own URLs: the sign-in page with the
 # shared brute-force answers, under allauth's name and the `login`/`logout` names base.html and
-# LOGIN_URL have always used.
+# LOGIN_URL have always used. Every allauth page that counts attempts in the cache (sign-up, PIN
+# recovery and change, email management; same paths and names as allauth's) answers a 503 page
+# when the counters cannot be reached (views.FailClosedWithoutCounters).
 auth_urlpatterns = [
     path("accounts/login/", views.PinLoginView.as_view(), name="account_login"),
     path("accounts/login/", views.PinLoginView.as_view(), name="login"),
+    path("accounts/signup/", views.PinSignupView.as_view(), name="account_signup"),
+    path("accounts/password/reset/", views.PinResetRequestView.as_view(), name="account_reset_password"),
+    re_path(
+        r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$",
+        views.PinResetFromKeyView.as_view(),
+        name="account_reset_password_from_key",
+    ),
+    path("accounts/password/change/", views.PinChangeView.as_view(), name="account_change_password"),
+    path("accounts/email/", views.EmailManageView.as_view(), name="account_email"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
 ]

@@ -1,7 +1,14 @@
 import logging
 from typing import Any
 
-from allauth.account.views import LoginView
+from allauth.account.views import (
+    EmailView,
+    LoginView,
+    PasswordChangeView,
+    PasswordResetFromKeyView,
+    PasswordResetView,
+    SignupView,
+)
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,13 +16,42 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import services, throttle
 from .requests import signed_in_member
 
 logger = logging.getLogger(__name__)
 
+# What a member reads on the page, by what they were trying to do.
+_COUNTERS_DOWN: tuple[type[Exception], ...] = (throttle.CountersUnavailable, *throttle.CACHE_ERRORS)
+_PAUSED = {
+    "login": "Signing in",
+    "signup": "Creating an account",
+    "reset": "PIN recovery",
+    "change": "Changing your PIN",
+    "email": "Changing your email",
+}
 
-class PinLoginView(LoginView):
+
+class FailClosedWithoutCounters:
+    """allauth's sign-in, sign-up and PIN-recovery pages count attempts in the cache (Redis).
+    When it cannot be reached they answer a 503 page saying so, rather than run without the
+    counters (a PIN could be guessed) or show a server error."""
+
+    paused: str = "login"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        except _COUNTERS_DOWN as exc:
+            logger.warning("Sign-in pages: answering 503, the attempt counters cannot be reached: %s", exc)
+            retry_after = settings.GOLDBOOK_REDIS_RETRY_AFTER
+            context = {"what": _PAUSED[self.paused], "minutes": throttle.minutes(retry_after)}
+            response = render(request, "account/unavailable.html", context, status=503)
+            response["Retry-After"] = str(retry_after)
+            return response
+
+
+class PinLoginView(FailClosedWithoutCounters, LoginView):
     """allauth's sign-in page, answering 429 (with Retry-After) when throttled and a clear
     "account locked" page (423) when locked."""
 
@@ -29,6 +65,26 @@ class PinLoginView(LoginView):
             response.status_code = 429
             response["Retry-After"] = str(refusal.retry_after)
         return response
+
+
+class PinSignupView(FailClosedWithoutCounters, SignupView):
+    paused = "signup"
+
+
+class PinResetRequestView(FailClosedWithoutCounters, PasswordResetView):
+    paused = "reset"
+
+
+class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
+    paused = "reset"
+
+
+class PinChangeView(FailClosedWithoutCounters, PasswordChangeView):
+    paused = "change"
+
+
+class EmailManageView(FailClosedWithoutCounters, EmailView):
+    paused = "email"
 
 
 @login_required

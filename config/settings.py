@@ -353,3 +353,38 @@ CELERY_BEAT_SCHEDULE["rewards-apply-pending-events"] = {"task": "rewards.apply_p
 CELERY_BEAT_SCHEDULE["rewards-expire-bounties"] = {"task": "rewards.expire_bounties", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["rewards-expire-group-grants"] = {"task": "rewards.expire_group_grants", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["rewards-rebuild-leaderboards"] = {"task": "rewards.rebuild_leaderboards", "schedule": 86400.0}
+
+# --- Redis: timeouts and what each use does when Redis fails (issue 10, items 3-5) ----------
+# A hung Redis (it accepts connections and never answers) must cost a request a bounded wait,
+# never a gunicorn worker: every Redis client gets a connect and a read timeout. redis-py would
+# wait 5 s per call by default, and kombu passes None (forever) to the broker's connections.
+# When Redis fails or times out:
+#   - the cache, which holds the sign-in, registration and PIN-recovery counters: those pages
+#     fail closed with a 503 and Retry-After (no counters would let a PIN be brute-forced);
+#     nothing else the site serves reads the cache (accounts.throttle, accounts.views);
+#   - the broker: the outbox's after-commit kick gives up and the beat sweep delivers the event
+#     once Redis is back (core.outbox.kick);
+#   - the leaderboards: reads come from the SQL aggregates, and the sorted sets are rebuilt
+#     before Redis is trusted again (rewards.services.leaderboards).
+GOLDBOOK_REDIS_CONNECT_TIMEOUT = env.float("GOLDBOOK_REDIS_CONNECT_TIMEOUT", default=1.0)
+# Above the broker's 1 s BRPOP poll, which a worker reads with this same timeout.
+GOLDBOOK_REDIS_TIMEOUT = env.float("GOLDBOOK_REDIS_TIMEOUT", default=2.0)
+# Retry-After (seconds) on the 503 sign-in and registration answer while Redis is out.
+GOLDBOOK_REDIS_RETRY_AFTER = env.int("GOLDBOOK_REDIS_RETRY_AFTER", default=30)
+REDIS_TIMEOUTS = {
+    "socket_connect_timeout": GOLDBOOK_REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": GOLDBOOK_REDIS_TIMEOUT,
+}
+if REDIS_URL:
+    # django.core.cache.backends.redis passes OPTIONS on to redis-py's ConnectionPool.
+    CACHES["default"]["OPTIONS"] = {**CACHES["default"].get("OPTIONS", {}), **REDIS_TIMEOUTS}
+    # Merged with any transport options set above (the worker's visibility_timeout). A publisher
+    # (the outbox kick) gives up connecting after connect_retries_timeout instead of kombu's
+    # 4 s of retries; the worker's own reconnect loop passes its own limits and is not bound by it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+        **REDIS_TIMEOUTS,
+        "connect_retries_timeout": GOLDBOOK_REDIS_TIMEOUT,
+    }
+# Leaderboards marked stale (a Redis update failed) are rebuilt into Redis by this task.
+CELERY_BEAT_SCHEDULE["rewards-resync-leaderboards"] = {"task": "rewards.resync_leaderboards", "schedule": 60.0}

@@ -1,6 +1,8 @@
 """Reads for rewards: leaderboards (Redis or SQL), the store, bounties, profile widgets."""
 
 import logging
+import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +20,7 @@ from .models import (
     Bounty,
     BountyStatus,
     EarningTotal,
+    LeaderboardSync,
     Period,
     Redemption,
     RedemptionStatus,
@@ -56,7 +59,8 @@ def buckets_for(at: datetime) -> list[tuple[str, str]]:
 def _redis_client(url: str) -> Any:
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # Timeouts from settings (GOLDBOOK_REDIS_*): on a failure callers fall back to SQL.
+    return redis.Redis.from_url(url, **settings.REDIS_TIMEOUTS)
 
 
 def redis_client() -> Any | None:
@@ -65,6 +69,31 @@ def redis_client() -> Any | None:
     if backend == "sql" or not settings.REDIS_URL:
         return None
     return _redis_client(settings.REDIS_URL)
+
+
+# After a failed read, this process reads SQL for this long before it asks Redis again: a hung
+# Redis then costs one read its timeout, not every page that shows a rank.
+REDIS_READ_BACKOFF = 30.0
+_read_failed_at: "weakref.WeakKeyDictionary[Any, float]" = weakref.WeakKeyDictionary()
+
+# The one LeaderboardSync row.
+SYNC_ROW = 1
+
+
+def redis_writes_key() -> str:
+    """A counter every Redis update bumps: a resync that sees it move raced an update. Outside
+    the sets' `prefix:*` pattern, so a rebuild does not sweep it away."""
+    return f"{settings.REWARDS_REDIS_PREFIX}~writes"
+
+
+def leaderboards_stale() -> bool:
+    """True while Redis missed an update and has not been resynced (read SQL meanwhile)."""
+    return LeaderboardSync.objects.filter(pk=SYNC_ROW, stale_since__isnull=False).exists()
+
+
+def _backing_off(client: Any) -> bool:
+    failed = _read_failed_at.get(client)
+    return failed is not None and time.monotonic() - failed < REDIS_READ_BACKOFF
 
 
 def redis_key(period: str, bucket: str) -> str:
@@ -184,14 +213,18 @@ def leaderboard(
 ) -> Leaderboard:
     """Top earners for the period's current bucket, and the user's own rank (even outside the top).
 
-    Reads Redis sorted sets when Redis is configured; falls back to the SQL aggregates when it is
-    not, or when Redis fails (the aggregates are written in the award's own transaction).
+    Reads Redis sorted sets when Redis is configured and in sync; falls back to the SQL
+    aggregates when it is not, while it is stale (it missed an update: see
+    `services.leaderboards`), or when Redis fails (the aggregates are written in the award's own
+    transaction).
     """
     if period not in Period.values:
         raise ValueError(f"Unknown period {period!r}")
     limit = max(1, min(limit, 100))
     bucket = bucket_for(period, now or timezone.now())
     client = redis_client()
+    if client is not None and (_backing_off(client) or leaderboards_stale()):
+        client = None
     backend = "sql"
     pairs: list[tuple[int, int]]
     me: tuple[int | None, int] | None = None
@@ -204,8 +237,13 @@ def leaderboard(
             backend = "redis"
         except Exception:  # any Redis failure: serve from SQL rather than fail the page
             logger.warning(
-                "Leaderboard %s:%s: Redis unavailable, reading SQL aggregates", period, bucket, exc_info=True
+                "Leaderboard %s:%s: Redis unavailable, reading SQL aggregates for %.0f s",
+                period,
+                bucket,
+                REDIS_READ_BACKOFF,
+                exc_info=True,
             )
+            _read_failed_at[client] = time.monotonic()
             client = None
     if client is None:
         pairs = _top_sql(period, bucket, limit)

@@ -208,3 +208,21 @@ class EarningTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period}:{self.bucket} user {self.user_id}: {self.coins}"
+
+
+class LeaderboardSync(models.Model):
+    """Whether the Redis sorted sets can be trusted: one row (pk=1).
+
+    An update that cannot reach Redis sets `stale_since` and adds one to `misses`; reads then use
+    the SQL aggregates (always right: written in the award's transaction) until
+    `leaderboards_resync` has rewritten Redis from them. The resync clears the flag only if
+    `misses` did not move meanwhile, so an update missed during a resync is never forgotten.
+    """
+
+    stale_since = models.DateTimeField(null=True, blank=True)
+    misses = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return (
+            f"Redis leaderboards stale since {self.stale_since}" if self.stale_since else "Redis leaderboards in sync"
+        )

@@ -29,7 +29,7 @@ from .intake import (
     pending_events_apply,
     pending_events_sweep,
 )
-from .leaderboards import RebuildResult, leaderboards_rebuild
+from .leaderboards import RebuildResult, leaderboards_rebuild, leaderboards_resync
 from .referrals import referral_attach, referral_on_first_purchase, referral_review
 from .store import RedeemResult, group_grants_expire, redemption_cancel, redemption_fulfil, reward_redeem
 
@@ -50,6 +50,7 @@ __all__ = [
     "integration_create",
     "integration_rotate",
     "leaderboards_rebuild",
+    "leaderboards_resync",
     "pending_events_apply",
     "pending_events_sweep",
     "profile_ensure",

@@ -1,5 +1,13 @@
 """Leaderboard writes: the earned totals kept beside each award (SQL, mirrored into Redis after
-commit) and the full rebuild from the ledger. Reads are `rewards.selectors.leaderboard`."""
+commit), the resync of Redis after an outage and the full rebuild from the ledger. Reads are
+`rewards.selectors.leaderboard`.
+
+Redis is a mirror that can miss updates (down, hung past its timeout, the process gone before
+its after-commit callback). A missed update marks the mirror stale in PostgreSQL
+(`LeaderboardSync`); reads then use the SQL aggregates, and `leaderboards_resync` (the
+`rewards.resync_leaderboards` task, every minute) rewrites the sorted sets from them before
+Redis is trusted again.
+"""
 
 import logging
 import uuid
@@ -12,12 +20,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from wallet.models import Transfer, TransferKind
 
-from ..models import Award, Bounty, EarningTotal, Period, RewardDebt
-from ..selectors import buckets_for, redis_client, redis_key, redis_member
+from ..models import Award, Bounty, EarningTotal, LeaderboardSync, Period, RewardDebt
+from ..selectors import SYNC_ROW, buckets_for, redis_client, redis_key, redis_member, redis_writes_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +53,8 @@ def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> 
     client = redis_client()
     if client is None:
         return
+    if _count_miss_if_stale():
+        return  # Redis waits for its resync, which will include this award (it is in SQL)
     try:
         pipe = client.pipeline(transaction=True)
         for period, bucket in buckets:
@@ -51,9 +63,64 @@ def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> 
             pipe.zremrangebyscore(key, "-inf", 0)
             if period != Period.ALL:
                 pipe.expire(key, 60 * 60 * 24 * 400)
+        pipe.incr(redis_writes_key())  # lets a concurrent resync see it raced with this update
         pipe.execute()
-    except Exception:  # Redis down: the SQL aggregates are right; rebuild_leaderboards re-syncs
-        logger.warning("Leaderboard: Redis update for user #%s failed", user_id, exc_info=True)
+    except Exception:  # Redis down or hung (GOLDBOOK_REDIS_TIMEOUT): fallback, mark it stale
+        logger.warning("Leaderboard: Redis update for user #%s failed; reading SQL until resynced", user_id)
+        _mark_stale()
+
+
+def _sync_rows() -> Any:
+    LeaderboardSync.objects.get_or_create(pk=SYNC_ROW)
+    return LeaderboardSync.objects.filter(pk=SYNC_ROW)
+
+
+def _mark_stale() -> None:
+    _sync_rows().update(stale_since=Coalesce(F("stale_since"), timezone.now()), misses=F("misses") + 1)
+
+
+def _count_miss_if_stale() -> bool:
+    """While stale, an update skips Redis but counts as a miss (one UPDATE, no read-then-write
+    race with a resync clearing the flag). False when Redis is trusted."""
+    return LeaderboardSync.objects.filter(pk=SYNC_ROW, stale_since__isnull=False).update(misses=F("misses") + 1) > 0
+
+
+def leaderboards_resync(*, attempts: int = 3) -> bool:
+    """Rewrite the Redis sorted sets from the SQL aggregates and trust Redis again. True when
+    Redis is in sync (or not used); False when it still cannot be trusted (the task tries again).
+
+    Steps: note the miss count; copy the aggregates into Redis (atomic swap per set); check that
+    no update reached Redis meanwhile (its write counter), else copy again; clear the stale flag
+    only if no update was missed meanwhile. Never raises for a Redis failure.
+    """
+    client = redis_client()
+    return client is None or _resync(client, attempts=attempts) is not None
+
+
+def _resync(client: Any, *, attempts: int = 3) -> int | None:
+    """`leaderboards_resync` with a client: how many sets were written, None when not in sync."""
+    state = _sync_rows().values_list("stale_since", "misses").get()
+    keys = 0
+    try:
+        for _ in range(attempts):
+            before = client.get(redis_writes_key())
+            rows = list(EarningTotal.objects.filter(coins__gt=0).values_list("period", "bucket", "user_id", "coins"))
+            keys = _redis_replace(client, rows)
+            if client.get(redis_writes_key()) == before:
+                break
+        else:
+            logger.info("Leaderboards: updates kept racing the resync; trying again later")
+            return None
+    except Exception:  # Redis still out: stays stale, reads stay on SQL
+        logger.warning("Leaderboards: Redis resync failed; reading SQL until it succeeds")
+        return None
+    if state[0] is not None:
+        cleared = _sync_rows().filter(misses=state[1]).update(stale_since=None)
+        if not cleared:
+            logger.info("Leaderboards: an update was missed during the resync; trying again later")
+            return None
+        logger.info("Leaderboards: Redis resynced (%s sets) after being stale since %s", keys, state[0])
+    return keys
 
 
 @dataclass(frozen=True)
@@ -78,7 +145,10 @@ def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> Re
         EarningTotal.objects.all().delete()
         EarningTotal.objects.bulk_create(rows, batch_size=5000)
     client = redis_client()
-    keys = _redis_replace(client, rows) if client is not None else 0
+    keys = 0
+    if client is not None:
+        _mark_stale()  # read SQL until Redis holds the new aggregates (and if it cannot now)
+        keys = _resync(client) or 0
     logger.info("Leaderboards rebuilt: %s rows, %s Redis keys", len(rows), keys)
     return RebuildResult(rows=len(rows), users=len({u for (_, _, u) in totals}), redis_keys=keys)
 
@@ -117,13 +187,13 @@ def _earned_from_ledger(progress: Callable[[str], None] | None) -> dict[tuple[st
     return totals
 
 
-def _redis_replace(client: Any, rows: list[EarningTotal]) -> int:
-    """Replace every leaderboard sorted set with the rebuilt rows; drop sets no row fills any
-    more. Returns how many sets were written."""
+def _redis_replace(client: Any, rows: list[tuple[str, str, int, int]]) -> int:
+    """Replace every leaderboard sorted set with the rows (period, bucket, user id, coins); drop
+    sets no row fills any more. Returns how many sets were written."""
     by_key: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in rows:
-        if row.coins > 0:
-            by_key[redis_key(row.period, row.bucket)][redis_member(row.user_id)] = row.coins
+    for period, bucket, user_id, coins in rows:
+        if coins > 0:
+            by_key[redis_key(period, bucket)][redis_member(user_id)] = coins
     prefix = settings.REWARDS_REDIS_PREFIX
     stale = set(k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000))
     for key, members in by_key.items():
