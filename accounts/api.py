@@ -13,7 +13,6 @@ from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema, model_validator
 
 from core.api import api
-from core.errors import error_body
 from core.jsonbody import request_json
 
 from . import services, throttle
@@ -123,15 +122,6 @@ def throttled_response(
     body = {"error": "too_many_attempts", "message": message, "retry_after": refusal.retry_after}
     response = api.create_response(request, body, status=429)
     response["Retry-After"] = str(refusal.retry_after)
-    return response
-
-
-@api.exception_handler(throttle.CountersUnavailable)
-def _counters_unavailable(request: HttpRequest, exc: throttle.CountersUnavailable) -> HttpResponse:
-    """Sign-in and registration while the counters are out: 503 `unavailable`, with Retry-After
-    in the header as well as the body (the core handler answers the body alone)."""
-    response = api.create_response(request, error_body(exc), status=exc.status)
-    response["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -87,7 +87,10 @@ def _first_error(errors: list[dict[str, Any]]) -> str:
 
 @api.exception_handler(GoldbookError)
 def _domain_error(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
-    return api.create_response(request, error_body(exc), status=exc.status)
+    response = api.create_response(request, error_body(exc), status=exc.status)
+    if "retry_after" in exc.extra:  # throttled or paused: say when, in the header too
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 @api.exception_handler(OperationalError)

@@ -123,7 +123,7 @@ class TransactionsOut(Schema):
 
 @router.post(
     "/users/register",
-    response={201: RegisterOut, 400: ErrorOut, 409: ErrorOut, 429: ErrorOut},
+    response={201: RegisterOut, 400: ErrorOut, 409: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Create an account with an email and a PIN",
 )
 def register(request: HttpRequest, payload: CredentialsIn) -> Any:
@@ -157,7 +157,7 @@ def register(request: HttpRequest, payload: CredentialsIn) -> Any:
 
 @router.post(
     "/users/login",
-    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 423: ErrorOut, 429: ErrorOut},
+    response={200: LoginOut, 400: ErrorOut, 401: ErrorOut, 423: ErrorOut, 429: ErrorOut, 503: ErrorOut},
     summary="Sign in: returns a session token",
 )
 def login(request: HttpRequest, payload: CredentialsIn) -> Any:

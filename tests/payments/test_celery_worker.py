@@ -20,7 +20,6 @@ from tests.celery_worker import start_worker, stop_worker, worker_env
 from tests.factories import UserFactory, credit_package
 from wallet.selectors import balance_for_user
 
-
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
