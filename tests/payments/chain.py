@@ -78,7 +78,8 @@ class LocalChain:
             return _hex(self.w3.eth.call({"to": Web3.to_checksum_address(call["to"]), "data": call["data"]}))
         raise ValueError(f"unsupported method {method}")
 
-    def serve(self, port: int) -> str:
+    def serve(self, port: int = 0) -> str:
+        """Serve JSON-RPC on 127.0.0.1 (a free port by default: suites may run side by side)."""
         chain = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,7 +105,7 @@ class LocalChain:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{port}/"
+        return f"http://127.0.0.1:{self.server.server_port}/"
 
     def stop(self) -> None:
         if self.server:

@@ -341,7 +341,7 @@ def chain(settings):
     from .chain import LocalChain
 
     evm = LocalChain(decimals=6)
-    url = evm.serve(8351)
+    url = evm.serve()
     settings.E9TH_RPC_URL = url
     settings.E9TH_TOKEN_ADDRESS = evm.token.address
     settings.E9TH_DEPOSIT_ADDRESS = evm.accounts[5]
