@@ -53,6 +53,7 @@ check: createdb ## Django system checks, and --deploy against production setting
 	SECRET_KEY=check-deploy-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))') \
 	DATABASE_URL=postgres://check@127.0.0.1/check REDIS_URL=redis://127.0.0.1:6379/0 \
 	SITE_URL=https://goldbook.example.com ALLOWED_HOSTS=goldbook.example.com \
+	GOLDBOOK_TRUSTED_PROXY_COUNT=1 DOWNLOADS_X_ACCEL_REDIRECT_PREFIX=/protected/ \
 	$(PY) manage.py check --deploy --fail-level WARNING --settings=config.settings_production
 
 pytest: createdb ## Run only the pytest suite

@@ -222,6 +222,13 @@ DOWNLOADS_AD_TOKEN_MAX_AGE = env.int("DOWNLOADS_AD_TOKEN_MAX_AGE", default=900)
 # Shared with the ad network, which signs ad-completion tokens with it. Empty = ads are off.
 ADS_HMAC_SECRET = env.str("ADS_HMAC_SECRET", default="")
 DOWNLOADS_UPLOAD_MAX_BYTES = env.int("DOWNLOADS_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# --- downloads: EA upload quota and rate (issue 11, item 15) -----------------------------------
+# Bytes of files one member may have uploaded in all, and EA upload attempts per member
+# (django-ratelimit rate). The size limit above is enforced while the upload streams in
+# (downloads/uploads.py); nginx caps the whole request body (config/nginx.conf).
+DOWNLOADS_UPLOAD_QUOTA_BYTES = env.int("DOWNLOADS_UPLOAD_QUOTA_BYTES", default=100 * 1024 * 1024)
+DOWNLOADS_UPLOAD_RATE = env.str("DOWNLOADS_UPLOAD_RATE", default="10/h")
+# --- end item 15 ---------------------------------------------------------------------------------
 DOWNLOADS_EA_EXTENSIONS = env.list("DOWNLOADS_EA_EXTENSIONS", default=[".ex4", ".ex5", ".mq4", ".mq5", ".zip"])
 DOWNLOADS_REPORT_EXTENSIONS = env.list("DOWNLOADS_REPORT_EXTENSIONS", default=[".htm", ".html", ".pdf", ".png"])
 CELERY_BEAT_SCHEDULE["downloads-fail-stale-jobs"] = {"task": "downloads.fail_stale_jobs", "schedule": 60.0}

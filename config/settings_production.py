@@ -20,6 +20,9 @@ if not env.str("REDIS_URL", default=""):
     raise ImproperlyConfigured("REDIS_URL must be set in production (cache, rate limits, Celery).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Production runs behind nginx (docker-compose.yml, config/nginx.conf) and must say how many
+# proxies set X-Forwarded-For: `check --deploy` fails without it (downloads.E003, issue 11 item 8).
+GOLDBOOK_TRUSTED_PROXY_COUNT_DECLARED = env.str("GOLDBOOK_TRUSTED_PROXY_COUNT", default="").strip() != ""
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -32,3 +32,30 @@ def broker_redelivery_outlasts_job(app_configs: Any, **kwargs: Any) -> list[chec
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def proxy_declared(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Production runs behind the reverse proxy of docker-compose.yml (config/nginx.conf), and
+    says how many proxies set X-Forwarded-For: undeclared, every client shares the proxy's IP,
+    so one client's failed PINs lock everyone's sign-in (issue 11, item 8). Downloads are
+    streamed by the proxy (X-Accel-Redirect), not by a gunicorn worker."""
+    if settings.DEBUG or getattr(settings, "GOLDBOOK_TRUSTED_PROXY_COUNT_DECLARED", True):
+        found: list[checks.CheckMessage] = []
+    else:
+        found = [
+            checks.Error(
+                "GOLDBOOK_TRUSTED_PROXY_COUNT is not set.",
+                hint="Set it to the number of proxies that set X-Forwarded-For (1 with docker-compose.yml's nginx).",
+                id="downloads.E003",
+            )
+        ]
+    if not settings.DEBUG and not settings.DOWNLOADS_X_ACCEL_REDIRECT_PREFIX:
+        found.append(
+            checks.Warning(
+                "DOWNLOADS_X_ACCEL_REDIRECT_PREFIX is empty: gunicorn workers stream every download.",
+                hint="Set it to the proxy's internal location (/protected/ in config/nginx.conf).",
+                id="downloads.W004",
+            )
+        )
+    return found

@@ -81,6 +81,12 @@ class AdDailyLimit(DownloadError):
     status = 429
 
 
+class UploadQuotaExceeded(DownloadError):
+    code = "upload_quota_exceeded"
+    status = 413
+    default_message = "This upload would exceed your upload quota."
+
+
 class VerificationError(DownloadError):
     code = "verification_error"
 

@@ -5,7 +5,8 @@ import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
@@ -103,6 +104,11 @@ def unlock_ids(*, user_id: int, item_ids: list[int]) -> dict[int, int]:
 
 def recent_jobs(*, user_id: int, limit: int = 5) -> list[DownloadJob]:
     return list(DownloadJob.objects.filter(user_id=user_id).order_by("-created_at", "-id")[:limit])
+
+
+def upload_bytes_used(*, user_id: int) -> int:
+    """Bytes of the files a member uploaded, counted against their upload quota."""
+    return int(Item.objects.filter(uploader_id=user_id).aggregate(total=Coalesce(Sum("size"), 0))["total"])
 
 
 def free_downloads_remaining(*, user_id: int) -> int:

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -20,7 +21,7 @@ from core.requests import signed_in_id
 from wallet.errors import InsufficientFunds
 from wallet.selectors import balance_for_user, default_currency
 
-from . import links, selectors, services
+from . import links, selectors, services, uploads
 from .api import job_payload
 from .errors import DownloadError, Shortfall
 from .forms import CatalogFilterForm, EAUploadForm, JobStartForm
@@ -175,21 +176,30 @@ def item_download(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(links.url(user_id=user.pk, kind=delivery.link_kind, object_id=delivery.link_id))
 
 
+@csrf_exempt  # the body is read only after guard_upload installed its handler; csrf_protect below
 @login_required
 @require_http_methods(["GET", "POST"])
 def ea_upload(request: HttpRequest) -> HttpResponse:
-    form = EAUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        item = services.ea_submit(uploader=signed_in_member(request), **form.cleaned_data)
-        messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
-        return redirect("downloads:item", pk=item.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(
-        request,
-        "downloads/upload.html",
-        {"form": form, "max_bytes": settings.DOWNLOADS_UPLOAD_MAX_BYTES},
-        status=status,
-    )
+    return _ea_upload(request, uploads.guard_upload(request, user_id=signed_in_id(request)))
+
+
+@csrf_protect
+def _ea_upload(request: HttpRequest, guard: uploads.UploadGuard) -> HttpResponse:
+    posted = request.method == "POST"  # bound even when the guard left the body unread (empty)
+    form = EAUploadForm(request.POST, request.FILES) if posted else EAUploadForm()
+    if posted and guard.message is None and form.is_valid():
+        try:
+            item = services.ea_submit(uploader=signed_in_member(request), **form.cleaned_data)
+        except DownloadError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
+            return redirect("downloads:item", pk=item.pk)
+    if guard.message is not None:
+        form.add_error(guard.field, guard.message)
+    status = guard.status if posted else 200
+    ctx = {"form": form, "max_bytes": settings.DOWNLOADS_UPLOAD_MAX_BYTES}
+    return render(request, "downloads/upload.html", ctx, status=status)
 
 
 # --- signed files ---------------------------------------------------------------------------

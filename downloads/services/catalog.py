@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import PurePosixPath
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +21,8 @@ from accounts.models import User
 from core.events import Event, record
 from wallet.selectors import default_currency
 
-from ..errors import VerificationError
+from .. import selectors
+from ..errors import UploadQuotaExceeded, VerificationError
 from ..models import Item, ItemKind, Platform, PricingMode, Timeframe, Verification, song_price_minor
 
 logger = logging.getLogger(__name__)
@@ -86,7 +88,12 @@ def ea_submit(
     profit_factor: Decimal,
     max_drawdown_pct: Decimal,
 ) -> Item:
-    """A member uploads an EA; it stays out of the catalog until staff verify it."""
+    """A member uploads an EA; it stays out of the catalog until staff verify it. Raises
+    UploadQuotaExceeded when it would take the member past DOWNLOADS_UPLOAD_QUOTA_BYTES (the
+    view refuses most such uploads while they stream in; this is the rule itself)."""
+    used = selectors.upload_bytes_used(user_id=uploader.pk)
+    if used + (file.size or 0) > settings.DOWNLOADS_UPLOAD_QUOTA_BYTES:
+        raise UploadQuotaExceeded()
     item = item_create(
         title=title,
         kind=ItemKind.EA,

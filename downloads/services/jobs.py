@@ -2,8 +2,14 @@
 
 States: queued → running → completed | failed, and running → queued when the run's worker died
 (job_lease.py: a lease, renewed as songs are packed; the lease sweep in job_sweeps.py queues the
-job again once it lapses). Lock order, as everywhere in downloads: our domain row (job, free
-allowance) first, then the hold, then accounts. The job's run is queued through the outbox
+job again once it lapses).
+
+LOCK ORDER, one for every path in downloads (start, complete, fail, sweeps, ads): the job row,
+then the member's free allowance, then the wallet (the hold, then its account rows). `job_start`
+locks the allowance and then places the hold; completion and failure therefore give free
+downloads back *before* capturing or releasing the hold. Taking them the other way round in one
+path let a start and a fail for the same member each wait for the other's row (a deadlock,
+tests/downloads/test_concurrency.py). The job's run is queued through the outbox
 (`Event.DOWNLOAD_JOB_QUEUED`), so a broker that is down at commit delays the run instead of
 losing it; every step of a run is idempotent under the job's row lock.
 """
@@ -299,13 +305,13 @@ def _job_complete(lease: JobLease, delivered_ids: list[int], size: int, name: st
         delivered = len(delivered_ids)
         free_used, amount = charge_for(delivered=delivered, free_songs=job.free_songs, unit_price=job.unit_price)
         _record_deliveries(job=job, item_ids=delivered_ids, free_used=free_used)
+        unused_free = job.free_songs - free_used
+        if unused_free:  # LOCK ORDER: the allowance before the hold and its account (see above)
+            refund_free(job.user_id, unused_free)
         if job.hold_id:
             wallet.hold_capture(
                 hold_id=job.hold_id, amount=amount, to_account=wallet.system_account(name=SystemAccount.REVENUE)
             )
-        unused_free = job.free_songs - free_used
-        if unused_free:
-            refund_free(job.user_id, unused_free)
         job.status = JobStatus.COMPLETED
         job.delivered_songs = delivered
         job.credits_charged = amount
@@ -336,10 +342,10 @@ def job_fail(*, job_id: int, reason: str) -> DownloadJob:
         job = _lock_job(job_id)
         if job.is_finished:
             return job
+        if job.free_songs:  # LOCK ORDER: the allowance before the hold and its account (see above)
+            refund_free(job.user_id, job.free_songs)
         if job.hold_id:
             wallet.hold_release(hold_id=job.hold_id)  # no-op when the hold already expired
-        if job.free_songs:
-            refund_free(job.user_id, job.free_songs)
         job.status = JobStatus.FAILED
         job.error = reason[:255]
         job.finished_at = timezone.now()

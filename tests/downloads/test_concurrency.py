@@ -105,3 +105,61 @@ def test_job_run_twice_at_once_charges_once():
     assert job.status == "completed" and job.credits_charged == 175
     assert Transfer.objects.filter(hold_id=job.hold_id).count() == 1
     assert balance_for_user(user_id=user.pk).balance == 325
+
+
+def test_job_start_and_job_fail_for_one_member_at_once_do_not_deadlock(monkeypatch):
+    """Issue 11 item 19: a start locks the free allowance, then the account (its hold); a fail
+    used to lock the account (hold release), then the allowance (refund). Interleaved, each
+    waited for the other's row and PostgreSQL killed one as a deadlock."""
+    from downloads import handlers
+    from downloads.services import jobs
+    from wallet import services as wallet
+
+    monkeypatch.setattr(handlers.run_download_job, "delay", lambda *a, **k: None)  # jobs stay queued
+    user = UserFactory()
+    fund(user, "10.00")
+    make_songs(8)
+    first = services.job_start(user=user, requested_songs=5, use_free_downloads=True).job
+    assert first.free_songs == 3 and first.hold_id
+    allowance_locked, account_locked = threading.Event(), threading.Event()
+    spend_free, hold_release = jobs._spend_free, wallet.hold_release
+
+    def spend_free_then_pause(**kwargs):
+        free = spend_free(**kwargs)
+        allowance_locked.set()
+        account_locked.wait(3)  # bounded: after the fix the fail waits for this transaction
+        return free
+
+    def release_then_signal(**kwargs):
+        released = hold_release(**kwargs)
+        account_locked.set()
+        return released
+
+    monkeypatch.setattr(jobs, "_spend_free", spend_free_then_pause)
+    monkeypatch.setattr(wallet, "hold_release", release_then_signal)
+    results: dict[str, object] = {}
+
+    def run(name, fn):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '10s'")  # a hang ends as an error, not a stuck run
+            results[name] = fn()
+        except Exception as exc:  # collected and asserted on below
+            results[name] = exc
+        finally:
+            connection.close()
+
+    start = threading.Thread(
+        target=run, args=("start", lambda: services.job_start(user=user, requested_songs=2, use_free_downloads=True))
+    )
+    start.start()
+    assert allowance_locked.wait(10)
+    fail = threading.Thread(target=run, args=("fail", lambda: services.job_fail(job_id=first.pk, reason="test")))
+    fail.start()
+    for t in (start, fail):
+        t.join(30)
+        assert not t.is_alive()
+    assert isinstance(results["start"], services.JobStart), results
+    assert isinstance(results["fail"], DownloadJob) and results["fail"].status == "failed", results
+    assert selectors.free_downloads_remaining(user_id=user.pk) == 3 - results["start"].job.free_songs
+    assert balance_for_user(user_id=user.pk).held == results["start"].credits_required

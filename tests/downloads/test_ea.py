@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.contrib.admin.sites import site
 from django.core import mail
@@ -5,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import RequestFactory
 
 from downloads import services
-from downloads.errors import VerificationError
+from downloads.errors import UploadQuotaExceeded, VerificationError
 from downloads.models import Item, Verification
 from tests.factories import UserFactory, make_item
 
@@ -170,3 +172,84 @@ def test_admin_pages_render(admin_client):
     make_item(kind="ea", verification="pending", filename="x.ex4")
     for url in ("/admin/downloads/item/", "/admin/downloads/downloadjob/", "/admin/downloads/item/add/"):
         assert admin_client.get(url).status_code == 200
+
+
+class CountingInput(io.BytesIO):
+    """The request body as the server reads it: how far it got is `tell()`."""
+
+
+def _multipart(files_and_fields):
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+    return encode_multipart(BOUNDARY, files_and_fields), MULTIPART_CONTENT
+
+
+def test_oversized_upload_is_refused_while_streaming_not_after_reading_it(client, settings):
+    """Issue 11 item 15: the size limit stops the read; the rest of the body is never consumed."""
+    settings.DOWNLOADS_UPLOAD_MAX_BYTES = 100 * 1024
+    client.force_login(UserFactory())
+    body, content_type = _multipart(upload_data() | {"file": ea_file(content=b"x" * 1024 * 1024)})
+    stream = CountingInput(body)
+    resp = client.generic("POST", "/downloads/upload/", body, content_type, **{"wsgi.input": stream})
+    assert resp.status_code == 400
+    assert "limit" in str(resp.context["form"].errors["file"])
+    assert stream.tell() < len(body) // 2  # refused long before the end of the body
+    assert not Item.objects.exists()
+
+
+def test_upload_that_streams_past_the_limit_stops_at_the_limit(client, settings):
+    """A body whose Content-Length fits two files, but one file passes the cap mid-stream."""
+    settings.DOWNLOADS_UPLOAD_MAX_BYTES = 300 * 1024
+    client.force_login(UserFactory())
+    body, content_type = _multipart(upload_data() | {"file": ea_file(content=b"x" * 500 * 1024)})
+    stream = CountingInput(body)
+    resp = client.generic("POST", "/downloads/upload/", body, content_type, **{"wsgi.input": stream})
+    assert resp.status_code == 400 and "limit" in str(resp.context["form"].errors["file"])
+    assert stream.tell() < 400 * 1024
+    assert not Item.objects.exists()
+
+
+def test_member_upload_quota(client, settings):
+    settings.DOWNLOADS_UPLOAD_QUOTA_BYTES = 150
+    member = UserFactory()
+    client.force_login(member)
+    assert client.post("/downloads/upload/", upload_data() | {"file": ea_file()}).status_code == 302  # 100 bytes
+    resp = client.post("/downloads/upload/", upload_data(title="Two") | {"file": ea_file()})
+    assert resp.status_code == 400 and "upload quota" in str(resp.context["form"].errors["file"])
+    settings.DOWNLOADS_UPLOAD_QUOTA_BYTES = 100
+    resp = client.post("/downloads/upload/", upload_data(title="Three") | {"file": ea_file(content=b"x")})
+    assert resp.status_code == 400 and "may take up" in str(resp.context["form"].non_field_errors())
+    assert Item.objects.count() == 1
+    with pytest.raises(UploadQuotaExceeded):  # the service enforces it too
+        services.ea_submit(uploader=member, **_submit_args())
+
+
+def _submit_args():
+    from decimal import Decimal
+
+    form = upload_data()
+    return {
+        "title": "Direct",
+        "description": "",
+        "file": ea_file(content=b"x" * 10),
+        "report_file": None,
+        "price": Decimal("1"),
+        "pricing_mode": "unlock",
+        "platform": "MT4",
+        "symbol": form["symbol"],
+        "timeframe": "M15",
+        "backtest_start": __import__("datetime").date(2023, 1, 1),
+        "backtest_end": __import__("datetime").date(2024, 1, 1),
+        "profit_factor": Decimal("1.5"),
+        "max_drawdown_pct": Decimal("10"),
+    }
+
+
+def test_member_upload_rate_limit(client, settings):
+    settings.DOWNLOADS_UPLOAD_RATE = "2/h"
+    client.force_login(UserFactory())
+    for n in range(2):
+        assert client.post("/downloads/upload/", upload_data(title=f"EA {n}") | {"file": ea_file()}).status_code == 302
+    resp = client.post("/downloads/upload/", upload_data(title="EA 3") | {"file": ea_file()})
+    assert resp.status_code == 429 and "try again later" in str(resp.context["form"].non_field_errors())
+    assert Item.objects.count() == 2
