@@ -222,6 +222,10 @@ DOWNLOADS_AD_TOKEN_MAX_AGE = env.int("DOWNLOADS_AD_TOKEN_MAX_AGE", default=900)
 # Shared with the ad network, which signs ad-completion tokens with it. Empty = ads are off.
 ADS_HMAC_SECRET = env.str("ADS_HMAC_SECRET", default="")
 DOWNLOADS_UPLOAD_MAX_BYTES = env.int("DOWNLOADS_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+# The whole body of a multipart upload (core.middleware.BodyLimitMiddleware answers 413 above it):
+# an EA and its report at DOWNLOADS_UPLOAD_MAX_BYTES each plus the form, as nginx's
+# client_max_body_size (41m). Other bodies are capped at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+GOLDBOOK_MAX_UPLOAD_BODY_BYTES = env.int("GOLDBOOK_MAX_UPLOAD_BODY_BYTES", default=41 * 1024 * 1024)
 # --- downloads: EA upload quota and rate (issue 11, item 15) -----------------------------------
 # Bytes of files one member may have uploaded in all, and EA upload attempts per member
 # (django-ratelimit rate). The size limit above is enforced while the upload streams in

@@ -1,6 +1,7 @@
 """Answers for a request the site cannot serve, instead of a traceback or an HTML 500.
 
-- A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE: 413 before any view reads it (a provider that
+- A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (a multipart upload: GOLDBOOK_MAX_UPLOAD_BODY_BYTES):
+  413 before any view reads it (a provider that
   gets a 5xx retries forever; a 413 tells it the message itself is wrong).
 - The database unreachable or its connection lost mid-request (a restart, a failover): 503 with
   Retry-After. Nothing half-done is committed: every money operation is one transaction, so the
@@ -65,7 +66,13 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # Form uploads stream their files to disk (Django's upload handlers; downloads caps each
+        # file while it streams), so they get the whole-body limit the proxy also enforces; every
+        # other body is read into memory and gets DATA_UPLOAD_MAX_MEMORY_SIZE.
+        if request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            limit = settings.GOLDBOOK_MAX_UPLOAD_BODY_BYTES
+        else:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -107,3 +107,15 @@ def test_a_killed_database_connection_is_replaced_not_a_500(client):
         assert response.json()["error"] == "unavailable"
     connection.close_if_unusable_or_obsolete()  # what request_finished does outside the test client
     assert _post(client, "/api/users/balance", b"{}", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def test_a_form_upload_may_be_larger_than_a_json_body_but_not_unbounded(client, settings):
+    """Multipart uploads stream files to disk: they get the upload limit (41 MB, as nginx), not
+    the 2.5 MB in-memory one; past it, 413 before anything reads the body."""
+    client.force_login(UserFactory())
+    boundary = "multipart/form-data; boundary=XyZ"
+    big = client.post("/downloads/upload/", data=b"--XyZ--\r\n", content_type=boundary, CONTENT_LENGTH=str(THREE_MB))
+    assert big.status_code != 413  # the view decides (here: an empty form)
+    huge = str(settings.GOLDBOOK_MAX_UPLOAD_BODY_BYTES + 1)
+    refused = client.post("/downloads/upload/", data=b"--XyZ--\r\n", content_type=boundary, CONTENT_LENGTH=huge)
+    assert refused.status_code == 413
