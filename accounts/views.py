@@ -51,20 +51,26 @@ class FailClosedWithoutCounters:
             return response
 
 
-class PinLoginView(FailClosedWithoutCounters, LoginView):
-    """allauth's sign-in page, answering 429 (with Retry-After) when throttled and a clear
-    "account locked" page (423) when locked."""
+class AnswersPinRefusals:
+    """A page whose form checks a PIN through `services.pin_check` answers 429 (with
+    Retry-After) when throttled and a clear "account locked" page (423) when locked."""
+
+    request: HttpRequest
 
     def form_invalid(self, form: Any) -> HttpResponse:
         refusal = getattr(form, "refusal", None)
         if isinstance(refusal, services.AccountLocked):
             context = {"message": str(refusal), "lockout_after": settings.GOLDBOOK_PIN_LOCKOUT_AFTER}
             return render(self.request, "account/locked.html", context, status=423)
-        response = super().form_invalid(form)
+        response: HttpResponse = super().form_invalid(form)  # type: ignore[misc]
         if isinstance(refusal, services.PinThrottled):
             response.status_code = 429
             response["Retry-After"] = str(refusal.retry_after)
         return response
+
+
+class PinLoginView(FailClosedWithoutCounters, AnswersPinRefusals, LoginView):
+    """allauth's sign-in page, with the PIN refusals answered."""
 
 
 class PinSignupView(FailClosedWithoutCounters, SignupView):
@@ -79,8 +85,13 @@ class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
     paused = "reset"
 
 
-class PinChangeView(FailClosedWithoutCounters, PasswordChangeView):
+class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, PasswordChangeView):
+    """The current PIN is checked like a sign-in (forms.PinChangeForm), refusals answered alike."""
+
     paused = "change"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class EmailManageView(FailClosedWithoutCounters, EmailView):
