@@ -91,15 +91,19 @@ class PinResetRequestForm(ResetPasswordForm):
 
 
 class PinResetForm(ResetPasswordKeyForm):
-    """The page the recovery email links to: a new PIN, which also unlocks the account."""
+    """The page the recovery email links to: a new PIN, which also unlocks the account and signs
+    the member out everywhere (`signed_out` says how many sessions ended)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    signed_out: tuple[int, int] = (0, 0)
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        self.request = request
         super().__init__(*args, **kwargs)
         _relabel(self, "password1", "New PIN", autocomplete="new-password", help_text=PIN_HELP)
         _relabel(self, "password2", "New PIN again", autocomplete="new-password")
 
     def save(self) -> None:
-        services.pin_recover(request=None, user=self.user, pin=self.cleaned_data["password1"])
+        self.signed_out = services.pin_recover(request=self.request, user=self.user, pin=self.cleaned_data["password1"])
 
 
 class PinChangeForm(ChangePasswordForm):
@@ -108,6 +112,7 @@ class PinChangeForm(ChangePasswordForm):
     per-email and per-IP limits, the lockout and the lockout email as a guesser at the door."""
 
     refusal: services.PinCheckError | None = None
+    signed_out: tuple[int, int] = (0, 0)
 
     def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
         self.request = request
@@ -130,6 +135,11 @@ class PinChangeForm(ChangePasswordForm):
             self.refusal = exc
             raise ValidationError(str(exc), code="throttled") from None
         return str(pin)
+
+    def save(self) -> None:
+        assert self.user is not None  # noqa: S101
+        keep = self.request.session.session_key
+        self.signed_out = services.pin_set(user=self.user, pin=self.cleaned_data["password1"], keep_session_key=keep)
 
 
 class PinSetForm(SetPasswordForm):

@@ -81,8 +81,30 @@ class PinResetRequestView(FailClosedWithoutCounters, PasswordResetView):
     paused = "reset"
 
 
+def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, why: str = "") -> None:
+    web, api_tokens = signed_out
+    messages.success(
+        request,
+        f"{why}Signed out of {web} other browser session{'s' if web != 1 else ''} "
+        f"and {api_tokens} app session{'s' if api_tokens != 1 else ''}.",
+    )
+
+
+_NEW_PIN = "Your new PIN works from now on; anyone who had the old one is shut out. "
+
+
 class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
+    """Recovery: the new PIN signs the member out everywhere, and the page says so."""
+
     paused = "reset"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        return response
 
 
 class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, PasswordChangeView):
@@ -93,6 +115,11 @@ class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, PasswordChang
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "request": self.request}
 
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        return response
+
 
 class EmailManageView(FailClosedWithoutCounters, EmailView):
     paused = "email"
@@ -101,12 +128,8 @@ class EmailManageView(FailClosedWithoutCounters, EmailView):
 @login_required
 @require_POST
 def sign_out_others(request: HttpRequest) -> HttpResponse:
-    web, api_tokens = services.sessions_end_others(
+    signed_out = services.sessions_end_others(
         user=signed_in_member(request), keep_session_key=request.session.session_key
     )
-    messages.success(
-        request,
-        f"Signed out of {web} other browser session{'s' if web != 1 else ''} "
-        f"and {api_tokens} app session{'s' if api_tokens != 1 else ''}.",
-    )
+    _signed_out_message(request, signed_out)
     return redirect(settings.LOGIN_REDIRECT_URL)  # the dashboard, where the button is

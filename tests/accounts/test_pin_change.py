@@ -1,11 +1,13 @@
 """Changing the PIN while signed in: the current PIN is checked through the same protection as
 signing in (issue 11 items 4 and 5)."""
 
+import re
+
 import pytest
 from django.core import mail
 
-from accounts.models import User
-from tests.factories import DEFAULT_PIN, UserFactory
+from accounts.models import ApiSession, User
+from tests.factories import DEFAULT_PIN, UserFactory, api_token, verify_email
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +75,47 @@ def test_the_right_pin_changes_it(client):
     response = change(client, DEFAULT_PIN)
     assert response.status_code == 302
     assert User.objects.get(pk=user.pk).check_password("58203")
+
+
+# --- item 5: a new PIN ends the other sessions ------------------------------------------------
+
+
+def _signed_in_elsewhere(user):
+    from django.test import Client
+
+    other = Client()
+    assert other.post("/accounts/login/", {"login": user.email, "password": DEFAULT_PIN}).status_code == 302
+    return other, api_token(user)
+
+
+def test_changing_the_pin_signs_out_other_browsers_and_every_api_token(client, api):
+    user = UserFactory(email="m@example.com")
+    other, token = _signed_in_elsewhere(user)
+    assert client.post("/accounts/login/", {"login": "m@example.com", "password": DEFAULT_PIN}).status_code == 302
+
+    response = client.post(
+        CHANGE, {"oldpassword": DEFAULT_PIN, "password1": "58203", "password2": "58203"}, follow=True
+    )
+    assert b"Signed out of 1 other browser session and 1 app session" in response.content
+    assert client.get("/dashboard/").status_code == 200  # this one stays
+    assert other.get("/dashboard/").status_code == 302
+    assert api("/users/balance", token=token).status_code == 401
+    assert not ApiSession.objects.filter(revoked_at__isnull=True).exists()
+
+
+def test_recovering_the_pin_signs_out_every_browser_and_api_token(client, api):
+    user = UserFactory(email="m@example.com")
+    verify_email(user)
+    other, token = _signed_in_elsewhere(user)
+
+    mail.outbox.clear()
+    assert client.post("/accounts/password/reset/", {"email": "m@example.com"}).status_code == 302
+    url = re.search(r"http://\S+/accounts/password/reset/key/\S+", mail.outbox[0].body).group(0)
+    form_page = client.get(url, follow=True)
+    action = form_page.redirect_chain[-1][0] if form_page.redirect_chain else url
+    done = client.post(action, {"password1": "58203", "password2": "58203"}, follow=True)
+    assert b"Signed out of 1 other browser session and 1 app session" in done.content
+
+    assert other.get("/dashboard/").status_code == 302
+    assert api("/users/balance", token=token).status_code == 401
+    assert not ApiSession.objects.filter(revoked_at__isnull=True).exists()
