@@ -41,7 +41,8 @@ class PinAccountAdapter(DefaultAccountAdapter):
 
     def set_password(self, user: AbstractBaseUser, password: str) -> None:
         assert isinstance(user, User)  # noqa: S101  # AUTH_USER_MODEL
-        services.pin_set(user=user, pin=password)
+        session = getattr(self.request, "session", None)
+        services.pin_set(user=user, pin=password, keep_session_key=session.session_key if session else None)
 
     def save_user(self, request: HttpRequest, user: AbstractBaseUser, form: Any, commit: bool = True) -> Any:
         # The member and the MEMBER_JOINED event commit together, or neither does.

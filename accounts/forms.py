@@ -11,6 +11,7 @@ from allauth.account.forms import (
 from django import forms
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 
 from . import services
 from .backends import REFUSAL_ATTR
@@ -90,23 +91,55 @@ class PinResetRequestForm(ResetPasswordForm):
 
 
 class PinResetForm(ResetPasswordKeyForm):
-    """The page the recovery email links to: a new PIN, which also unlocks the account."""
+    """The page the recovery email links to: a new PIN, which also unlocks the account and signs
+    the member out everywhere (`signed_out` says how many sessions ended)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    signed_out: tuple[int, int] = (0, 0)
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        self.request = request
         super().__init__(*args, **kwargs)
         _relabel(self, "password1", "New PIN", autocomplete="new-password", help_text=PIN_HELP)
         _relabel(self, "password2", "New PIN again", autocomplete="new-password")
 
     def save(self) -> None:
-        services.pin_recover(request=None, user=self.user, pin=self.cleaned_data["password1"])
+        self.signed_out = services.pin_recover(request=self.request, user=self.user, pin=self.cleaned_data["password1"])
 
 
 class PinChangeForm(ChangePasswordForm):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    """The signed-in PIN change. The current PIN is checked by `services.pin_check`, like a
+    sign-in (allauth's form would call `check_password`): a stolen session gets the same
+    per-email and per-IP limits, the lockout and the lockout email as a guesser at the door."""
+
+    refusal: services.PinCheckError | None = None
+    signed_out: tuple[int, int] = (0, 0)
+
+    def __init__(self, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        self.request = request
         super().__init__(*args, **kwargs)
         _relabel(self, "oldpassword", "Current PIN", autocomplete="current-password")
         _relabel(self, "password1", "New PIN", autocomplete="new-password", help_text=PIN_HELP)
         _relabel(self, "password2", "New PIN again", autocomplete="new-password")
+
+    def clean_oldpassword(self) -> str:
+        assert self.user is not None  # noqa: S101  # allauth's view passes the member
+        pin = self.cleaned_data.get("oldpassword", "")
+        if not is_pin(pin):
+            # Not a PIN: no check is made and nothing is counted.
+            raise ValidationError(PIN_FORMAT_ERROR, code="invalid")
+        try:
+            services.pin_check(request=self.request, email=self.user.email, pin=pin)
+        except services.InvalidCredentials:
+            raise ValidationError("That is not your current PIN.", code="incorrect_password") from None
+        except (services.PinThrottled, services.AccountLocked) as exc:
+            self.refusal = exc
+            raise ValidationError(str(exc), code="throttled") from None
+        return str(pin)
+
+    def save(self) -> None:
+        assert self.user is not None  # noqa: S101
+        keep = self.request.session.session_key
+        self.signed_out = services.pin_set(user=self.user, pin=self.cleaned_data["password1"], keep_session_key=keep)
 
 
 class PinSetForm(SetPasswordForm):

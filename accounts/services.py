@@ -135,28 +135,43 @@ def member_joined(*, user_id: int, ip: str | None, referral_code: str | None) ->
     record(Event.MEMBER_JOINED, {"user_id": user_id, "ip": ip, "referral_code": referral_code})
 
 
-def pin_set(*, user: User, pin: str) -> None:
-    """Change a member's PIN (signed-in change). Raises ValidationError."""
-    validate_new_pin(pin)
-    user.set_password(pin)
-    user.save(update_fields=["password"])
+def pin_set(*, user: User, pin: str, keep_session_key: str | None = None) -> tuple[int, int]:
+    """Change a member's PIN (signed-in change) and sign them out everywhere else.
 
-
-def pin_recover(*, request: HttpRequest | None, user: User, pin: str) -> None:
-    """Set a new PIN through the emailed recovery link and unlock the account.
-
-    Steps: validate; set the PIN; clear the consecutive-failure count and the lock; forget the
-    per-email failures (the owner proved they hold the mailbox). Raises ValidationError.
+    Steps: validate; set the PIN; end every other browser session and revoke every API token (a
+    new PIN shuts out whoever had the old one). Returns (web sessions ended, API tokens revoked).
+    Raises ValidationError.
     """
     validate_new_pin(pin)
-    user.set_password(pin)
-    was_locked = user.locked_at is not None
-    user.pin_failures = 0
-    user.locked_at = None
-    user.save(update_fields=["password", "pin_failures", "locked_at"])
+    with transaction.atomic():
+        user.set_password(pin)
+        user.save(update_fields=["password"])
+        ended = sessions_end_others(user=user, keep_session_key=keep_session_key)
+    logger.info("User #%s: PIN changed", user.pk)
+    return ended
+
+
+def pin_recover(*, request: HttpRequest | None, user: User, pin: str) -> tuple[int, int]:
+    """Set a new PIN through the emailed recovery link and unlock the account.
+
+    Steps: validate; set the PIN; clear the consecutive-failure count and the lock; end every
+    other browser session and revoke every API token; forget the per-email failures (the owner
+    proved they hold the mailbox). Returns (web sessions ended, API tokens revoked).
+    Raises ValidationError.
+    """
+    validate_new_pin(pin)
+    keep = request.session.session_key if request is not None and hasattr(request, "session") else None
+    with transaction.atomic():
+        user.set_password(pin)
+        was_locked = user.locked_at is not None
+        user.pin_failures = 0
+        user.locked_at = None
+        user.save(update_fields=["password", "pin_failures", "locked_at"])
+        ended = sessions_end_others(user=user, keep_session_key=keep)
     if request is not None:
         throttle.clear_email(request, user.email)
     logger.info("User #%s: PIN recovered%s", user.pk, " (account unlocked)" if was_locked else "")
+    return ended
 
 
 def pin_check(*, request: HttpRequest, email: str, pin: str) -> User:
@@ -263,7 +278,8 @@ def api_session_revoke(*, session_id: int) -> None:
 
 
 def sessions_end_others(*, user: User, keep_session_key: str | None) -> tuple[int, int]:
-    """Sign the member out everywhere but here: other web sessions and every API token.
+    """Sign the member out everywhere but here: other web sessions and every API token (on
+    request, and after every PIN change or recovery).
 
     Returns (web sessions ended, API tokens revoked).
     """

@@ -1,5 +1,6 @@
 from allauth.account.views import LogoutView
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -26,5 +27,8 @@ auth_urlpatterns = [
     ),
     path("accounts/password/change/", views.PinChangeView.as_view(), name="account_change_password"),
     path("accounts/email/", views.EmailManageView.as_view(), name="account_email"),
+    # The admin's own form checks the old PIN with check_password (no counters, no lockout): a
+    # staff member changes their PIN on the protected page like every member.
+    path("admin/password_change/", RedirectView.as_view(pattern_name="account_change_password")),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
 ]

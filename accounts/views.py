@@ -51,20 +51,26 @@ class FailClosedWithoutCounters:
             return response
 
 
-class PinLoginView(FailClosedWithoutCounters, LoginView):
-    """allauth's sign-in page, answering 429 (with Retry-After) when throttled and a clear
-    "account locked" page (423) when locked."""
+class AnswersPinRefusals:
+    """A page whose form checks a PIN through `services.pin_check` answers 429 (with
+    Retry-After) when throttled and a clear "account locked" page (423) when locked."""
+
+    request: HttpRequest
 
     def form_invalid(self, form: Any) -> HttpResponse:
         refusal = getattr(form, "refusal", None)
         if isinstance(refusal, services.AccountLocked):
             context = {"message": str(refusal), "lockout_after": settings.GOLDBOOK_PIN_LOCKOUT_AFTER}
             return render(self.request, "account/locked.html", context, status=423)
-        response = super().form_invalid(form)
+        response: HttpResponse = super().form_invalid(form)  # type: ignore[misc]
         if isinstance(refusal, services.PinThrottled):
             response.status_code = 429
             response["Retry-After"] = str(refusal.retry_after)
         return response
+
+
+class PinLoginView(FailClosedWithoutCounters, AnswersPinRefusals, LoginView):
+    """allauth's sign-in page, with the PIN refusals answered."""
 
 
 class PinSignupView(FailClosedWithoutCounters, SignupView):
@@ -75,12 +81,44 @@ class PinResetRequestView(FailClosedWithoutCounters, PasswordResetView):
     paused = "reset"
 
 
+def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, why: str = "") -> None:
+    web, api_tokens = signed_out
+    messages.success(
+        request,
+        f"{why}Signed out of {web} other browser session{'s' if web != 1 else ''} "
+        f"and {api_tokens} app session{'s' if api_tokens != 1 else ''}.",
+    )
+
+
+_NEW_PIN = "Your new PIN works from now on; anyone who had the old one is shut out. "
+
+
 class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
+    """Recovery: the new PIN signs the member out everywhere, and the page says so."""
+
     paused = "reset"
 
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
-class PinChangeView(FailClosedWithoutCounters, PasswordChangeView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        return response
+
+
+class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, PasswordChangeView):
+    """The current PIN is checked like a sign-in (forms.PinChangeForm), refusals answered alike."""
+
     paused = "change"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        return response
 
 
 class EmailManageView(FailClosedWithoutCounters, EmailView):
@@ -90,12 +128,8 @@ class EmailManageView(FailClosedWithoutCounters, EmailView):
 @login_required
 @require_POST
 def sign_out_others(request: HttpRequest) -> HttpResponse:
-    web, api_tokens = services.sessions_end_others(
+    signed_out = services.sessions_end_others(
         user=signed_in_member(request), keep_session_key=request.session.session_key
     )
-    messages.success(
-        request,
-        f"Signed out of {web} other browser session{'s' if web != 1 else ''} "
-        f"and {api_tokens} app session{'s' if api_tokens != 1 else ''}.",
-    )
+    _signed_out_message(request, signed_out)
     return redirect(settings.LOGIN_REDIRECT_URL)  # the dashboard, where the button is

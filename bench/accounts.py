@@ -20,6 +20,7 @@ trip alone costs on the same server: the ceiling for any endpoint that reads the
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -33,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_bench")
+# gunicorn refuses the published development key outside DEBUG (config/wsgi.py).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 import django  # noqa: E402
 

@@ -15,6 +15,7 @@ import http.client
 import io
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 MEDIA = Path(tempfile.mkdtemp(prefix="gb-bench-media-"))
 os.environ["MEDIA_ROOT"] = str(MEDIA)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# gunicorn refuses the published development key outside DEBUG (config/wsgi.py).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ["LOG_LEVEL"] = "WARNING"
 
 

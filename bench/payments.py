@@ -11,6 +11,7 @@
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,8 @@ ENV = {
 }
 os.environ.update(ENV)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# gunicorn refuses the published development key outside DEBUG (config/wsgi.py).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 import django  # noqa: E402
 

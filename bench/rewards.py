@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,8 @@ os.environ["REWARDS_REDIS_PREFIX"] = "bench:rewards:lb"
 os.environ["DEBUG"] = "false"
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# gunicorn refuses the published development key outside DEBUG (config/wsgi.py).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 
 def psql(sql: str, db: str = "postgres") -> None:

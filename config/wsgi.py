@@ -1,6 +1,30 @@
+"""The WSGI app (gunicorn `config.wsgi:application`).
+
+Refuses to start outside DEBUG with the development SECRET_KEY (issue 11 item 16): that key is
+published in this repository, so sessions, PIN-recovery links and CSRF tokens signed with it
+could be forged by anyone. `config.settings_production` refuses it too; this catches a server
+started on the embedded default's settings with DEBUG turned off.
+"""
+
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
+
+
+def _refuse_the_development_key() -> None:
+    from django.conf import settings
+
+    from config.settings import INSECURE_DEV_SECRET_KEY
+
+    if not settings.DEBUG and settings.SECRET_KEY == INSECURE_DEV_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is the published development key and DEBUG is off: set SECRET_KEY to a random "
+            "value of at least 50 characters (or DEBUG=true on a development machine)."
+        )
+
+
+_refuse_the_development_key()

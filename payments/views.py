@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -278,7 +279,9 @@ def wallet_connect(request: HttpRequest) -> HttpResponse:
         form = WalletLinkForm(request.POST)
         if form.is_valid() and _link_wallet(request, form):
             messages.success(request, "Your E9th wallet is linked.")
-            return redirect(request.POST.get("next") or "payments:wallet_connect")
+            target = request.POST.get("next", "")
+            local = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
+            return redirect(target if local else "payments:wallet_connect")  # never off-site (issue 11 item 14)
     return render(
         request,
         "payments/wallet_connect.html",

@@ -19,7 +19,8 @@ def test_openapi_document_is_served(client):
     assert response.json()["info"]["title"] == "Goldbook API"
 
 
-def test_seed_demo_is_idempotent():
+def test_seed_demo_is_idempotent(settings):
+    settings.DEBUG = True  # seed_demo runs only there
     from django.core.management import call_command
 
     from wallet.models import Entry, Transfer

@@ -146,7 +146,8 @@ def test_dashboard_panel_has_history_and_redownload_links(client):
     assert "You have not downloaded anything yet" in empty
 
 
-def test_seed_demo_is_idempotent():
+def test_seed_demo_is_idempotent(settings):
+    settings.DEBUG = True  # seed_demo runs only there
     call_command("seed_demo", stdout=io.StringIO())
     songs = Item.objects.filter(kind="song").count()
     assert songs >= 100 and Item.objects.filter(kind="ea").count() >= 3
