@@ -64,7 +64,7 @@ def recharge(request: HttpRequest) -> HttpResponse:
             "coin_packs": selectors.package_rows(style=CreditPackage.Style.COIN_PACK),
             "methods": methods,
             "default_method": request.GET.get("method") or default_method,
-            "coins": settings.COINPAYMENTS_ACCEPTED_COINS,
+            "coins": selectors.accepted_coins(),
             "cny_rate": selectors.cny_per_usd(),
             "custom_min": Decimal(settings.PAYMENTS_CUSTOM_MIN_USD),
             "custom_max": Decimal(settings.PAYMENTS_CUSTOM_MAX_USD),
