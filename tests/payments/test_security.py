@@ -3,12 +3,16 @@
 import pytest
 import responses
 from django.core import checks
+from django.urls import reverse
 
 from accounts.services import api_session_create
-from payments.models import Payment
-from tests.factories import UserFactory, credit_package
+from payments import services
+from payments.errors import RefundNotAllowed
+from payments.models import Payment, PaymentStatus, RefundRequest, RefundStatus
+from tests.factories import UserFactory, credit_package, staff
+from wallet.selectors import balance_for_user
 
-from .conftest import API_URL, create_result
+from .conftest import API_URL, create_result, ipn_body, make_payment, post_ipn
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +64,55 @@ def test_check_deploy_warns_while_test_coins_are_accepted(settings):
     settings.COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY = True
     assert "payments.W001" in _deploy_check_ids()
     assert "payments.W001" not in {m.id for m in checks.run_checks()}  # a deploy check only
+
+
+# --- item 3: only staff holding payments.approve_refund approve a refund -------------------------
+
+REFUNDS = "admin:payments_refundrequest_changelist"
+
+
+@pytest.fixture
+def refund(cp_settings, rsps, client):
+    payment = make_payment(rsps)
+    post_ipn(client, ipn_body(payment))
+    maker = staff("payments.request_refund", "payments.view_refundrequest", "payments.view_payment")
+    return services.refund_request(payment_id=payment.pk, requested_by_id=maker.pk, reason="Customer asked")
+
+
+def _unchanged(refund):
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.REQUESTED
+    assert refund.payment.status == PaymentStatus.COMPLETED
+    assert balance_for_user(user_id=refund.payment.user_id).balance > 0
+
+
+def test_a_staff_member_without_the_approve_permission_cannot_approve_a_refund(refund):
+    bystander = staff("payments.view_refundrequest")
+    with pytest.raises(RefundNotAllowed, match="approve_refund") as exc:
+        services.refund_approve(request_id=refund.pk, approver_id=bystander.pk)
+    assert exc.value.status == 403
+    with pytest.raises(RefundNotAllowed):
+        services.refund_reject(request_id=refund.pk, approver_id=bystander.pk)
+    _unchanged(refund)
+
+
+def test_the_admin_approve_action_needs_the_approve_permission(refund, client):
+    client.force_login(staff("payments.view_refundrequest"))
+    assert "Approve (reverse the credits)" not in client.get(reverse(REFUNDS)).content.decode()
+    client.post(reverse(REFUNDS), {"action": "approve", "_selected_action": [refund.pk]}, follow=True)
+    _unchanged(refund)
+
+
+def test_the_checker_with_the_permission_approves_in_the_admin(refund, client):
+    client.force_login(staff("payments.approve_refund", "payments.view_refundrequest"))
+    response = client.post(reverse(REFUNDS), {"action": "approve", "_selected_action": [refund.pk]}, follow=True)
+    assert f"Refund #{refund.pk}: approved and reversed." in response.content.decode()
+    assert RefundRequest.objects.get(pk=refund.pk).status == RefundStatus.APPROVED
+
+
+def test_requesting_a_refund_needs_the_request_permission(cp_settings, rsps, client):
+    payment = make_payment(rsps)
+    post_ipn(client, ipn_body(payment))
+    with pytest.raises(RefundNotAllowed, match="request_refund"):
+        services.refund_request(payment_id=payment.pk, requested_by_id=UserFactory(is_staff=True).pk, reason="x")
+    assert not RefundRequest.objects.exists()
