@@ -66,8 +66,19 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "provider", "package_name", "usd_cents", "status", "reference", "created_at")
-    list_filter = ("provider", "status")
+    list_display = (
+        "id",
+        "user",
+        "provider",
+        "package_name",
+        "usd_cents",
+        "status",
+        "flagged_for_review",
+        "excess_amount",
+        "reference",
+        "created_at",
+    )
+    list_filter = ("provider", "status", "flagged_for_review")
     search_fields = ("=id", "reference", "user__email", "rejected_reference")
     list_select_related = ("user",)
     inlines = [MessageInline]

@@ -1,5 +1,7 @@
 """Issue 11 (security review), the payments items: each test is an attack that used to work."""
 
+from decimal import Decimal
+
 import pytest
 import responses
 from django.core import checks
@@ -116,3 +118,35 @@ def test_requesting_a_refund_needs_the_request_permission(cp_settings, rsps, cli
     with pytest.raises(RefundNotAllowed, match="request_refund"):
         services.refund_request(payment_id=payment.pk, requested_by_id=UserFactory(is_staff=True).pk, reason="x")
     assert not RefundRequest.objects.exists()
+
+
+# --- item 11: the IPN's coin must be the payment's; an overpayment is flagged --------------------
+
+
+def test_an_ipn_paid_in_another_coin_credits_nothing(cp_settings, rsps, client):
+    payment = make_payment(rsps)  # priced in USDT.TRC20
+    post_ipn(client, ipn_body(payment, currency2="LTCT"))  # the same number of worthless coins
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+    assert balance_for_user(user_id=payment.user_id).balance == 0
+    assert payment.messages.get().verification_error == "currency2 does not match the payment's coin."
+
+
+def test_an_overpayment_credits_the_package_and_is_flagged_with_the_excess(cp_settings, rsps, client):
+    payment = make_payment(rsps, amount="50.12345678")
+    post_ipn(client, ipn_body(payment, received="51.62345678"))
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.COMPLETED
+    assert balance_for_user(user_id=payment.user_id).balance == payment.total_credits
+    assert payment.flagged_for_review and Decimal(payment.excess_amount) == Decimal("1.5")
+    assert "Overpaid" in payment.status_detail
+    client.force_login(staff("payments.view_payment"))
+    page = client.get(reverse("admin:payments_payment_changelist"), {"flagged_for_review__exact": "1"})
+    assert "1.50000000" in page.content.decode()
+
+
+def test_an_exact_payment_is_not_flagged(cp_settings, rsps, client):
+    payment = make_payment(rsps)
+    post_ipn(client, ipn_body(payment))
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.COMPLETED and not payment.flagged_for_review
