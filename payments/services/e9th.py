@@ -31,7 +31,14 @@ from ..models import CreditPackage, Payment, PaymentStatus, Provider
 from ..providers import e9th
 from ._state import durable, lock_payment, save_payment
 from .completion import complete_locked
-from .e9th_claims import create_chain_claim, mark_open, release_claim, store_receipt_message, token_units_for
+from .e9th_claims import (
+    create_chain_claim,
+    hold_for_review,
+    mark_open,
+    release_claim,
+    store_receipt_message,
+    token_units_for,
+)
 from .quotes import Quote, check_limits, package_quote, payment_quote
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,7 @@ class ChainStatus(StrEnum):
     REJECTED = "rejected"  # the receipt fails a check (the poller's view; a claim raises instead)
     FAILED = "failed"  # no receipt within the time limit: the claim was released
     CLOSED = "closed"  # nothing to look at: completed, refunded or released before
+    REVIEW = "review"  # seen in a block, then no receipt within the time limit: held for staff
 
 
 @dataclass
@@ -74,6 +82,7 @@ class ChainOutcome:
     required: int = 0
     message: str = ""
     balance: Balance | None = None  # read in the crediting transaction: no read after commit
+    mined: bool = True  # False: the node has no receipt for the hash (not mined, or reorged away)
 
 
 def _e9th_settings_ok() -> None:
@@ -178,23 +187,25 @@ def _e9th_evaluate(
             0,
             required,
             "The transaction is not mined yet. We will credit it once it is confirmed.",
+            mined=False,
         )
     confirms = e9th.confirmations(latest_block=latest, receipt=receipt)
     store_receipt_message(tx, receipt, payment, verified=True)
     if confirms < required:
         return _not_yet_confirmed(payment.pk, receipt, confirms=confirms, required=required)
-    # Re-check right before crediting: a reorg may have moved or dropped the transaction.
+    # Right before crediting, the receipt's block (and the block stored when we first saw it)
+    # must be the canonical chain's block at that height: a reorg may have orphaned it.
     try:
-        again = client.receipt(tx)
+        orphaned = _orphaned(client, receipt, existing)
     except e9th.ChainUnavailable as exc:
         raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
-    if again is None or again.block_hash != receipt.block_hash:
-        logger.warning("Payment #%s: receipt of %s moved block (reorg); not credited yet", payment.pk, tx)
+    if orphaned:
+        logger.warning("Payment #%s: block of %s is not canonical (reorg); not credited yet", payment.pk, tx)
         locked = mark_open(
             payment.pk,
             S.CONFIRMING,
             "The block changed (chain reorganisation); waiting for confirmations again.",
-            block_hash=again.block_hash if again else "",
+            block_hash="",
             confirmations=0,
         )
         return ChainOutcome(
@@ -205,6 +216,16 @@ def _e9th_evaluate(
             "The chain reorganised; waiting for the transaction to confirm again.",
         )
     return _credit(payment.pk, receipt, confirms=confirms, required=required)
+
+
+def _orphaned(client: e9th.Client, receipt: e9th.Receipt, existing: Payment | None) -> bool:
+    """Whether the receipt's block, or the block stored on the claim, is no longer the canonical
+    block at its height (compared with the chain, not with a second read of the receipt)."""
+    seen = {receipt.block_number: receipt.block_hash.lower()}
+    if existing is not None and existing.block_number is not None and existing.block_hash:
+        if seen.setdefault(existing.block_number, existing.block_hash.lower()) != existing.block_hash.lower():
+            return True  # the transaction moved to another block at the same height
+    return any(client.block_hash_at(number) != block_hash for number, block_hash in seen.items())
 
 
 def _check_receipt(tx: str, receipt: e9th.Receipt, existing: Payment | None, *, min_value: int, address: str) -> None:
@@ -268,8 +289,10 @@ def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: 
 
 
 def e9th_recheck(*, payment_id: int, client: e9th.Client | None = None) -> ChainOutcome:
-    """The poller's look at a pending chain deposit: credit it once confirmed, fail it when the
-    hash has had no receipt for E9TH_PENDING_TIMEOUT_MINUTES."""
+    """The poller's look at a pending chain deposit: credit it once confirmed. With no receipt
+    E9TH_PENDING_TIMEOUT_MINUTES after the claim: a hash never seen mined fails (the claim is
+    released); one seen in a block that has since left the chain is held for staff review
+    (`needs_review`, flagged), so it is not polled forever."""
     payment = Payment.objects.select_related("user").get(pk=payment_id)
     if payment.status in (S.COMPLETED, S.REFUNDED) or not payment.reference:
         return ChainOutcome(ChainStatus.CLOSED, payment)
@@ -287,13 +310,12 @@ def e9th_recheck(*, payment_id: int, client: e9th.Client | None = None) -> Chain
     except ClaimRejected as exc:
         return ChainOutcome(ChainStatus.REJECTED, payment, message=exc.message)
     deadline = payment.created_at + timedelta(minutes=settings.E9TH_PENDING_TIMEOUT_MINUTES)
-    if (
-        outcome.status is ChainStatus.PENDING
-        and payment.block_number is None
-        and not outcome.payment.block_hash
-        and timezone.now() > deadline
-    ):
+    if outcome.status is not ChainStatus.PENDING or outcome.mined or timezone.now() <= deadline:
+        return outcome
+    if payment.block_number is None:
         release_claim(payment.pk, "No receipt for this transaction within the time limit.")
         outcome.payment.refresh_from_db()
         return ChainOutcome(ChainStatus.FAILED, outcome.payment, message="No receipt within the time limit.")
-    return outcome
+    # Seen in a block once, gone since (a reorg dropped it): staff decide, the poller stops.
+    held = hold_for_review(payment.pk, "The transaction left the chain after it was seen in a block; held for review.")
+    return ChainOutcome(ChainStatus.REVIEW, held, message=held.status_detail)

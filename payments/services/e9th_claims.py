@@ -114,3 +114,13 @@ def release_claim(payment_id: int, reason: str) -> None:
             payment.reference = None
         payment.idempotency_key = None  # a rejected claim holds no key either: a retry re-checks
         save_payment(payment)
+
+
+def hold_for_review(payment_id: int, reason: str) -> Payment:
+    """Stop polling a claim and flag it for staff (nothing is credited)."""
+    with transaction.atomic():
+        payment = lock_payment(payment_id)
+        if move(payment, S.NEEDS_REVIEW, reason):
+            payment.flagged_for_review = True
+            save_payment(payment)
+    return payment

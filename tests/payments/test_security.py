@@ -8,13 +8,14 @@ from django.core import checks
 from django.urls import reverse
 
 from accounts.services import api_session_create
-from payments import services
+from payments import selectors, services
 from payments.errors import RefundNotAllowed
 from payments.models import Payment, PaymentStatus, RefundRequest, RefundStatus
 from tests.factories import UserFactory, credit_package, staff
 from wallet.selectors import balance_for_user
 
 from .conftest import API_URL, create_result, ipn_body, make_payment, post_ipn
+from .test_e9th import BLOCK_HASH, DEPOSIT, KEY, ORPHAN_HASH, RPC, TOKEN, addr, link, purchase, receipt, rpc_mock
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,58 @@ def test_an_exact_payment_is_not_flagged(cp_settings, rsps, client):
     post_ipn(client, ipn_body(payment))
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.COMPLETED and not payment.flagged_for_review
+
+
+# --- item 10: the block must be canonical; a vanished receipt is held for review -----------------
+
+
+@pytest.fixture
+def chain_claim(client, settings, rsps):
+    settings.E9TH_RPC_URL, settings.E9TH_TOKEN_ADDRESS = RPC, TOKEN
+    settings.E9TH_DEPOSIT_ADDRESS, settings.E9TH_MIN_CONFIRMATIONS, settings.E9TH_TOKEN_DECIMALS = DEPOSIT, 3, 6
+    user = UserFactory()
+    link(client, user, KEY)
+    return user
+
+
+def test_a_receipt_from_an_orphaned_block_is_not_credited(client, chain_claim, rsps):
+    """The node keeps serving the receipt of a block the canonical chain no longer has: two reads
+    of the receipt agree, the chain's hash at that height does not."""
+    stale = receipt(sender=addr(KEY), value=50 * 10**6, block=100, block_hash=BLOCK_HASH)
+    rpc_mock(rsps, receipts=[stale], head=110, canonical={100: ORPHAN_HASH})
+    assert purchase(client, chain_claim).status_code == 202
+    assert balance_for_user(user_id=chain_claim.pk).balance == 0
+    assert Payment.objects.get().status == PaymentStatus.CONFIRMING
+
+
+def test_a_stored_block_hash_no_longer_canonical_is_not_credited(client, chain_claim, rsps):
+    seen = receipt(sender=addr(KEY), value=50 * 10**6, block=101)
+    rpc_mock(rsps, receipts=[seen], head=102)  # 2 of 3 confirmations: stored, not credited
+    assert purchase(client, chain_claim).status_code == 202
+    assert Payment.objects.get().block_hash == BLOCK_HASH
+    rsps.reset()
+    moved = receipt(sender=addr(KEY), value=50 * 10**6, block=101, block_hash="0x" + "c3" * 32)
+    rpc_mock(rsps, receipts=[moved], head=110, canonical={101: "0x" + "c3" * 32})
+    assert purchase(client, chain_claim).status_code == 202  # the block at 101 changed: wait again
+    assert balance_for_user(user_id=chain_claim.pk).balance == 0
+    assert purchase(client, chain_claim).status_code == 200  # confirmed on the new block
+    assert balance_for_user(user_id=chain_claim.pk).balance == 7500
+
+
+def test_a_receipt_that_vanished_after_confirming_is_held_for_review(client, chain_claim, rsps):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=50 * 10**6, block=101)], head=102)
+    assert purchase(client, chain_claim).status_code == 202
+    payment = Payment.objects.get()
+    assert payment.status == PaymentStatus.CONFIRMING
+    rsps.reset()
+    rpc_mock(rsps, receipts=[None])  # reorged away
+    Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+    services.poll_payments()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.NEEDS_REVIEW and payment.flagged_for_review
+    assert payment.pk not in selectors.open_chain_payment_ids()  # no longer polled
+    assert balance_for_user(user_id=chain_claim.pk).balance == 0
