@@ -62,6 +62,19 @@ def _token_decimals(client: e9th.Client) -> int:
     return _decimals_cache[token]
 
 
+def e9th_token_decimals(*, client: e9th.Client | None = None) -> int | None:
+    """The token's decimals: E9TH_TOKEN_DECIMALS, else read from the contract (cached per token).
+    None when unset and the chain cannot tell us (the page then shows no token amount, never a
+    guessed 18-decimal one)."""
+    if settings.E9TH_TOKEN_DECIMALS is None and not (settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS):
+        return None
+    try:
+        return _token_decimals(client or e9th_client(budget=settings.E9TH_REQUEST_BUDGET_SECONDS))
+    except e9th.ChainUnavailable as exc:
+        logger.warning("E9th token decimals unavailable: %s", exc)
+        return None
+
+
 class ChainStatus(StrEnum):
     """What a look at a chain deposit found."""
 

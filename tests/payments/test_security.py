@@ -206,3 +206,30 @@ def test_a_receipt_that_vanished_after_confirming_is_held_for_review(client, cha
     assert payment.status == PaymentStatus.NEEDS_REVIEW and payment.flagged_for_review
     assert payment.pk not in selectors.open_chain_payment_ids()  # no longer polled
     assert balance_for_user(user_id=chain_claim.pk).balance == 0
+
+
+# --- item 12: the deposit page shows the token's real decimals -----------------------------------
+
+
+def test_the_deposit_page_reads_the_decimals_from_the_contract_when_unset(client, chain_claim, rsps, settings):
+    from payments.services.e9th import _decimals_cache
+
+    settings.E9TH_TOKEN_DECIMALS = None
+    _decimals_cache.clear()
+    rpc_mock(rsps, receipts=[None])  # the contract answers decimals() = 6
+    client.force_login(chain_claim)
+    page = client.get(reverse("payments:e9th_deposit"), {"package": credit_package("Popular Pack").pk}).content.decode()
+    assert "50.000000 E9th" in page and "(50000000 token units)" in page
+    assert "50000000000000000000" not in page  # never the 18-decimal guess
+
+
+def test_the_deposit_page_shows_no_guessed_units_when_the_chain_is_down(client, chain_claim, rsps, settings):
+    from payments.services.e9th import _decimals_cache
+
+    settings.E9TH_TOKEN_DECIMALS = None
+    _decimals_cache.clear()
+    rsps.add(responses.POST, RPC, status=502)
+    client.force_login(chain_claim)
+    resp = client.get(reverse("payments:e9th_deposit"), {"package": credit_package("Popular Pack").pk})
+    assert resp.status_code == 200
+    assert "token units)" not in resp.content.decode() and "cannot be read" in resp.content.decode()
