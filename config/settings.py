@@ -271,9 +271,7 @@ COINPAYMENTS_PUBLIC_KEY = env.str("COINPAYMENTS_PUBLIC_KEY", default="")
 COINPAYMENTS_PRIVATE_KEY = env.str("COINPAYMENTS_PRIVATE_KEY", default="")
 COINPAYMENTS_MERCHANT_ID = env.str("COINPAYMENTS_MERCHANT_ID", default="")
 COINPAYMENTS_IPN_SECRET = env.str("COINPAYMENTS_IPN_SECRET", default="")
-COINPAYMENTS_ACCEPTED_COINS = env.list(
-    "COINPAYMENTS_ACCEPTED_COINS", default=["USDT.TRC20", "USDT.ERC20", "BTC", "LTCT"]
-)
+COINPAYMENTS_ACCEPTED_COINS = env.list("COINPAYMENTS_ACCEPTED_COINS", default=["USDT.TRC20", "USDT.ERC20", "BTC"])
 COINPAYMENTS_TIMEOUT_SECONDS = env.float("COINPAYMENTS_TIMEOUT_SECONDS", default=10.0)
 COINPAYMENTS_MAX_RETRIES = env.int("COINPAYMENTS_MAX_RETRIES", default=3)
 E9TH_RPC_URL = env.str("E9TH_RPC_URL", default="")
@@ -294,6 +292,13 @@ COINPAYMENTS_CHECKOUT_BUDGET_SECONDS = env.float("COINPAYMENTS_CHECKOUT_BUDGET_S
 # The same for every chain RPC of one E9th claim request (receipt, head block, decimals, re-check).
 E9TH_REQUEST_BUDGET_SECONDS = env.float("E9TH_REQUEST_BUDGET_SECONDS", default=20.0)
 # --- end of issue 10 "requests" block ---------------------------------------------------------------
+# --- issue 11 item 2, helper "payments": no testnet coin for real money ---------------------------
+# CoinPayments' test coins are worth nothing. They are offered (on top of the accepted coins) only
+# while DEBUG is on, or when the operator opts in with this setting; `check --deploy` warns then.
+# A test coin listed in COINPAYMENTS_ACCEPTED_COINS without either is refused at checkout.
+COINPAYMENTS_TEST_COINS = ["LTCT"]
+COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY = env.bool("COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY", default=False)
+# --- end of issue 11 item 2 block -------------------------------------------------------------------
 
 # --- accounts -----------------------------------------------------------------------------
 # Email + PIN sign-in through django-allauth; the PIN lives in the user's password field.

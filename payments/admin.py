@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.approvals import FourEyesAdmin
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 
@@ -65,14 +66,28 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "provider", "package_name", "usd_cents", "status", "reference", "created_at")
-    list_filter = ("provider", "status")
+    list_display = (
+        "id",
+        "user",
+        "provider",
+        "package_name",
+        "usd_cents",
+        "status",
+        "flagged_for_review",
+        "excess_amount",
+        "reference",
+        "created_at",
+    )
+    list_filter = ("provider", "status", "flagged_for_review")
     search_fields = ("=id", "reference", "user__email", "rejected_reference")
     list_select_related = ("user",)
     inlines = [MessageInline]
     actions = ["request_refund"]
 
-    @admin.action(description="Request a refund (a second staff member approves it)")
+    def has_request_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.request_refund")
+
+    @admin.action(description="Request a refund (a second staff member approves it)", permissions=["request_refund"])
     def request_refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         for payment in queryset:
             try:
@@ -106,18 +121,14 @@ class ProviderMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RefundRequest)
-class RefundRequestAdmin(admin.ModelAdmin):
+class RefundRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     list_display = ("id", "payment", "status", "requested_by", "decided_by", "requested_at", "decision_note")
     list_filter = ("status",)
     fields = ("payment", "reason")
     raw_id_fields = ("payment",)
     actions = ["approve", "reject"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    request_permission = "payments.request_refund"
+    approve_permission = "payments.approve_refund"
 
     def save_model(self, request: HttpRequest, obj: RefundRequest, form: Any, change: bool) -> None:
         try:
@@ -129,7 +140,8 @@ class RefundRequestAdmin(admin.ModelAdmin):
             return
         obj.pk = created.pk
 
-    @admin.action(description="Approve (reverse the credits)")
+    # The services check the permission and four-eyes again; declaring it hides the actions.
+    @admin.action(description="Approve (reverse the credits)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:
@@ -139,7 +151,7 @@ class RefundRequestAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"Refund #{req.pk}: approved and reversed.", messages.SUCCESS)
 
-    @admin.action(description="Reject")
+    @admin.action(description="Reject", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:

@@ -10,7 +10,13 @@ class PaymentsConfig(AppConfig):
         from core import registry
         from core.events import Event, subscribe
 
-        from . import dashboard, demo, handlers, selectors
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            dashboard,
+            demo,
+            handlers,
+            selectors,
+        )
         from .models import LegacyConversion, Payment
 
         subscribe(Event.PURCHASE_COMPLETED, handlers.send_purchase_receipt, name="payments.send_purchase_receipt")

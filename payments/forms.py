@@ -1,8 +1,9 @@
 from decimal import Decimal
 
 from django import forms
-from django.conf import settings
 from django.db import models
+
+from . import selectors
 
 
 class PayMethod(models.TextChoices):
@@ -21,10 +22,7 @@ class CheckoutForm(forms.Form):
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
-        if (
-            data.get("method") == PayMethod.COINPAYMENTS
-            and data.get("coin") not in settings.COINPAYMENTS_ACCEPTED_COINS
-        ):
+        if data.get("method") == PayMethod.COINPAYMENTS and data.get("coin") not in selectors.accepted_coins():
             self.add_error("coin", "Choose one of the listed coins.")
         if data.get("package_id") is None and data.get("custom_amount") is None:
             raise forms.ValidationError("Choose a package or enter an amount.")

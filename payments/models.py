@@ -151,6 +151,10 @@ class Payment(models.Model):
     block_number = models.BigIntegerField(null=True, blank=True)
     block_hash = models.CharField(max_length=66, blank=True)
     rejected_reference = models.CharField(max_length=128, blank=True)
+    # Credited, but staff should look (issue 11): an overpayment, with what was sent beyond the
+    # coin amount asked for (in the coin). The admin lists flagged payments.
+    flagged_for_review = models.BooleanField(default=False)
+    excess_amount = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -31,6 +31,16 @@ def active_packages() -> QuerySet[CreditPackage]:
     return CreditPackage.objects.filter(active=True).order_by("sort_order", "id")
 
 
+def accepted_coins() -> list[str]:
+    """The coins checkout offers and accepts. CoinPayments' test coins (COINPAYMENTS_TEST_COINS,
+    worth nothing) only while DEBUG is on or with COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY,
+    even when the operator lists one in COINPAYMENTS_ACCEPTED_COINS."""
+    test_coins = list(settings.COINPAYMENTS_TEST_COINS)
+    if settings.DEBUG or settings.COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY:
+        return list(dict.fromkeys([*settings.COINPAYMENTS_ACCEPTED_COINS, *test_coins]))
+    return [coin for coin in settings.COINPAYMENTS_ACCEPTED_COINS if coin not in test_coins]
+
+
 def cny_per_usd() -> Decimal:
     config = PricingConfig.objects.filter(pk=1).first()
     return config.cny_per_usd if config else Decimal(settings.PAYMENTS_DEFAULT_CNY_PER_USD)

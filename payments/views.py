@@ -65,7 +65,7 @@ def recharge(request: HttpRequest) -> HttpResponse:
             "coin_packs": selectors.package_rows(style=CreditPackage.Style.COIN_PACK),
             "methods": methods,
             "default_method": request.GET.get("method") or default_method,
-            "coins": settings.COINPAYMENTS_ACCEPTED_COINS,
+            "coins": selectors.accepted_coins(),
             "cny_rate": selectors.cny_per_usd(),
             "custom_min": Decimal(settings.PAYMENTS_CUSTOM_MIN_USD),
             "custom_max": Decimal(settings.PAYMENTS_CUSTOM_MAX_USD),
@@ -253,11 +253,14 @@ def _claim_deposit(
 
 
 def _deposit_context(package: CreditPackage, *, linked: LinkedWallet | None, form: ChainClaimForm) -> dict[str, object]:
-    decimals = settings.E9TH_TOKEN_DECIMALS if settings.E9TH_TOKEN_DECIMALS is not None else 18
+    # The token's real decimals (the setting, else the contract), never an assumed 18.
+    decimals = services.e9th_token_decimals()
+    units = services.token_units_for(package.usd_cents, decimals) if decimals is not None else None
     return {
         "package": package,
         "usd": selectors.cents_to_usd(package.usd_cents),
-        "token_units": services.token_units_for(package.usd_cents, decimals),
+        "token_units": units,
+        "token_amount": Decimal(units).scaleb(-decimals) if units is not None and decimals is not None else None,
         "deposit_address": settings.E9TH_DEPOSIT_ADDRESS,
         "token_address": settings.E9TH_TOKEN_ADDRESS,
         "required": settings.E9TH_MIN_CONFIRMATIONS,

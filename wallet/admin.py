@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.approvals import FourEyesAdmin
 from core.requests import signed_in_id
 
 from . import services
@@ -148,7 +149,7 @@ class AdjustmentRequestForm(forms.ModelForm):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(admin.ModelAdmin):
+class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     form = AdjustmentRequestForm
     list_display = ("id", "account", "amount_display", "reason", "status", "requested_by", "decided_by", "requested_at")
     list_filter = ("status",)
@@ -156,28 +157,18 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     list_select_related = ("account__user", "account__currency", "requested_by", "decided_by")
     actions = ["approve", "reject"]
     readonly_fields = ("status", "requested_by", "decided_by", "decided_at", "decision_note", "transfer")
+    request_permission = "wallet.request_adjustment"
+    approve_permission = "wallet.approve_adjustment"
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj: AdjustmentRequest) -> str:
         return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wallet.request_adjustment")
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and request.user.has_perm("wallet.approve_adjustment")
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def save_model(self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool) -> None:
         created = services.adjustment_request(
             account=obj.account, amount=obj.amount, reason=obj.reason, requested_by_id=signed_in_id(request)
         )
         obj.pk = created.pk
-
-    def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("wallet.approve_adjustment")
 
     def _decide(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest], approve: bool) -> None:
         # The services check the permission and four-eyes again; this only spares a useless form.

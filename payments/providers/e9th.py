@@ -172,6 +172,16 @@ class Client:
         except (KeyError, ValueError, TypeError) as exc:
             raise ChainUnavailable(f"Unreadable receipt for {tx_hash}: {exc}") from None
 
+    def block_hash_at(self, number: int) -> str | None:
+        """The canonical chain's block hash at `number` (lower case), None when the node has no
+        block there (yet)."""
+        block = self.rpc("eth_getBlockByNumber", [hex(number), False])
+        if not block:
+            return None
+        if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+            raise ChainUnavailable(f"Unreadable block {number}.")
+        return str(block["hash"]).lower()
+
     def token_decimals(self, token: str) -> int:
         result = self.rpc("eth_call", [{"to": token, "data": DECIMALS_SELECTOR}, "latest"])
         try:

@@ -24,7 +24,15 @@ from .checkout import coinpayments_checkout
 from .coinpayments import IpnResult, coinpayments_client, coinpayments_configured, coinpayments_ipn_receive
 from .completion import send_purchase_receipt
 from .demo_method import DEMO_TTL, demo_checkout, demo_enabled, demo_pay
-from .e9th import ChainOutcome, ChainStatus, e9th_client, e9th_purchase, e9th_recheck, token_units_for
+from .e9th import (
+    ChainOutcome,
+    ChainStatus,
+    e9th_client,
+    e9th_purchase,
+    e9th_recheck,
+    e9th_token_decimals,
+    token_units_for,
+)
 from .legacy import LEGACY_PLANS, legacy_plan_convert
 from .polling import PollReport, message_reprocess, poll_payments
 from .quotes import COUNTED_STATUSES, Quote, quote
@@ -52,6 +60,7 @@ __all__ = [
     "e9th_client",
     "e9th_purchase",
     "e9th_recheck",
+    "e9th_token_decimals",
     "legacy_plan_convert",
     "message_reprocess",
     "poll_payments",

@@ -32,6 +32,8 @@ PAYMENT_MUTABLE = [
     "block_number",
     "block_hash",
     "rejected_reference",
+    "flagged_for_review",
+    "excess_amount",
     "expires_at",
     "completed_at",
     "idempotency_key",

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
+from .. import selectors
 from ..errors import KeyInProgress, KeyReused, ProviderFailed, ProviderNotConfigured, UnsupportedCoin
 from ..models import Payment, PaymentStatus, Provider
 from ..providers import coinpayments as cp
@@ -104,11 +105,9 @@ def coinpayments_checkout(
     Raises UnsupportedCoin, ProviderNotConfigured, PurchaseLimitReached, ProviderFailed,
     KeyReused (a different checkout had the key), KeyInProgress (its provider call is still out).
     """
-    if coin not in settings.COINPAYMENTS_ACCEPTED_COINS:
-        raise UnsupportedCoin(
-            f"{coin!r} is not accepted. Choose one of: {', '.join(settings.COINPAYMENTS_ACCEPTED_COINS)}.",
-            accepted=list(settings.COINPAYMENTS_ACCEPTED_COINS),
-        )
+    accepted = selectors.accepted_coins()
+    if coin not in accepted:
+        raise UnsupportedCoin(f"{coin!r} is not accepted. Choose one of: {', '.join(accepted)}.", accepted=accepted)
     client = client or coinpayments_client(budget=settings.COINPAYMENTS_CHECKOUT_BUDGET_SECONDS)
     if not client.config.configured:
         raise ProviderNotConfigured(

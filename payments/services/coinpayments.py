@@ -62,6 +62,8 @@ def _decide_coinpayments(
             return S.NEEDS_REVIEW, "Provider reports complete, but the received amount is unknown."
         if received < expected:
             return S.NEEDS_REVIEW, f"Provider reports complete with only {received} of {expected} {payment.coin}."
+        if received > expected:
+            return S.COMPLETED, f"Overpaid: received {received} of {expected} {payment.coin}; flagged for review."
         return S.COMPLETED, f"Received {received} {payment.coin} with {confirms} confirmation(s)."
     if status < 0:
         if received is not None and received > 0 and (expected is None or received < expected):
@@ -91,6 +93,7 @@ def _apply_coinpayments(
         payment.confirmations = max(0, confirms)
         target, detail = _decide_coinpayments(payment, status=status, received=received, confirms=confirms)
         if target == S.COMPLETED:
+            _flag_overpayment(payment, received=received)
             credited = complete_locked(payment, detail=detail)
             outcome = "credited" if credited else f"no change ({payment.status})"
         else:
@@ -101,6 +104,16 @@ def _apply_coinpayments(
         return payment
 
     return durable(run)
+
+
+def _flag_overpayment(payment: Payment, *, received: Decimal | None) -> None:
+    """An overpayment credits the package (the buyer did pay for it) and is flagged for staff,
+    who settle the excess with the buyer; it is never silently kept."""
+    expected = _dec(payment.coin_amount)
+    if payment.status != S.COMPLETED and received is not None and expected is not None and received > expected:
+        payment.flagged_for_review = True
+        payment.excess_amount = str(received - expected)
+        logger.warning("Payment #%s: overpaid by %s %s, flagged", payment.pk, payment.excess_amount, payment.coin)
 
 
 @dataclass
@@ -132,6 +145,9 @@ def verify_ipn(config: cp.Config, ipn: cp.Ipn, body: bytes, header: str) -> tupl
         return "txn_id does not match the payment.", payment
     if ipn.get("currency1").upper() != "USD":
         return "currency1 does not match the payment.", payment
+    if ipn.get("currency2").upper() != payment.coin.upper():
+        # Paid in another coin than the one priced: the amounts mean nothing for this payment.
+        return "currency2 does not match the payment's coin.", payment
     amount1 = _dec(ipn.get("amount1"))
     if amount1 is None or amount1 != payment.usd_amount:
         return "amount1 does not match the payment.", payment
@@ -144,7 +160,7 @@ def coinpayments_ipn_receive(*, body: bytes, hmac_header: str, headers: dict[str
     """Verify, store and apply one IPN.
 
     Steps: verify (HMAC over the raw body, constant time; ipn_mode; merchant; invoice,
-    currency1, amount1 and txn_id against the payment); store the raw message with the result
+    currency1, currency2, amount1 and txn_id against the payment); store the raw message with the result
     (a genuine one under its ipn_id, a refused one under a digest); apply it to the payment
     (duplicates and out-of-order messages are harmless: the state machine only moves forward).
     Raises MalformedMessage (400: not UTF-8, a NUL; nothing stored), TransientFailure when the

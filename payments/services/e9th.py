@@ -5,15 +5,12 @@ made while a payment row is locked: the receipt is read first and re-checked rig
 crediting transaction, so a chain reorganisation between the two is noticed.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,12 +27,19 @@ from ..errors import (
     PackageNotFound,
     WalletNotLinked,
 )
-from ..models import CreditPackage, Payment, PaymentStatus, Provider, ProviderMessage
+from ..models import CreditPackage, Payment, PaymentStatus, Provider
 from ..providers import e9th
-from ._messages import digest, store_message
-from ._state import durable, lock_payment, move, save_payment
+from ._state import durable, lock_payment, save_payment
 from .completion import complete_locked
-from .quotes import Quote, check_limits, package_quote, payment_create, payment_quote
+from .e9th_claims import (
+    create_chain_claim,
+    hold_for_review,
+    mark_open,
+    release_claim,
+    store_receipt_message,
+    token_units_for,
+)
+from .quotes import Quote, check_limits, package_quote, payment_quote
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +62,17 @@ def _token_decimals(client: e9th.Client) -> int:
     return _decimals_cache[token]
 
 
-def token_units_for(usd_cents: int, decimals: int) -> int:
-    """The stablecoin is pegged 1:1 to USD: the package price in the token's smallest units."""
-    return int(Decimal(usd_cents).scaleb(decimals - 2).to_integral_value(rounding="ROUND_CEILING"))
+def e9th_token_decimals(*, client: e9th.Client | None = None) -> int | None:
+    """The token's decimals: E9TH_TOKEN_DECIMALS, else read from the contract (cached per token).
+    None when unset and the chain cannot tell us (the page then shows no token amount, never a
+    guessed 18-decimal one)."""
+    if settings.E9TH_TOKEN_DECIMALS is None and not (settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS):
+        return None
+    try:
+        return _token_decimals(client or e9th_client(budget=settings.E9TH_REQUEST_BUDGET_SECONDS))
+    except e9th.ChainUnavailable as exc:
+        logger.warning("E9th token decimals unavailable: %s", exc)
+        return None
 
 
 class ChainStatus(StrEnum):
@@ -72,6 +84,7 @@ class ChainStatus(StrEnum):
     REJECTED = "rejected"  # the receipt fails a check (the poller's view; a claim raises instead)
     FAILED = "failed"  # no receipt within the time limit: the claim was released
     CLOSED = "closed"  # nothing to look at: completed, refunded or released before
+    REVIEW = "review"  # seen in a block, then no receipt within the time limit: held for staff
 
 
 @dataclass
@@ -82,6 +95,7 @@ class ChainOutcome:
     required: int = 0
     message: str = ""
     balance: Balance | None = None  # read in the crediting transaction: no read after commit
+    mined: bool = True  # False: the node has no receipt for the hash (not mined, or reorged away)
 
 
 def _e9th_settings_ok() -> None:
@@ -175,34 +189,36 @@ def _e9th_evaluate(
         raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
     if receipt is not None:
         _check_receipt(tx, receipt, existing, min_value=token_units_for(quote_.usd_cents, decimals), address=address)
-    payment = existing or _create_chain_claim(
+    payment = existing or create_chain_claim(
         user=user, tx=tx, address=address, quote_=quote_, decimals=decimals, key=key
     )
     if receipt is None:
-        locked = _mark_open(payment.pk, S.PENDING, "Waiting for the transaction to be mined.")
+        locked = mark_open(payment.pk, S.PENDING, "Waiting for the transaction to be mined.")
         return ChainOutcome(
             ChainStatus.PENDING,
             locked,
             0,
             required,
             "The transaction is not mined yet. We will credit it once it is confirmed.",
+            mined=False,
         )
     confirms = e9th.confirmations(latest_block=latest, receipt=receipt)
-    _store_receipt_message(tx, receipt, payment, verified=True)
+    store_receipt_message(tx, receipt, payment, verified=True)
     if confirms < required:
         return _not_yet_confirmed(payment.pk, receipt, confirms=confirms, required=required)
-    # Re-check right before crediting: a reorg may have moved or dropped the transaction.
+    # Right before crediting, the receipt's block (and the block stored when we first saw it)
+    # must be the canonical chain's block at that height: a reorg may have orphaned it.
     try:
-        again = client.receipt(tx)
+        orphaned = _orphaned(client, receipt, existing)
     except e9th.ChainUnavailable as exc:
         raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
-    if again is None or again.block_hash != receipt.block_hash:
-        logger.warning("Payment #%s: receipt of %s moved block (reorg); not credited yet", payment.pk, tx)
-        locked = _mark_open(
+    if orphaned:
+        logger.warning("Payment #%s: block of %s is not canonical (reorg); not credited yet", payment.pk, tx)
+        locked = mark_open(
             payment.pk,
             S.CONFIRMING,
             "The block changed (chain reorganisation); waiting for confirmations again.",
-            block_hash=again.block_hash if again else "",
+            block_hash="",
             confirmations=0,
         )
         return ChainOutcome(
@@ -213,6 +229,16 @@ def _e9th_evaluate(
             "The chain reorganised; waiting for the transaction to confirm again.",
         )
     return _credit(payment.pk, receipt, confirms=confirms, required=required)
+
+
+def _orphaned(client: e9th.Client, receipt: e9th.Receipt, existing: Payment | None) -> bool:
+    """Whether the receipt's block, or the block stored on the claim, is no longer the canonical
+    block at its height (compared with the chain, not with a second read of the receipt)."""
+    seen = {receipt.block_number: receipt.block_hash.lower()}
+    if existing is not None and existing.block_number is not None and existing.block_hash:
+        if seen.setdefault(existing.block_number, existing.block_hash.lower()) != existing.block_hash.lower():
+            return True  # the transaction moved to another block at the same height
+    return any(client.block_hash_at(number) != block_hash for number, block_hash in seen.items())
 
 
 def _check_receipt(tx: str, receipt: e9th.Receipt, existing: Payment | None, *, min_value: int, address: str) -> None:
@@ -227,39 +253,14 @@ def _check_receipt(tx: str, receipt: e9th.Receipt, existing: Payment | None, *, 
             min_value=min_value,
         )
     except e9th.ReceiptRejected as exc:
-        _store_receipt_message(tx, receipt, existing, verified=False, error=str(exc))
+        store_receipt_message(tx, receipt, existing, verified=False, error=str(exc))
         if existing is not None:
-            _release_claim(existing.pk, str(exc))
+            release_claim(existing.pk, str(exc))
         raise ClaimRejected(str(exc), reason=str(exc)) from exc
 
 
-def _mark_open(
-    payment_id: int,
-    status: PaymentStatus,
-    detail: str,
-    *,
-    block_hash: str | None = None,
-    confirmations: int | None = None,
-    block_number: int | None = None,
-) -> Payment:
-    """Record what the chain shows on a claim not credited yet (a completed one is left alone;
-    `move` ignores a backward step)."""
-    with transaction.atomic():
-        locked = lock_payment(payment_id)
-        if locked.status != S.COMPLETED:
-            if block_number is not None:
-                locked.block_number = block_number
-            if block_hash is not None:
-                locked.block_hash = block_hash
-            if confirmations is not None:
-                locked.confirmations = confirmations
-            move(locked, status, detail)
-            save_payment(locked)
-    return locked
-
-
 def _not_yet_confirmed(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:
-    locked = _mark_open(
+    locked = mark_open(
         payment_id,
         S.CONFIRMING,
         f"{confirms} of {required} confirmations.",
@@ -300,76 +301,11 @@ def _credit(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: 
     return ChainOutcome(status, credited, confirms, required, balance=balance)
 
 
-def _store_receipt_message(
-    tx: str, receipt: e9th.Receipt, payment: Payment | None, *, verified: bool, error: str = ""
-) -> None:
-    body = json.dumps(
-        {
-            "tx_hash": tx,
-            "status": receipt.status,
-            "block_number": receipt.block_number,
-            "block_hash": receipt.block_hash,
-            "logs": receipt.logs,
-        },
-        sort_keys=True,
-        default=str,
-    )
-    prefix = "" if verified else "unverified:"
-    store_message(
-        provider=Provider.E9TH,
-        message_id=f"{prefix}receipt:{tx}:{receipt.block_hash}"[:160] if verified else prefix + digest(body),
-        kind=ProviderMessage.Kind.RECEIPT,
-        payment_id=payment.pk if payment else None,
-        body=body,
-        headers={},
-        verified=verified,
-        error=error,
-    )
-
-
-def _create_chain_claim(
-    *, user: User, tx: str, address: str, quote_: Quote, decimals: int, key: str | None = None
-) -> Payment:
-    try:
-        with transaction.atomic():
-            return payment_create(
-                user=user,
-                quote=quote_,
-                provider=Provider.E9TH,
-                reference=tx,
-                coin="E9TH",
-                coin_amount=str(Decimal(token_units_for(quote_.usd_cents, decimals)).scaleb(-decimals)),
-                address=settings.E9TH_DEPOSIT_ADDRESS,
-                confirms_needed=settings.E9TH_MIN_CONFIRMATIONS,
-                wallet_address=address,
-                idempotency_key=key,
-            )
-    except IntegrityError:
-        winner = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
-        if winner is not None and winner.user_id == user.pk:
-            return winner
-        if key is not None and Payment.objects.filter(user=user, idempotency_key=key).exists():
-            raise KeyReused("This Idempotency-Key was used to claim another deposit.") from None
-        raise HashClaimed("This transaction was already claimed by another account.") from None
-
-
-def _release_claim(payment_id: int, reason: str) -> None:
-    """A claim that turned out invalid stops reserving its hash (the real owner may claim it)."""
-    with transaction.atomic():
-        payment = lock_payment(payment_id)
-        if payment.status in (S.COMPLETED, S.REFUNDED):
-            return
-        move(payment, S.FAILED, reason)
-        if payment.reference:
-            payment.rejected_reference = payment.reference
-            payment.reference = None
-        payment.idempotency_key = None  # a rejected claim holds no key either: a retry re-checks
-        save_payment(payment)
-
-
 def e9th_recheck(*, payment_id: int, client: e9th.Client | None = None) -> ChainOutcome:
-    """The poller's look at a pending chain deposit: credit it once confirmed, fail it when the
-    hash has had no receipt for E9TH_PENDING_TIMEOUT_MINUTES."""
+    """The poller's look at a pending chain deposit: credit it once confirmed. With no receipt
+    E9TH_PENDING_TIMEOUT_MINUTES after the claim: a hash never seen mined fails (the claim is
+    released); one seen in a block that has since left the chain is held for staff review
+    (`needs_review`, flagged), so it is not polled forever."""
     payment = Payment.objects.select_related("user").get(pk=payment_id)
     if payment.status in (S.COMPLETED, S.REFUNDED) or not payment.reference:
         return ChainOutcome(ChainStatus.CLOSED, payment)
@@ -387,13 +323,12 @@ def e9th_recheck(*, payment_id: int, client: e9th.Client | None = None) -> Chain
     except ClaimRejected as exc:
         return ChainOutcome(ChainStatus.REJECTED, payment, message=exc.message)
     deadline = payment.created_at + timedelta(minutes=settings.E9TH_PENDING_TIMEOUT_MINUTES)
-    if (
-        outcome.status is ChainStatus.PENDING
-        and payment.block_number is None
-        and not outcome.payment.block_hash
-        and timezone.now() > deadline
-    ):
-        _release_claim(payment.pk, "No receipt for this transaction within the time limit.")
+    if outcome.status is not ChainStatus.PENDING or outcome.mined or timezone.now() <= deadline:
+        return outcome
+    if payment.block_number is None:
+        release_claim(payment.pk, "No receipt for this transaction within the time limit.")
         outcome.payment.refresh_from_db()
         return ChainOutcome(ChainStatus.FAILED, outcome.payment, message="No receipt within the time limit.")
-    return outcome
+    # Seen in a block once, gone since (a reorg dropped it): staff decide, the poller stops.
+    held = hold_for_review(payment.pk, "The transaction left the chain after it was seen in a block; held for review.")
+    return ChainOutcome(ChainStatus.REVIEW, held, message=held.status_detail)

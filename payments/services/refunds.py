@@ -5,8 +5,8 @@ are unspent; otherwise nothing moves and the shortfall is reported.
 """
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from core.approvals import lock_undecided, record_decision, require_staff_perm
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
 from wallet.models import Transfer
@@ -17,11 +17,16 @@ from ..models import Payment, PaymentStatus, RefundRequest, RefundStatus
 from ._state import durable, lock_payment, move, save_payment
 
 S = PaymentStatus
+# Maker-checker (core.approvals, as wallet adjustments): the permissions are checked here, so
+# every caller (the admin, a shell) gets the rule.
+REQUEST = "payments.request_refund"
+APPROVE = "payments.approve_refund"
 
 
 def refund_request(*, payment_id: int, requested_by_id: int, reason: str) -> RefundRequest:
     if not reason.strip():
         raise RefundNotAllowed("A refund needs a reason.")
+    require_staff_perm(user_id=requested_by_id, perm=REQUEST, action="request a refund", error=RefundNotAllowed)
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != S.COMPLETED:
         raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}; only completed payments are refunded.")
@@ -35,47 +40,39 @@ def refund_request(*, payment_id: int, requested_by_id: int, reason: str) -> Ref
 def refund_approve(*, request_id: int, approver_id: int, note: str = "") -> RefundRequest:
     """Approve a refund: reverse the purchase and bonus transfers while the credits are unspent.
 
-    Raises RefundNotAllowed (decided already, approver is the requester, payment not completed)
-    and RefundShortfall (the user has less available than the refund takes back; nothing moves).
+    Raises RefundNotAllowed (approver lacks `payments.approve_refund`, decided already, approver
+    is the requester, payment not completed) and RefundShortfall (the user has less available
+    than the refund takes back; nothing moves).
     """
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action="approve a refund", error=RefundNotAllowed)
 
     def run() -> RefundRequest:
         pending = RefundRequest.objects.get(pk=request_id)
         payment = lock_payment(pending.payment_id)  # the payment row first: the global lock order
-        req = _lock_undecided(request_id, decider_id=approver_id, verb="approve")
+        req = _lock_undecided(request_id, decider_id=approver_id)
         if payment.status != S.COMPLETED:
             raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}.")
         _reverse_purchase(payment, approver_id=approver_id)
         move(payment, S.REFUNDED, f"Refunded (request #{req.pk}).")
         save_payment(payment)
-        _decide(req, RefundStatus.APPROVED, decider_id=approver_id, note=note)
+        record_decision(req, RefundStatus.APPROVED, decider_id=approver_id, note=note)
         return req
 
     return durable(run)
 
 
 def refund_reject(*, request_id: int, approver_id: int, note: str = "") -> RefundRequest:
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action="reject a refund", error=RefundNotAllowed)
     with transaction.atomic():
-        req = _lock_undecided(request_id, decider_id=approver_id, verb="decide on")
-        _decide(req, RefundStatus.REJECTED, decider_id=approver_id, note=note)
+        req = _lock_undecided(request_id, decider_id=approver_id)
+        record_decision(req, RefundStatus.REJECTED, decider_id=approver_id, note=note)
     return req
 
 
-def _lock_undecided(request_id: int, *, decider_id: int, verb: str) -> RefundRequest:
-    req = RefundRequest.objects.select_for_update(no_key=True).get(pk=request_id)
-    if req.status != RefundStatus.REQUESTED:
-        raise RefundNotAllowed(f"Refund #{req.pk} was already {req.status}.")
-    if req.requested_by_id == decider_id:
-        raise RefundNotAllowed(f"A different staff member must {verb} a refund.")
-    return req
-
-
-def _decide(req: RefundRequest, status: RefundStatus, *, decider_id: int, note: str) -> None:
-    req.status = status
-    req.decided_by_id = decider_id
-    req.decided_at = timezone.now()
-    req.decision_note = note[:255]
-    req.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+def _lock_undecided(request_id: int, *, decider_id: int) -> RefundRequest:
+    return lock_undecided(
+        RefundRequest, request_id=request_id, decider_id=decider_id, what="Refund", error=RefundNotAllowed
+    )
 
 
 def _reverse_purchase(payment: Payment, *, approver_id: int) -> None:

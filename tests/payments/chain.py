@@ -1,7 +1,7 @@
 """A real local EVM (py-evm through web3's EthereumTesterProvider) behind a tiny JSON-RPC HTTP
 server on 127.0.0.1, so the payments client is exercised over its real HTTP path.
 
-The server answers the three methods our client uses, in wire format (hex quantities).
+The server answers the four methods our client uses, in wire format (hex quantities).
 """
 
 import json
@@ -73,6 +73,12 @@ class LocalChain:
                     for log in r["logs"]
                 ],
             }
+        if method == "eth_getBlockByNumber":
+            number = int(params[0], 16)
+            if number > self.w3.eth.block_number:
+                return None
+            block = self.w3.eth.get_block(number)
+            return {"number": hex(block["number"]), "hash": _hex(block["hash"])}
         if method == "eth_call":
             call = params[0]
             return _hex(self.w3.eth.call({"to": Web3.to_checksum_address(call["to"]), "data": call["data"]}))

@@ -72,9 +72,18 @@ def receipt(
     }
 
 
-def rpc_mock(rsps, *, receipts, head=102):
-    """JSON-RPC node: successive receipts (None = not mined) and a fixed head block."""
+ORPHAN_HASH = "0x" + "ee" * 32
+
+
+def rpc_mock(rsps, *, receipts, head=102, canonical=None):
+    """JSON-RPC node: successive receipts (None = not mined) and a fixed head block. The
+    canonical chain's block hashes by height: `canonical`, by default the last receipt's block
+    (any other height answers another hash)."""
     queue = list(receipts)
+    last = queue[-1]
+    canonical = (
+        canonical if canonical is not None else ({int(last["blockNumber"], 16): last["blockHash"]} if last else {})
+    )
 
     def callback(request):
         import json
@@ -84,6 +93,8 @@ def rpc_mock(rsps, *, receipts, head=102):
             result = hex(head)
         elif payload["method"] == "eth_getTransactionReceipt":
             result = queue.pop(0) if len(queue) > 1 else queue[0]
+        elif payload["method"] == "eth_getBlockByNumber":
+            result = {"number": payload["params"][0], "hash": canonical.get(int(payload["params"][0], 16), ORPHAN_HASH)}
         else:
             result = hex(6)
         return 200, {}, json.dumps({"jsonrpc": "2.0", "id": payload["id"], "result": result})

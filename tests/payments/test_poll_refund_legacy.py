@@ -19,7 +19,7 @@ from payments import services
 from payments.errors import AmountOutOfRange, PurchaseLimitReached, RefundNotAllowed, RefundShortfall
 from payments.models import Payment, PaymentStatus, RefundStatus
 from payments.services.coinpayments import apply_poll_result
-from tests.factories import UserFactory, credit_package, fund
+from tests.factories import UserFactory, credit_package, fund, staff
 from wallet import services as wallet
 from wallet.models import SystemAccount, Transfer, TransferKind
 from wallet.selectors import balance_for_user
@@ -155,6 +155,9 @@ def test_ipn_poller_and_resubmission_racing_credit_once(cp_settings):
 
 # --- refunds ---------------------------------------------------------------------------------
 
+REFUND_MAKER = ("payments.request_refund",)
+REFUND_CHECKER = ("payments.approve_refund",)
+
 
 def completed_payment(rsps, client):
     payment = make_payment(rsps)
@@ -165,7 +168,7 @@ def completed_payment(rsps, client):
 
 def test_refund_needs_a_second_staff_member_and_reverses_both_transfers(cp_settings, rsps, client):
     payment = completed_payment(rsps, client)
-    maker, checker = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    maker, checker = staff(*REFUND_MAKER), staff(*REFUND_CHECKER)
     req = services.refund_request(payment_id=payment.pk, requested_by_id=maker.pk, reason="Customer asked")
     with pytest.raises(RefundNotAllowed):
         services.refund_approve(request_id=req.pk, approver_id=maker.pk)
@@ -186,7 +189,7 @@ def test_refund_of_spent_credits_is_refused_with_the_shortfall(cp_settings, rsps
         kind=TransferKind.DOWNLOAD,
         idempotency_key="spend-some",
     )
-    maker, checker = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    maker, checker = staff(*REFUND_MAKER), staff(*REFUND_CHECKER)
     req = services.refund_request(payment_id=payment.pk, requested_by_id=maker.pk, reason="Chargeback")
     with pytest.raises(RefundShortfall) as exc:
         services.refund_approve(request_id=req.pk, approver_id=checker.pk)
@@ -199,7 +202,7 @@ def test_refund_of_spent_credits_is_refused_with_the_shortfall(cp_settings, rsps
 def test_only_completed_payments_can_be_refunded(cp_settings, rsps):
     payment = make_payment(rsps)
     with pytest.raises(RefundNotAllowed):
-        services.refund_request(payment_id=payment.pk, requested_by_id=UserFactory(is_staff=True).pk, reason="x")
+        services.refund_request(payment_id=payment.pk, requested_by_id=staff(*REFUND_MAKER).pk, reason="x")
 
 
 # --- legacy plans ---------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 import logging
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
+
+from core.approvals import lock_undecided, record_decision, require_staff_perm
 
 from ..errors import (
     AdjustmentNotAllowed,
@@ -22,13 +22,10 @@ from .transfers import transfer_post
 
 logger = logging.getLogger(__name__)
 
-
-def _require_staff_perm(user_id: int, perm: str, action: str) -> None:
-    """Maker-checker is enforced here, not only in the admin: any caller of these services
-    (a shell, a future API) gets the same rule."""
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
-    if user is None or not user.has_perm(perm):
-        raise AdjustmentNotAllowed(f"Only staff with the {perm!r} permission may {action}.")
+# Maker-checker (core.approvals): enforced here, not only in the admin, so every caller of these
+# services (a shell, a future API) gets the same rule.
+NOT_ALLOWED = AdjustmentNotAllowed
+APPROVE = "wallet.approve_adjustment"
 
 
 def adjustment_request(*, account: Account, amount: int, reason: str, requested_by_id: int) -> AdjustmentRequest:
@@ -44,7 +41,9 @@ def adjustment_request(*, account: Account, amount: int, reason: str, requested_
         raise AdjustmentNotAllowed("Adjustments apply to user accounts.")
     if not reason.strip():
         raise AdjustmentNotAllowed("An adjustment needs a reason.")
-    _require_staff_perm(requested_by_id, "wallet.request_adjustment", "request an adjustment")
+    require_staff_perm(
+        user_id=requested_by_id, perm="wallet.request_adjustment", action="request an adjustment", error=NOT_ALLOWED
+    )
     return AdjustmentRequest.objects.create(
         account=account, amount=amount, reason=reason.strip(), requested_by_id=requested_by_id
     )
@@ -57,13 +56,11 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
     `wallet.approve_adjustment`), InsufficientFunds for a debit larger than what the user has
     available (the request then stays pending).
     """
-    _require_staff_perm(approver_id, "wallet.approve_adjustment", "approve an adjustment")
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action="approve an adjustment", error=NOT_ALLOWED)
     with transaction.atomic(durable=True):
-        req = AdjustmentRequest.objects.select_for_update(no_key=True).select_related("account").get(pk=request_id)
-        if req.status != AdjustmentStatus.REQUESTED:
-            raise AdjustmentNotAllowed(f"Adjustment #{req.pk} was already {req.status}.")
-        if req.requested_by_id == approver_id:
-            raise AdjustmentNotAllowed("A different staff member must approve an adjustment.")
+        req = lock_undecided(
+            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what="Adjustment", error=NOT_ALLOWED
+        )
         issuance = system_account(name=SystemAccount.ISSUANCE, currency=req.account.currency_id)
         source, target = (issuance, req.account) if req.amount > 0 else (req.account, issuance)
         transfer = transfer_post(
@@ -76,27 +73,17 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
             cause=req,
             created_by_id=approver_id,
         )
-        req.status = AdjustmentStatus.APPROVED
-        req.decided_by_id = approver_id
-        req.decided_at = timezone.now()
-        req.decision_note = note[:255]
         req.transfer = transfer
-        req.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "transfer"])
+        record_decision(req, AdjustmentStatus.APPROVED, decider_id=approver_id, note=note, also=("transfer",))
     return req
 
 
 def adjustment_reject(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
     """Reject a pending adjustment; nothing is posted. Raises AdjustmentNotAllowed as approve does."""
-    _require_staff_perm(approver_id, "wallet.approve_adjustment", "reject an adjustment")
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action="reject an adjustment", error=NOT_ALLOWED)
     with transaction.atomic(durable=True):
-        req = AdjustmentRequest.objects.select_for_update(no_key=True).get(pk=request_id)
-        if req.status != AdjustmentStatus.REQUESTED:
-            raise AdjustmentNotAllowed(f"Adjustment #{req.pk} was already {req.status}.")
-        if req.requested_by_id == approver_id:
-            raise AdjustmentNotAllowed("A different staff member must decide on an adjustment.")
-        req.status = AdjustmentStatus.REJECTED
-        req.decided_by_id = approver_id
-        req.decided_at = timezone.now()
-        req.decision_note = note[:255]
-        req.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        req = lock_undecided(
+            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what="Adjustment", error=NOT_ALLOWED
+        )
+        record_decision(req, AdjustmentStatus.REJECTED, decider_id=approver_id, note=note)
     return req
