@@ -6,12 +6,14 @@ handler in `core.api`; a payment's shortfall is answered in coins by `_paying`.
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import InvalidOperation
 from typing import Any
 
 import pydantic
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.errors import AuthenticationError
@@ -87,16 +89,28 @@ def _paying(shortfall_message: str) -> Iterator[None]:
 _DUMMY_SECRET = b"rewards-unknown-integration"
 
 
+def _fresh_timestamp(request: HttpRequest) -> str | None:
+    """X-Goldbook-Timestamp when it is Unix seconds within the allowed skew of our clock."""
+    stamp = request.headers.get("X-Goldbook-Timestamp", "").strip()
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return None
+    tolerance = settings.REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS
+    return stamp if abs(time.time() - int(stamp)) <= tolerance else None
+
+
 def _check_signature(request: HttpRequest) -> Integration:
-    """The integration whose secret signed the raw body. Raises BadSignature (401)."""
+    """The integration whose secret signed "<X-Goldbook-Timestamp>." + the raw body, the
+    timestamp within `REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS` (5 min) of our clock, so a
+    captured request cannot be replayed later. Raises BadSignature (401)."""
     name = request.headers.get("X-Goldbook-Integration", "").strip()
     signature = request.headers.get("X-Goldbook-Signature", "").strip()
+    stamp = _fresh_timestamp(request)
     integration = Integration.objects.filter(name=name, is_active=True).first() if 0 < len(name) <= 64 else None
     # Compute a digest even for an unknown integration so timing does not tell names apart.
     secret = integration.secret.encode() if integration else _DUMMY_SECRET
-    expected = hmac.new(secret, request.body, hashlib.sha256).hexdigest()
+    expected = hmac.new(secret, (stamp or "").encode() + b"." + request.body, hashlib.sha256).hexdigest()
     given = signature[7:].lower() if signature[:7].lower() == "sha256=" else ""
-    if integration is None or not hmac.compare_digest(expected, given):
+    if integration is None or stamp is None or not hmac.compare_digest(expected, given):
         raise BadSignature()
     return integration
 
@@ -118,13 +132,14 @@ def _event_in(request: HttpRequest) -> EventIn:
 
 @router.post(
     "/rewards/events",
-    response={200: EventOut, 202: EventOut, 400: ErrorOut, 401: ErrorOut},
+    response={200: EventOut, 202: EventOut, 400: ErrorOut, 401: ErrorOut, 409: ErrorOut},
     openapi_extra=EVENT_BODY_DOC,
     summary="Post one forum activity event (HMAC-signed)",
 )
 def post_event(request: HttpRequest) -> Status[dict[str, Any]]:
     """202 when accepted (applied, or stored until its user appears), 200 for a replay of an
-    event_id already received, 400 for a malformed event, 401 for a bad signature."""
+    event_id already received with the same content, 409 for an event_id reused with other
+    content, 400 for a malformed event, 401 for a bad or stale signature."""
     integration = _check_signature(request)
     event = _event_in(request)
     result = services.activity_record(

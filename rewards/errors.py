@@ -21,6 +21,12 @@ class BadSignature(RewardsError):
     default_message = "Unknown integration or bad signature."
 
 
+class EventConflict(RewardsError):
+    code = "event_conflict"
+    status = 409
+    default_message = "This event_id was already received with different content."
+
+
 class RewardUnavailable(RewardsError):
     code = "reward_unavailable"
     status = 404

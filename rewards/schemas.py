@@ -49,12 +49,15 @@ EVENT_BODY_DOC = {
         "required": True,
         "content": {"application/json": {"schema": EventIn.model_json_schema()}},
         "description": (
-            "The raw body is signed: X-Goldbook-Signature: sha256=<hex HMAC-SHA256 with the integration's secret>."
+            "Signed with a timestamp: X-Goldbook-Timestamp: <Unix seconds> (within 5 minutes of the "
+            "server's clock) and X-Goldbook-Signature: sha256=<hex HMAC-SHA256 of "
+            '"<timestamp>." + the raw body, with the integration\'s secret>.'
         ),
     },
     "parameters": [
         {"name": "X-Goldbook-Integration", "in": "header", "required": True, "schema": {"type": "string"}},
         {"name": "X-Goldbook-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-Goldbook-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
     ],
 }
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from ..errors import InvalidEvent
+from ..errors import EventConflict, InvalidEvent
 from ..models import ActivityEvent, Bounty, BountyStatus, EventStatus, EventType, Integration, MemberLink
 from ._shared import clean_identity, lock_profile
 from .awards import apply_event
@@ -55,18 +55,20 @@ def activity_record(
     """Store one activity event and apply it if its user is known.
 
     Steps: validate; insert the event (unique per source and event_id: a replay returns the
-    stored event with `created=False` and changes nothing); resolve the user by id, email, or the
+    stored event with `created=False` and changes nothing, or raises EventConflict when the
+    replay's content differs from what is stored); resolve the user by id, email, or the
     integration's external id (learning the external id when the event carries both); apply this
     user's pending events, oldest first, this one included. Events for unknown users stay
     pending until `pending_events_apply` finds their user.
 
-    Raises InvalidEvent. Never raises for a failure while applying: the event is stored as
+    Raises InvalidEvent, EventConflict. Never raises for a failure while applying: the event is stored as
     `failed` with a note for staff to look at.
     """
     data = dict(data or {})
     object_id = str(object_id)
     _validate(event_type=type, event_id=event_id, object_type=object_type, object_id=object_id, data=data)
     kind = EventType(type)
+    stamped = occurred_at is not None
     occurred_at = occurred_at or timezone.now()
     if timezone.is_naive(occurred_at):
         occurred_at = occurred_at.replace(tzinfo=UTC)
@@ -75,20 +77,20 @@ def activity_record(
     if not (email or external or user_id):
         raise InvalidEvent("user needs an email or an external_id.")
     with transaction.atomic():
-        event, created = _insert_once(
-            ActivityEvent(
-                source=source,
-                event_id=event_id,
-                type=kind,
-                occurred_at=occurred_at,
-                user_email=email,
-                user_external_id=external,
-                object_type=object_type,
-                object_id=object_id,
-                data=data,
-            )
+        incoming = ActivityEvent(
+            source=source,
+            event_id=event_id,
+            type=kind,
+            occurred_at=occurred_at,
+            user_email=email,
+            user_external_id=external,
+            object_type=object_type,
+            object_id=object_id,
+            data=data,
         )
+        event, created = _insert_once(incoming)
         if not created:
+            _check_same(event, incoming, stamped=stamped)
             return RecordResult(event=event, created=False)
         if kind == EventType.ANSWER_POSTED:
             _count_bounty_answer(data)
@@ -111,6 +113,19 @@ def _insert_once(event: ActivityEvent) -> tuple[ActivityEvent, bool]:
         if existing is None:
             raise
         return existing, False
+
+
+_SAME_FIELDS = ("type", "user_email", "user_external_id", "object_type", "object_id", "data")
+
+
+def _check_same(stored: ActivityEvent, incoming: ActivityEvent, *, stamped: bool) -> None:
+    """A replay must carry what was stored under its event_id: another body reusing the id is a
+    conflict (409), never a silent 200. `occurred_at` is compared only when the sender gave it
+    (otherwise both copies were stamped with our clock at arrival)."""
+    fields = _SAME_FIELDS + (("occurred_at",) if stamped else ())
+    if any(getattr(stored, f) != getattr(incoming, f) for f in fields):
+        logger.warning("Event %s:%s: replayed with different content", stored.source, stored.event_id)
+        raise EventConflict()
 
 
 def _count_bounty_answer(data: dict[str, Any]) -> None:

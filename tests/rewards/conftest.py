@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+import time
 
 import pytest
 from django.test import Client
@@ -13,15 +14,31 @@ def integration(db):
     return Integration.objects.create(name="forum", secret="s3cret-for-tests")
 
 
-def signed_post(client: Client, body: object, *, name: str = "forum", secret: str = "s3cret-for-tests", sig=None):
+def sign(raw: bytes, *, secret: str = "s3cret-for-tests", timestamp: int | str | None = None) -> tuple[str, str]:
+    """(timestamp, signature) as a forum sends them: HMAC-SHA256 of "<timestamp>." + raw body."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    return stamp, "sha256=" + digest
+
+
+def signed_post(
+    client: Client,
+    body: object,
+    *,
+    name: str = "forum",
+    secret: str = "s3cret-for-tests",
+    sig=None,
+    timestamp: int | str | None = None,
+):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    signature = sig if sig is not None else "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    stamp, signature = sign(raw, secret=secret, timestamp=timestamp)
     return client.post(
         "/api/rewards/events",
         data=raw,
         content_type="application/json",
         HTTP_X_GOLDBOOK_INTEGRATION=name,
-        HTTP_X_GOLDBOOK_SIGNATURE=signature,
+        HTTP_X_GOLDBOOK_SIGNATURE=signature if sig is None else sig,
+        HTTP_X_GOLDBOOK_TIMESTAMP=stamp,
     )
 
 

@@ -1,4 +1,7 @@
+import hashlib
+import hmac
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +11,7 @@ from django.utils import timezone
 from accounts.services import api_session_create
 from rewards.models import ActivityEvent, Bounty, EventStatus, Redemption
 from tests.factories import RewardFactory, UserFactory, forum_event, fund
-from tests.rewards.conftest import signed_post
+from tests.rewards.conftest import sign, signed_post
 from wallet.models import Transfer
 from wallet.selectors import balance_for_user
 
@@ -75,11 +78,7 @@ def test_forged_or_unknown_integration_is_401(client, integration, kwargs):
 
 def test_signature_covers_the_raw_body(client, integration):
     raw = json.dumps(event_body()).encode()
-    good = signed_post(client, raw).request  # noqa: F841 - sanity: a good signature works
-    import hashlib
-    import hmac
-
-    sig = "sha256=" + hmac.new(b"s3cret-for-tests", raw, hashlib.sha256).hexdigest()
+    stamp, sig = sign(raw)
     tampered = raw.replace(b"991", b"992")
     response = client.post(
         "/api/rewards/events",
@@ -87,8 +86,58 @@ def test_signature_covers_the_raw_body(client, integration):
         content_type="application/json",
         HTTP_X_GOLDBOOK_INTEGRATION="forum",
         HTTP_X_GOLDBOOK_SIGNATURE=sig,
+        HTTP_X_GOLDBOOK_TIMESTAMP=stamp,
     )
     assert response.status_code == 401
+
+
+def test_body_only_signature_is_refused(client, integration):
+    """The old scheme (HMAC of the body alone, no timestamp) could be replayed for ever."""
+    UserFactory(email="poster@example.com")
+    raw = json.dumps(event_body()).encode()
+    body_only = "sha256=" + hmac.new(b"s3cret-for-tests", raw, hashlib.sha256).hexdigest()
+    for extra in ({}, {"HTTP_X_GOLDBOOK_TIMESTAMP": str(int(time.time()))}):
+        response = client.post(
+            "/api/rewards/events",
+            data=raw,
+            content_type="application/json",
+            HTTP_X_GOLDBOOK_INTEGRATION="forum",
+            HTTP_X_GOLDBOOK_SIGNATURE=body_only,
+            **extra,
+        )
+        assert response.status_code == 401
+        assert response.json()["error"] == "bad_signature"
+    assert not ActivityEvent.objects.exists()
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600, 10**6])
+def test_timestamp_outside_five_minutes_is_401(client, integration, skew):
+    response = signed_post(client, event_body(), timestamp=int(time.time()) + skew)
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_signature"
+    assert not ActivityEvent.objects.exists()
+
+
+@pytest.mark.parametrize("stamp", ["", "abc", "1e9", "-5", "1" * 40, "12 34"])
+def test_malformed_timestamp_is_401(client, integration, stamp):
+    assert signed_post(client, event_body(), timestamp=stamp).status_code == 401
+
+
+def test_timestamp_within_five_minutes_is_accepted(client, integration):
+    assert signed_post(client, event_body(), timestamp=int(time.time()) - 290).status_code == 202
+
+
+def test_replayed_event_id_with_another_body_is_409(client, integration):
+    user = UserFactory(email="poster@example.com")
+    assert signed_post(client, event_body()).status_code == 202
+    other = signed_post(client, event_body(user={"email": "thief@example.com"}))
+    assert other.status_code == 409
+    assert other.json()["error"] == "event_conflict"
+    assert signed_post(client, event_body(object={"type": "answer", "id": 992})).status_code == 409
+    # The same body, re-signed later (a forum's retry), stays a 200 replay.
+    again = signed_post(client, event_body(), timestamp=int(time.time()) + 5)
+    assert again.status_code == 200 and again.json()["replay"] is True
+    assert balance_for_user(user_id=user.pk).balance == 2000
 
 
 def test_inactive_integration_is_401(client, integration):
