@@ -46,6 +46,7 @@ from .schemas import (
     StoreOut,
     TokenIn,
 )
+from .throttle import bounty_award_throttle
 
 router = Router(tags=["rewards"])
 
@@ -320,13 +321,13 @@ _BOUNTY_ACTION_RESPONSES = {200: BountyOut, 400: ErrorOut, 401: ErrorOut, 403: E
 @router.post(
     "/rewards/bounties/{bounty_id}/award",
     auth=token_auth,
-    response=_BOUNTY_ACTION_RESPONSES,
-    summary="Award a bounty to an answerer (offerer only)",
+    response={**_BOUNTY_ACTION_RESPONSES, 429: ErrorOut},
+    summary="Award a bounty to an answer on its thread (offerer only, throttled)",
 )
 def bounty_award(request: HttpRequest, bounty_id: int, payload: AwardIn) -> dict[str, Any]:
-    bounty = services.bounty_award(
-        bounty_id=_bounty_id(bounty_id), actor_id=api_session(request).user_id, winner_email=payload.winner.email
-    )
+    actor_id = api_session(request).user_id
+    bounty_award_throttle(request, actor_id=actor_id)
+    bounty = services.bounty_award(bounty_id=_bounty_id(bounty_id), actor_id=actor_id, answer_id=payload.answer_id)
     return _bounty_out(bounty.pk)
 
 

@@ -83,7 +83,13 @@ class InvalidBounty(RewardsError):
 class WinnerNotFound(RewardsError):
     code = "winner_not_found"
     status = 404
-    default_message = "No member has that email address."
+    default_message = "That is not an answer on this thread by a Goldbook member."
+
+
+class Throttled(RewardsError):
+    code = "throttled"
+    status = 429
+    default_message = "Too many attempts. Try again later."
 
 
 class ReferralRefused(RewardsError):

@@ -152,13 +152,10 @@ class BountyIn(Schema):
     idempotency_key: str | None = Field(None, min_length=1, max_length=100)
 
 
-class WinnerIn(Schema):
-    email: str = Field(..., min_length=1, max_length=254)
-
-
 class AwardIn(Schema):
     session_token: str | None = None
-    winner: WinnerIn
+    # The forum's id of an answer on the bounty's thread (its answer.posted event's object.id).
+    answer_id: str = Field(..., min_length=1, max_length=128)
 
 
 class TokenIn(Schema):

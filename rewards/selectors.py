@@ -17,9 +17,11 @@ from accounts.models import User
 from wallet.selectors import balance_for_user, default_currency
 
 from .models import (
+    ActivityEvent,
     Bounty,
     BountyStatus,
     EarningTotal,
+    EventType,
     LeaderboardSync,
     Period,
     Redemption,
@@ -359,3 +361,17 @@ def bounties_open(*, now: datetime | None = None) -> QuerySet[Bounty]:
 
 def bounty_get(*, bounty_id: int) -> Bounty | None:
     return Bounty.objects.select_related("offerer", "winner").filter(pk=bounty_id).first()
+
+
+def thread_answers(*, thread_ref: str) -> QuerySet[ActivityEvent]:
+    """The answers posted on a bounty's thread by Goldbook members (the forum's answer.posted
+    events whose member is known), newest first: what a bounty can be awarded to."""
+    refs: list[object] = [thread_ref]
+    if thread_ref.isdigit() and len(thread_ref) < 18:
+        refs.append(int(thread_ref))  # forums send numeric thread ids as JSON numbers
+    return (
+        ActivityEvent.objects.filter(type=EventType.ANSWER_POSTED, user__isnull=False, user__is_active=True)
+        .filter(Q(data__thread_ref__in=refs))
+        .select_related("user")
+        .order_by("-occurred_at", "-pk")
+    )

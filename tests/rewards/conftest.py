@@ -42,6 +42,13 @@ def signed_post(
     )
 
 
+def answer(user, thread_ref: str, answer_id: str):
+    """The forum reports `user`'s answer `answer_id` on `thread_ref` (what a bounty is awarded to)."""
+    from tests.factories import forum_event
+
+    return forum_event(user.email, "answer.posted", answer_id, data={"thread_ref": thread_ref})
+
+
 def upvote(email: str, post: str, voters: int, *, start: int = 0):
     from tests.factories import forum_event
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.services import api_session_create
 from rewards.models import ActivityEvent, Bounty, EventStatus, Redemption
 from tests.factories import RewardFactory, UserFactory, forum_event, fund
-from tests.rewards.conftest import sign, signed_post
+from tests.rewards.conftest import answer, sign, signed_post
 from wallet.models import Transfer
 from wallet.selectors import balance_for_user
 
@@ -309,16 +309,17 @@ def test_bounty_api_create_list_award(client):
     assert balance_for_user(user_id=offerer.pk).balance == 2500
     listed = client.get("/api/rewards/bounties").json()["bounties"]
     assert [b["id"] for b in listed] == [bounty["id"]]
+    answer(winner, "t/1", "a-1")
     other = client.post(
         f"/api/rewards/bounties/{bounty['id']}/award",
-        {"winner": {"email": winner.email}},
+        {"answer_id": "a-1"},
         content_type="application/json",
         **auth(winner),
     )
     assert other.status_code == 403
     awarded = client.post(
         f"/api/rewards/bounties/{bounty['id']}/award",
-        {"session_token": token(offerer), "winner": {"email": winner.email}},
+        {"session_token": token(offerer), "answer_id": "a-1"},
         content_type="application/json",
     )
     assert awarded.status_code == 200 and awarded.json()["status"] == "awarded"
@@ -347,21 +348,25 @@ def test_bounty_api_errors(client):
     ).json()
     nobody = client.post(
         f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": "ghost@x.y"}},
+        {"answer_id": "ghost"},
         content_type="application/json",
         **h,
     )
     assert nobody.status_code == 404
+    b2 = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t2", "title": "x", "coins": "5"}, content_type="application/json", **h
+    ).json()
+    answer(offerer, "t2", "mine")
     myself = client.post(
-        f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": offerer.email}},
+        f"/api/rewards/bounties/{b2['id']}/award",
+        {"answer_id": "mine"},
         content_type="application/json",
         **h,
     )
     assert myself.status_code == 400
     cancelled = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert balance_for_user(user_id=offerer.pk).balance == 1000
+    assert balance_for_user(user_id=offerer.pk).balance == 500
     again = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
     assert again.status_code == 409
 
@@ -391,12 +396,39 @@ def test_bounty_expiry_after_grace_is_not_awardable(client):
         **auth(offerer),
     ).json()
     Bounty.objects.filter(pk=b["id"]).update(grace_ends_at=timezone.now() - timedelta(seconds=1))
+    answer(winner, "t", "a-late")
     late = client.post(
         f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": winner.email}},
+        {"answer_id": "a-late"},
         content_type="application/json",
         **auth(offerer),
     )
     assert late.status_code == 409
     assert Decimal(balance_for_user(user_id=winner.pk).balance) == 0
     assert EventStatus.APPLIED  # keep import used
+
+
+def test_bounty_award_by_email_is_gone_and_award_attempts_are_throttled(client, settings):
+    """Issue 11 item 7: the award endpoint no longer looks members up by email, and guesses
+    are throttled (429) and answered alike."""
+    settings.REWARDS_BOUNTY_AWARD_RATE = "2/h"
+    from django.core.cache import cache
+
+    cache.clear()
+    offerer, member = UserFactory(), UserFactory()
+    fund(offerer, "10.00")
+    h = auth(offerer)
+    b = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t/x", "title": "x", "coins": "5"}, content_type="application/json", **h
+    ).json()
+    url = f"/api/rewards/bounties/{b['id']}/award"
+    by_email = client.post(url, {"winner": {"email": member.email}}, content_type="application/json", **h)
+    assert by_email.status_code == 400
+    answers = [
+        client.post(url, {"answer_id": guess}, content_type="application/json", **h).json()
+        for guess in [member.email, "ghost@example.com"]
+    ]
+    assert answers[0] == answers[1] and answers[0]["error"] == "winner_not_found"
+    throttled = client.post(url, {"answer_id": "a"}, content_type="application/json", **h)
+    assert throttled.status_code == 429 and throttled.json()["error"] == "throttled"
+    assert Bounty.objects.get(pk=b["id"]).status == "open"
