@@ -108,9 +108,16 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 @admin.register(MemberLink)
 class MemberLinkAdmin(admin.ModelAdmin):
+    """Which forum account credits which member. Staff can see and undo (delete) a link, never
+    re-point it: events then wait as pending until the member's verified address claims them."""
+
     list_display = ("integration", "external_id", "user", "created_at")
+    list_filter = ("integration",)
     search_fields = ("external_id", "user__email")
-    raw_id_fields = ("user",)
+    readonly_fields = ("integration", "external_id", "user", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ActivityEvent)

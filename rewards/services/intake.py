@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -138,10 +139,19 @@ def _count_bounty_answer(data: dict[str, Any]) -> None:
         )
 
 
+def _verified_user(email: str) -> User | None:
+    """The member who has verified this address (allauth's EmailAddress.verified), if any. An
+    address someone merely registered proves nothing: they could have typed a forum member's."""
+    if not email:
+        return None
+    address = EmailAddress.objects.filter(email__iexact=email, verified=True).select_related("user").first()
+    return address.user if address is not None else None
+
+
 def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | None) -> User | None:
     if user_id is not None:
         return User.objects.filter(pk=user_id).first()
-    user = User.objects.filter(email__iexact=email).first() if email else None
+    user = _verified_user(email)
     if external_id:
         integration = Integration.objects.filter(name=source).first()
         if integration is not None:
@@ -153,7 +163,7 @@ def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | N
             if link is not None and user is None:
                 user = link.user
             elif link is None and user is not None:
-                try:
+                try:  # only ever to a verified address (`_verified_user`)
                     with transaction.atomic():
                         MemberLink.objects.create(integration=integration, external_id=external_id, user=user)
                 except IntegrityError:
@@ -162,7 +172,10 @@ def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | N
 
 
 def _pending_for_user(user: User) -> "Q":
-    cond = Q(user_email=user.email.lower()) | Q(user=user)
+    verified = [
+        e.lower() for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    ]
+    cond = Q(user_email__in=verified) | Q(user=user)
     for source, external_id in MemberLink.objects.filter(user=user).values_list("integration__name", "external_id"):
         cond |= Q(source=source, user_external_id=external_id)
     return cond
@@ -181,10 +194,11 @@ def _apply_pending_for(user: User) -> int:
 
 
 def pending_events_apply(*, user_id: int) -> int:
-    """Apply the stored events that belong to this user (by email or a known external id).
+    """Apply the stored events that belong to this user (by a verified email or a known external id).
 
-    Called when a member joins (`rewards.handlers.member_joined`, on Event.MEMBER_JOINED) and by
-    the periodic sweep. Idempotent: an applied event is not pending any more. Returns how many
+    Called when a member joins (`rewards.handlers.member_joined`, on Event.MEMBER_JOINED), when
+    they verify an address (allauth's `email_confirmed`, `rewards.handlers.email_confirmed`) and
+    by the periodic sweep. Idempotent: an applied event is not pending any more. Returns how many
     events were applied.
     """
     user = User.objects.filter(pk=user_id).first()
@@ -202,7 +216,7 @@ def pending_events_sweep(*, limit: int = 1000) -> int:
         .values_list("user_email", flat=True)
         .distinct()[:limit]
     )
-    user_ids = set(User.objects.filter(email__in=emails).values_list("pk", flat=True))
+    user_ids = set(EmailAddress.objects.filter(email__in=emails, verified=True).values_list("user_id", flat=True))
     for source, external_id in (
         ActivityEvent.objects.filter(status=EventStatus.PENDING)
         .exclude(user_external_id="")

@@ -432,3 +432,51 @@ def test_bounty_award_by_email_is_gone_and_award_attempts_are_throttled(client, 
     throttled = client.post(url, {"answer_id": "a"}, content_type="application/json", **h)
     assert throttled.status_code == 429 and throttled.json()["error"] == "throttled"
     assert Bounty.objects.get(pk=b["id"]).status == "open"
+
+
+def test_unverified_address_earns_nothing_until_verified(
+    client, integration, unverified, django_capture_on_commit_callbacks
+):
+    """Issue 11 item 1: someone who registers a forum member's email first used to collect their
+    awards and bind their forum id for good. Now events wait until the address is verified."""
+    from allauth.account.models import EmailAddress
+    from allauth.account.signals import email_confirmed
+
+    from rewards.models import MemberLink
+
+    squatter = UserFactory(email="poster@example.com")
+    address = EmailAddress.objects.create(user=squatter, email=squatter.email, primary=True, verified=False)
+    first = signed_post(client, event_body(user={"email": "poster@example.com", "external_id": 42}))
+    assert first.status_code == 202 and first.json()["status"] == "pending"
+    assert not MemberLink.objects.exists()
+    assert balance_for_user(user_id=squatter.pk).balance == 0
+    assert services_sweep() == 0  # the sweep does not hand it over either
+    address.verified = True
+    address.save(update_fields=["verified"])
+    with django_capture_on_commit_callbacks(execute=True):
+        email_confirmed.send(sender=EmailAddress, request=None, email_address=address)
+    assert ActivityEvent.objects.get().status == EventStatus.APPLIED
+    assert balance_for_user(user_id=squatter.pk).balance == 2000
+    # A later event links the forum id, now that the address is proven.
+    signed_post(client, event_body(event_id="evt-2", user={"email": "poster@example.com", "external_id": 42}))
+    assert MemberLink.objects.get().user == squatter
+
+
+def services_sweep():
+    from rewards import services
+
+    return services.pending_events_sweep()
+
+
+def test_member_links_are_visible_and_undoable_not_editable_in_admin(client, integration, admin_user):
+    from rewards.models import MemberLink
+
+    member = UserFactory(email="poster@example.com")
+    signed_post(client, event_body(user={"email": "poster@example.com", "external_id": 42}))
+    link = MemberLink.objects.get(user=member)
+    client.force_login(admin_user)
+    assert "42" in client.get("/admin/rewards/memberlink/").content.decode()
+    page = client.get(f"/admin/rewards/memberlink/{link.pk}/change/").content.decode()
+    assert 'name="user"' not in page and 'name="external_id"' not in page  # not re-pointable
+    client.post(f"/admin/rewards/memberlink/{link.pk}/delete/", {"post": "yes"})
+    assert not MemberLink.objects.exists()
