@@ -265,12 +265,12 @@ def _bounty_row(b: Bounty, currency: Currency | None = None) -> dict[str, Any]:
         "title": b.title,
         "coins": (currency or default_currency()).to_decimal(b.amount),
         "status": b.status,
-        "offered_by": b.offerer.public_name,
+        "offered_by": selectors.member_name(b.offerer),
         "answer_count": b.answer_count,
         "created_at": b.created_at,
         "expires_at": b.expires_at,
         "grace_ends_at": b.grace_ends_at,
-        "winner": b.winner.public_name if b.winner is not None else None,
+        "winner": selectors.member_name(b.winner) if b.winner is not None else None,
     }
 
 

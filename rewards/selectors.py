@@ -179,10 +179,16 @@ def _me_redis(client: Any, key: str, user_id: int) -> tuple[int | None, int]:
     return int(above) + 1, int(score)
 
 
+def member_name(user: User) -> str:
+    """What other members see on leaderboards, bounties and referral pages: the display name the
+    member chose, else a neutral "Member #<id>", never a part of the email address."""
+    return (user.display_name or "").strip() or f"Member #{user.pk}"
+
+
 def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
     currency = default_currency()
     ids = [uid for uid, _ in pairs]
-    users = {u.pk: u for u in User.objects.filter(pk__in=ids).only("id", "email", "display_name")}
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids).only("id", "display_name")}
     titles = dict(RewardProfile.objects.filter(user_id__in=ids).values_list("user_id", "title"))
     badges: dict[int, list[str]] = {}
     for uid, label in (
@@ -200,7 +206,7 @@ def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
             LeaderboardEntry(
                 rank=rank,
                 user_id=uid,
-                display_name=user.public_name if user else f"Member {uid}",
+                display_name=member_name(user) if user else f"Member #{uid}",
                 coins=coins,
                 coins_decimal=currency.to_decimal(coins),
                 badges=badges.get(uid, []),

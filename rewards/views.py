@@ -175,7 +175,7 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
         page_error(request, exc)
     else:
         winner = bounty.winner
-        messages.success(request, f"Bounty awarded to {winner.public_name if winner else 'the winner'}.")
+        messages.success(request, f"Bounty awarded to {selectors.member_name(winner) if winner else 'the winner'}.")
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -202,5 +202,5 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
         messages.info(request, "You already have an account: invitations are for new members.")
         return redirect("home")
     request.session["referral_code"] = code
-    messages.info(request, f"{profile.user.public_name} invited you. Sign up to join them.")
+    messages.info(request, f"{selectors.member_name(profile.user)} invited you. Sign up to join them.")
     return redirect("home")

@@ -150,3 +150,27 @@ def test_bounty_page_follows_the_bounty_status(client):
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
     assert "badge-gold" in page and "Ended" in page and "Awarded to Wendy Winner" in page
     assert "Award bounty" not in page and "Ends in" not in page
+
+
+def test_public_pages_never_show_a_part_of_the_email(client):
+    """Issue 11 item 17: a member without a display name was shown as their email's local part on
+    leaderboards, bounties and referral pages. Now they are "Member #<id>" until they choose one."""
+    from rewards import services
+
+    quiet = UserFactory(email="jane.doe.1984@example.com")
+    named = UserFactory(email="secret.handle@example.com", display_name="Goldfinger")
+    for user in (quiet, named):
+        forum_event(user.email, "answer.accepted", f"a-{user.pk}")
+    pages = [client.get("/rewards/leaderboard/").content.decode()]
+    pages.append(json.dumps(client.get("/api/rewards/leaderboard").json()))
+    fund(quiet, "10.00")
+    bounty = services.bounty_create(offerer_id=quiet.pk, thread_ref="t/1", title="Help", amount=500)
+    pages.append(client.get("/rewards/bounties/").content.decode())
+    pages.append(client.get(f"/rewards/bounties/{bounty.pk}/").content.decode())
+    pages.append(json.dumps(client.get("/api/rewards/bounties").json()))
+    code = services.profile_ensure(user_id=quiet.pk).referral_code
+    pages.append(client.get(f"/r/{code}", follow=True).content.decode())
+    for page in pages:
+        assert "jane.doe" not in page and "secret.handle" not in page
+    assert f"Member #{quiet.pk}" in pages[0] and "Goldfinger" in pages[0]
+    assert f"Member #{quiet.pk}" in pages[-1]
