@@ -365,6 +365,13 @@ REWARDS_BOUNTY_MIN = env.str("REWARDS_BOUNTY_MIN", default="5")
 # "auto": Redis sorted sets when REDIS_URL is set, SQL aggregates otherwise; "sql" forces SQL.
 REWARDS_LEADERBOARD_BACKEND = env.str("REWARDS_LEADERBOARD_BACKEND", default="auto")
 REWARDS_REDIS_PREFIX = env.str("REWARDS_REDIS_PREFIX", default="goldbook:rewards:lb")
+
+# Issue 11 item 13: forum events are signed over "<X-Goldbook-Timestamp>." + body; a timestamp
+# further than this from our clock is refused (401), so a captured request cannot be replayed.
+REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS = env.int("REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS", default=300)
+
+# Issue 11 item 7: bounty award attempts per member (django-ratelimit rate).
+REWARDS_BOUNTY_AWARD_RATE = env.str("REWARDS_BOUNTY_AWARD_RATE", default="10/h")
 CELERY_BEAT_SCHEDULE["rewards-apply-pending-events"] = {"task": "rewards.apply_pending_events", "schedule": 300.0}
 CELERY_BEAT_SCHEDULE["rewards-expire-bounties"] = {"task": "rewards.expire_bounties", "schedule": 600.0}
 CELERY_BEAT_SCHEDULE["rewards-expire-group-grants"] = {"task": "rewards.expire_group_grants", "schedule": 600.0}

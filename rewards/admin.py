@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest
 
 from wallet.selectors import default_currency
@@ -108,9 +108,16 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 @admin.register(MemberLink)
 class MemberLinkAdmin(admin.ModelAdmin):
+    """Which forum account credits which member. Staff can see and undo (delete) a link, never
+    re-point it: events then wait as pending until the member's verified address claims them."""
+
     list_display = ("integration", "external_id", "user", "created_at")
+    list_filter = ("integration",)
     search_fields = ("external_id", "user__email")
-    raw_id_fields = ("user",)
+    readonly_fields = ("integration", "external_id", "user", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ActivityEvent)
@@ -282,10 +289,17 @@ class RewardProfileAdmin(admin.ModelAdmin):
 
 @admin.register(Referral)
 class ReferralAdmin(admin.ModelAdmin):
-    list_display = ("referrer", "referred", "status", "same_ip", "same_wallet", "created_at", "converted_at")
+    """Payouts held for review (same IP on the web or the API, or the same wallet) are listed
+    first; staff approve (pay) or reject them with the actions."""
+
+    list_display = ("referrer", "referred", "status", "same_ip", "same_wallet", "ip", "created_at", "converted_at")
     list_filter = ("status", "same_ip", "same_wallet")
     readonly_fields = [f.name for f in Referral._meta.fields if f.name != "review_note"]
     actions = ["approve", "reject"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Referral]:
+        held_first = Case(When(status=ReferralStatus.REVIEW, then=Value(0)), default=Value(1))
+        return super().get_queryset(request).order_by(held_first, "-created_at")
 
     @admin.action(description="Approve held referrals (pay the referrer)")
     def approve(self, request: HttpRequest, queryset: QuerySet[Referral]) -> None:

@@ -6,12 +6,14 @@ handler in `core.api`; a payment's shortfall is answered in coins by `_paying`.
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import InvalidOperation
 from typing import Any
 
 import pydantic
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.errors import AuthenticationError
@@ -44,6 +46,7 @@ from .schemas import (
     StoreOut,
     TokenIn,
 )
+from .throttle import bounty_award_throttle
 
 router = Router(tags=["rewards"])
 
@@ -87,16 +90,28 @@ def _paying(shortfall_message: str) -> Iterator[None]:
 _DUMMY_SECRET = b"rewards-unknown-integration"
 
 
+def _fresh_timestamp(request: HttpRequest) -> str | None:
+    """X-Goldbook-Timestamp when it is Unix seconds within the allowed skew of our clock."""
+    stamp = request.headers.get("X-Goldbook-Timestamp", "").strip()
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return None
+    tolerance = settings.REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS
+    return stamp if abs(time.time() - int(stamp)) <= tolerance else None
+
+
 def _check_signature(request: HttpRequest) -> Integration:
-    """The integration whose secret signed the raw body. Raises BadSignature (401)."""
+    """The integration whose secret signed "<X-Goldbook-Timestamp>." + the raw body, the
+    timestamp within `REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS` (5 min) of our clock, so a
+    captured request cannot be replayed later. Raises BadSignature (401)."""
     name = request.headers.get("X-Goldbook-Integration", "").strip()
     signature = request.headers.get("X-Goldbook-Signature", "").strip()
+    stamp = _fresh_timestamp(request)
     integration = Integration.objects.filter(name=name, is_active=True).first() if 0 < len(name) <= 64 else None
     # Compute a digest even for an unknown integration so timing does not tell names apart.
     secret = integration.secret.encode() if integration else _DUMMY_SECRET
-    expected = hmac.new(secret, request.body, hashlib.sha256).hexdigest()
+    expected = hmac.new(secret, (stamp or "").encode() + b"." + request.body, hashlib.sha256).hexdigest()
     given = signature[7:].lower() if signature[:7].lower() == "sha256=" else ""
-    if integration is None or not hmac.compare_digest(expected, given):
+    if integration is None or stamp is None or not hmac.compare_digest(expected, given):
         raise BadSignature()
     return integration
 
@@ -118,13 +133,14 @@ def _event_in(request: HttpRequest) -> EventIn:
 
 @router.post(
     "/rewards/events",
-    response={200: EventOut, 202: EventOut, 400: ErrorOut, 401: ErrorOut},
+    response={200: EventOut, 202: EventOut, 400: ErrorOut, 401: ErrorOut, 409: ErrorOut},
     openapi_extra=EVENT_BODY_DOC,
     summary="Post one forum activity event (HMAC-signed)",
 )
 def post_event(request: HttpRequest) -> Status[dict[str, Any]]:
     """202 when accepted (applied, or stored until its user appears), 200 for a replay of an
-    event_id already received, 400 for a malformed event, 401 for a bad signature."""
+    event_id already received with the same content, 409 for an event_id reused with other
+    content, 400 for a malformed event, 401 for a bad or stale signature."""
     integration = _check_signature(request)
     event = _event_in(request)
     result = services.activity_record(
@@ -249,12 +265,12 @@ def _bounty_row(b: Bounty, currency: Currency | None = None) -> dict[str, Any]:
         "title": b.title,
         "coins": (currency or default_currency()).to_decimal(b.amount),
         "status": b.status,
-        "offered_by": b.offerer.public_name,
+        "offered_by": selectors.member_name(b.offerer),
         "answer_count": b.answer_count,
         "created_at": b.created_at,
         "expires_at": b.expires_at,
         "grace_ends_at": b.grace_ends_at,
-        "winner": b.winner.public_name if b.winner is not None else None,
+        "winner": selectors.member_name(b.winner) if b.winner is not None else None,
     }
 
 
@@ -305,13 +321,13 @@ _BOUNTY_ACTION_RESPONSES = {200: BountyOut, 400: ErrorOut, 401: ErrorOut, 403: E
 @router.post(
     "/rewards/bounties/{bounty_id}/award",
     auth=token_auth,
-    response=_BOUNTY_ACTION_RESPONSES,
-    summary="Award a bounty to an answerer (offerer only)",
+    response={**_BOUNTY_ACTION_RESPONSES, 429: ErrorOut},
+    summary="Award a bounty to an answer on its thread (offerer only, throttled)",
 )
 def bounty_award(request: HttpRequest, bounty_id: int, payload: AwardIn) -> dict[str, Any]:
-    bounty = services.bounty_award(
-        bounty_id=_bounty_id(bounty_id), actor_id=api_session(request).user_id, winner_email=payload.winner.email
-    )
+    actor_id = api_session(request).user_id
+    bounty_award_throttle(request, actor_id=actor_id)
+    bounty = services.bounty_award(bounty_id=_bounty_id(bounty_id), actor_id=actor_id, answer_id=payload.answer_id)
     return _bounty_out(bounty.pk)
 
 

@@ -17,6 +17,11 @@ class RewardsConfig(AppConfig):
         subscribe(Event.PURCHASE_COMPLETED, handlers.purchase_completed, name="rewards.purchase_completed")
         subscribe(Event.EA_REVIEWED, handlers.ea_reviewed, name="rewards.ea_reviewed")
 
+        # Issue 11 item 1: events credit an address only once it is verified; they wait until then.
+        from allauth.account.signals import email_confirmed
+
+        email_confirmed.connect(handlers.email_confirmed, dispatch_uid="rewards.email_confirmed")
+
         registry.register_dashboard_panels("rewards", dashboard.panels)
         registry.register_demo_data("rewards", demo.seed)
         for model in (Award, RewardDebt, Bounty, Redemption):

@@ -21,6 +21,12 @@ class BadSignature(RewardsError):
     default_message = "Unknown integration or bad signature."
 
 
+class EventConflict(RewardsError):
+    code = "event_conflict"
+    status = 409
+    default_message = "This event_id was already received with different content."
+
+
 class RewardUnavailable(RewardsError):
     code = "reward_unavailable"
     status = 404
@@ -77,7 +83,13 @@ class InvalidBounty(RewardsError):
 class WinnerNotFound(RewardsError):
     code = "winner_not_found"
     status = 404
-    default_message = "No member has that email address."
+    default_message = "That is not an answer on this thread by a Goldbook member."
+
+
+class Throttled(RewardsError):
+    code = "throttled"
+    status = 429
+    default_message = "Too many attempts. Try again later."
 
 
 class ReferralRefused(RewardsError):

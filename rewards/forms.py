@@ -26,4 +26,4 @@ class BountyForm(forms.Form):
 
 
 class AwardForm(forms.Form):
-    winner_email = forms.EmailField(label="Winner's email", max_length=254)
+    answer_id = forms.CharField(label="Answer", max_length=128)

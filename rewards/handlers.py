@@ -5,6 +5,9 @@ keyed by the purchase, and forum activity recorded for an EA uses a fixed event 
 """
 
 import logging
+from typing import Any
+
+from django.db import transaction
 
 from core.events import Delivered
 
@@ -59,3 +62,10 @@ def ea_reviewed(event: Delivered) -> None:
         object_type="ea",
         object_id=str(item_id),
     )
+
+
+def email_confirmed(sender: object, email_address: Any, **kwargs: Any) -> None:
+    """allauth's `email_confirmed`: events that waited for this address now credit its member.
+    Only after the commit, so a rolled-back confirmation credits nothing."""
+    user_id = email_address.user_id
+    transaction.on_commit(lambda: services.pending_events_apply(user_id=user_id))

@@ -49,12 +49,15 @@ EVENT_BODY_DOC = {
         "required": True,
         "content": {"application/json": {"schema": EventIn.model_json_schema()}},
         "description": (
-            "The raw body is signed: X-Goldbook-Signature: sha256=<hex HMAC-SHA256 with the integration's secret>."
+            "Signed with a timestamp: X-Goldbook-Timestamp: <Unix seconds> (within 5 minutes of the "
+            "server's clock) and X-Goldbook-Signature: sha256=<hex HMAC-SHA256 of "
+            '"<timestamp>." + the raw body, with the integration\'s secret>.'
         ),
     },
     "parameters": [
         {"name": "X-Goldbook-Integration", "in": "header", "required": True, "schema": {"type": "string"}},
         {"name": "X-Goldbook-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+        {"name": "X-Goldbook-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
     ],
 }
 
@@ -149,13 +152,10 @@ class BountyIn(Schema):
     idempotency_key: str | None = Field(None, min_length=1, max_length=100)
 
 
-class WinnerIn(Schema):
-    email: str = Field(..., min_length=1, max_length=254)
-
-
 class AwardIn(Schema):
     session_token: str | None = None
-    winner: WinnerIn
+    # The forum's id of an answer on the bounty's thread (its answer.posted event's object.id).
+    answer_id: str = Field(..., min_length=1, max_length=128)
 
 
 class TokenIn(Schema):

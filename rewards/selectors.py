@@ -17,9 +17,11 @@ from accounts.models import User
 from wallet.selectors import balance_for_user, default_currency
 
 from .models import (
+    ActivityEvent,
     Bounty,
     BountyStatus,
     EarningTotal,
+    EventType,
     LeaderboardSync,
     Period,
     Redemption,
@@ -177,10 +179,16 @@ def _me_redis(client: Any, key: str, user_id: int) -> tuple[int | None, int]:
     return int(above) + 1, int(score)
 
 
+def member_name(user: User) -> str:
+    """What other members see on leaderboards, bounties and referral pages: the display name the
+    member chose, else a neutral "Member #<id>", never a part of the email address."""
+    return (user.display_name or "").strip() or f"Member #{user.pk}"
+
+
 def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
     currency = default_currency()
     ids = [uid for uid, _ in pairs]
-    users = {u.pk: u for u in User.objects.filter(pk__in=ids).only("id", "email", "display_name")}
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids).only("id", "display_name")}
     titles = dict(RewardProfile.objects.filter(user_id__in=ids).values_list("user_id", "title"))
     badges: dict[int, list[str]] = {}
     for uid, label in (
@@ -198,7 +206,7 @@ def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
             LeaderboardEntry(
                 rank=rank,
                 user_id=uid,
-                display_name=user.public_name if user else f"Member {uid}",
+                display_name=member_name(user) if user else f"Member #{uid}",
                 coins=coins,
                 coins_decimal=currency.to_decimal(coins),
                 badges=badges.get(uid, []),
@@ -359,3 +367,17 @@ def bounties_open(*, now: datetime | None = None) -> QuerySet[Bounty]:
 
 def bounty_get(*, bounty_id: int) -> Bounty | None:
     return Bounty.objects.select_related("offerer", "winner").filter(pk=bounty_id).first()
+
+
+def thread_answers(*, thread_ref: str) -> QuerySet[ActivityEvent]:
+    """The answers posted on a bounty's thread by Goldbook members (the forum's answer.posted
+    events whose member is known), newest first: what a bounty can be awarded to."""
+    refs: list[object] = [thread_ref]
+    if thread_ref.isdigit() and len(thread_ref) < 18:
+        refs.append(int(thread_ref))  # forums send numeric thread ids as JSON numbers
+    return (
+        ActivityEvent.objects.filter(type=EventType.ANSWER_POSTED, user__isnull=False, user__is_active=True)
+        .filter(Q(data__thread_ref__in=refs))
+        .select_related("user")
+        .order_by("-occurred_at", "-pk")
+    )

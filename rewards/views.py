@@ -19,6 +19,7 @@ from . import selectors, services
 from .errors import RewardsError
 from .forms import AwardForm, BountyForm, RedeemForm
 from .models import Bounty, EarningRule, Period, RedemptionStatus, Reward, RewardProfile
+from .throttle import bounty_award_throttle
 
 PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
 
@@ -153,6 +154,7 @@ def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
             "coins": default_currency().to_decimal(bounty.amount),
             "is_offerer": is_offerer,
             "award_form": AwardForm(),
+            "answers": selectors.thread_answers(thread_ref=bounty.thread_ref)[:100] if is_offerer else [],
         },
     )
 
@@ -162,17 +164,18 @@ def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
 def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
     form = AwardForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter the winner's email address.")
+        messages.error(request, "Choose the answer to award.")
         return redirect("rewards:bounty", bounty_id=bounty_id)
     try:
+        bounty_award_throttle(request, actor_id=signed_in_id(request))
         bounty = services.bounty_award(
-            bounty_id=bounty_id, actor_id=signed_in_id(request), winner_email=form.cleaned_data["winner_email"]
+            bounty_id=bounty_id, actor_id=signed_in_id(request), answer_id=form.cleaned_data["answer_id"]
         )
     except RewardsError as exc:
         page_error(request, exc)
     else:
         winner = bounty.winner
-        messages.success(request, f"Bounty awarded to {winner.public_name if winner else 'the winner'}.")
+        messages.success(request, f"Bounty awarded to {selectors.member_name(winner) if winner else 'the winner'}.")
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -199,5 +202,5 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
         messages.info(request, "You already have an account: invitations are for new members.")
         return redirect("home")
     request.session["referral_code"] = code
-    messages.info(request, f"{profile.user.public_name} invited you. Sign up to join them.")
+    messages.info(request, f"{selectors.member_name(profile.user)} invited you. Sign up to join them.")
     return redirect("home")

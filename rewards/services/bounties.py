@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from wallet import services as wallet
 from wallet.errors import IdempotencyConflict
 from wallet.models import SystemAccount, TransferKind
@@ -18,6 +17,7 @@ from wallet.selectors import default_currency
 
 from ..errors import BountyClosed, BountyHasAnswers, BountyNotFound, InvalidBounty, NotOfferer, WinnerNotFound
 from ..models import Bounty, BountyStatus
+from ..selectors import thread_answers
 from ._shared import lock_profile
 from .leaderboards import totals_add
 
@@ -106,10 +106,13 @@ def _lock_bounty(bounty_id: int) -> Bounty:
     return bounty
 
 
-def bounty_award(*, bounty_id: int, actor_id: int, winner_email: str) -> Bounty:
-    """The offerer awards the bounty to an answerer: escrow pays the winner (`bounty`).
+def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
+    """The offerer awards the bounty to an answer on its thread: escrow pays the answer's author.
 
-    Allowed while open and until the grace period ends (Stack Exchange's 24 hours after expiry).
+    The winner is named by the forum's answer id (an answer.posted event on the bounty's thread
+    whose author is a Goldbook member), never looked up by email, so awarding cannot be used to
+    ask whether an address has an account. Allowed while open and until the grace period ends
+    (Stack Exchange's 24 hours after expiry).
     Raises BountyNotFound, NotOfferer, BountyClosed, WinnerNotFound, InvalidBounty.
     """
     now = timezone.now()
@@ -120,9 +123,10 @@ def bounty_award(*, bounty_id: int, actor_id: int, winner_email: str) -> Bounty:
         if bounty.status != BountyStatus.OPEN or now >= bounty.grace_ends_at:
             state = "has expired" if bounty.status == BountyStatus.OPEN else f"is {bounty.status}"
             raise BountyClosed(f"This bounty {state}.")
-        winner = User.objects.filter(email__iexact=(winner_email or "").strip()).first()
-        if winner is None or not winner.is_active:
-            raise WinnerNotFound("No member has that email address.")
+        answer = thread_answers(thread_ref=bounty.thread_ref).filter(object_id=str(answer_id).strip()[:128]).first()
+        winner = answer.user if answer is not None else None
+        if winner is None:
+            raise WinnerNotFound()
         if winner.pk == bounty.offerer_id:
             raise InvalidBounty("You cannot award your own bounty to yourself.")
         payout = wallet.transfer_post(

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
 
-from ..errors import InvalidEvent
+from ..errors import EventConflict, InvalidEvent
 from ..models import ActivityEvent, Bounty, BountyStatus, EventStatus, EventType, Integration, MemberLink
 from ._shared import clean_identity, lock_profile
 from .awards import apply_event
@@ -55,18 +56,20 @@ def activity_record(
     """Store one activity event and apply it if its user is known.
 
     Steps: validate; insert the event (unique per source and event_id: a replay returns the
-    stored event with `created=False` and changes nothing); resolve the user by id, email, or the
+    stored event with `created=False` and changes nothing, or raises EventConflict when the
+    replay's content differs from what is stored); resolve the user by id, email, or the
     integration's external id (learning the external id when the event carries both); apply this
     user's pending events, oldest first, this one included. Events for unknown users stay
     pending until `pending_events_apply` finds their user.
 
-    Raises InvalidEvent. Never raises for a failure while applying: the event is stored as
+    Raises InvalidEvent, EventConflict. Never raises for a failure while applying: the event is stored as
     `failed` with a note for staff to look at.
     """
     data = dict(data or {})
     object_id = str(object_id)
     _validate(event_type=type, event_id=event_id, object_type=object_type, object_id=object_id, data=data)
     kind = EventType(type)
+    stamped = occurred_at is not None
     occurred_at = occurred_at or timezone.now()
     if timezone.is_naive(occurred_at):
         occurred_at = occurred_at.replace(tzinfo=UTC)
@@ -75,20 +78,20 @@ def activity_record(
     if not (email or external or user_id):
         raise InvalidEvent("user needs an email or an external_id.")
     with transaction.atomic():
-        event, created = _insert_once(
-            ActivityEvent(
-                source=source,
-                event_id=event_id,
-                type=kind,
-                occurred_at=occurred_at,
-                user_email=email,
-                user_external_id=external,
-                object_type=object_type,
-                object_id=object_id,
-                data=data,
-            )
+        incoming = ActivityEvent(
+            source=source,
+            event_id=event_id,
+            type=kind,
+            occurred_at=occurred_at,
+            user_email=email,
+            user_external_id=external,
+            object_type=object_type,
+            object_id=object_id,
+            data=data,
         )
+        event, created = _insert_once(incoming)
         if not created:
+            _check_same(event, incoming, stamped=stamped)
             return RecordResult(event=event, created=False)
         if kind == EventType.ANSWER_POSTED:
             _count_bounty_answer(data)
@@ -113,6 +116,19 @@ def _insert_once(event: ActivityEvent) -> tuple[ActivityEvent, bool]:
         return existing, False
 
 
+_SAME_FIELDS = ("type", "user_email", "user_external_id", "object_type", "object_id", "data")
+
+
+def _check_same(stored: ActivityEvent, incoming: ActivityEvent, *, stamped: bool) -> None:
+    """A replay must carry what was stored under its event_id: another body reusing the id is a
+    conflict (409), never a silent 200. `occurred_at` is compared only when the sender gave it
+    (otherwise both copies were stamped with our clock at arrival)."""
+    fields = _SAME_FIELDS + (("occurred_at",) if stamped else ())
+    if any(getattr(stored, f) != getattr(incoming, f) for f in fields):
+        logger.warning("Event %s:%s: replayed with different content", stored.source, stored.event_id)
+        raise EventConflict()
+
+
 def _count_bounty_answer(data: dict[str, Any]) -> None:
     """An answer on a thread with open bounties: they can no longer be cancelled. Counted when
     the event arrives, whether or not the answerer has a Goldbook account yet."""
@@ -123,10 +139,19 @@ def _count_bounty_answer(data: dict[str, Any]) -> None:
         )
 
 
+def _verified_user(email: str) -> User | None:
+    """The member who has verified this address (allauth's EmailAddress.verified), if any. An
+    address someone merely registered proves nothing: they could have typed a forum member's."""
+    if not email:
+        return None
+    address = EmailAddress.objects.filter(email__iexact=email, verified=True).select_related("user").first()
+    return address.user if address is not None else None
+
+
 def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | None) -> User | None:
     if user_id is not None:
         return User.objects.filter(pk=user_id).first()
-    user = User.objects.filter(email__iexact=email).first() if email else None
+    user = _verified_user(email)
     if external_id:
         integration = Integration.objects.filter(name=source).first()
         if integration is not None:
@@ -138,7 +163,7 @@ def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | N
             if link is not None and user is None:
                 user = link.user
             elif link is None and user is not None:
-                try:
+                try:  # only ever to a verified address (`_verified_user`)
                     with transaction.atomic():
                         MemberLink.objects.create(integration=integration, external_id=external_id, user=user)
                 except IntegrityError:
@@ -147,7 +172,10 @@ def _resolve_user(*, source: str, email: str, external_id: str, user_id: int | N
 
 
 def _pending_for_user(user: User) -> "Q":
-    cond = Q(user_email=user.email.lower()) | Q(user=user)
+    verified = [
+        e.lower() for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    ]
+    cond = Q(user_email__in=verified) | Q(user=user)
     for source, external_id in MemberLink.objects.filter(user=user).values_list("integration__name", "external_id"):
         cond |= Q(source=source, user_external_id=external_id)
     return cond
@@ -166,10 +194,11 @@ def _apply_pending_for(user: User) -> int:
 
 
 def pending_events_apply(*, user_id: int) -> int:
-    """Apply the stored events that belong to this user (by email or a known external id).
+    """Apply the stored events that belong to this user (by a verified email or a known external id).
 
-    Called when a member joins (`rewards.handlers.member_joined`, on Event.MEMBER_JOINED) and by
-    the periodic sweep. Idempotent: an applied event is not pending any more. Returns how many
+    Called when a member joins (`rewards.handlers.member_joined`, on Event.MEMBER_JOINED), when
+    they verify an address (allauth's `email_confirmed`, `rewards.handlers.email_confirmed`) and
+    by the periodic sweep. Idempotent: an applied event is not pending any more. Returns how many
     events were applied.
     """
     user = User.objects.filter(pk=user_id).first()
@@ -187,7 +216,7 @@ def pending_events_sweep(*, limit: int = 1000) -> int:
         .values_list("user_email", flat=True)
         .distinct()[:limit]
     )
-    user_ids = set(User.objects.filter(email__in=emails).values_list("pk", flat=True))
+    user_ids = set(EmailAddress.objects.filter(email__in=emails, verified=True).values_list("user_id", flat=True))
     for source, external_id in (
         ActivityEvent.objects.filter(status=EventStatus.PENDING)
         .exclude(user_external_id="")

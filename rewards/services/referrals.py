@@ -6,7 +6,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiSession
+from accounts.models import ApiSession, KnownAddress
 from core.registry import wallet_addresses
 
 from ..errors import ReferralRefused
@@ -32,10 +32,7 @@ def referral_attach(*, user_id: int, code: str, ip: str | None) -> Referral:
     existing = Referral.objects.filter(referred_id=user_id).first()
     if existing is not None:
         return existing
-    same_ip = bool(ip) and (
-        ApiSession.objects.filter(user_id=profile.user_id, ip=ip).exists()
-        or Referral.objects.filter(referred_id=profile.user_id, ip=ip).exists()
-    )
+    same_ip = bool(ip) and _referrer_seen_at(profile.user_id, ip or "")
     try:
         with transaction.atomic():
             referral = Referral.objects.create(
@@ -45,6 +42,16 @@ def referral_attach(*, user_id: int, code: str, ip: str | None) -> Referral:
         return Referral.objects.get(referred_id=user_id)
     logger.info("Referral #%s: user #%s referred #%s (same_ip=%s)", referral.pk, profile.user_id, user_id, same_ip)
     return referral
+
+
+def _referrer_seen_at(referrer_id: int, ip: str) -> bool:
+    """Whether the referrer has used this IP: web sign-ins (`KnownAddress`), API sessions, or
+    their own referral. Sock accounts made in a browser are caught as well as API ones."""
+    return (
+        KnownAddress.objects.filter(user_id=referrer_id, ip=ip).exists()
+        or ApiSession.objects.filter(user_id=referrer_id, ip=ip).exists()
+        or Referral.objects.filter(referred_id=referrer_id, ip=ip).exists()
+    )
 
 
 def referral_on_first_purchase(

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.browser.conftest import sign_in
-from tests.factories import DEFAULT_PIN, RewardFactory, UserFactory, forum_event, fund
+from tests.factories import DEFAULT_PIN, RewardFactory, UserFactory, forum_event, fund, verify_email
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -14,6 +14,7 @@ def test_redeem_a_reward_in_the_modal_and_see_balance_and_badge(page, shot, sett
     settings.REWARDS_LEADERBOARD_BACKEND = "sql"
     user = UserFactory(display_name="Demo Member")
     fund(user, "130.00")
+    verify_email(user)  # events credit verified addresses only
     forum_event(user.email, "answer.accepted", "a1")  # +20 earned: ranked
     RewardFactory(
         name="Premium EA Access",

@@ -3,6 +3,10 @@
 from decimal import Decimal
 
 import pytest
+from allauth.account.models import EmailAddress, EmailConfirmationHMAC
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import RequestFactory
 
 from accounts.models import User
 from downloads import services as downloads
@@ -46,6 +50,14 @@ def test_web_sign_up_through_a_referral_link_then_first_purchase_pays_the_referr
     assert credits(friend) == Decimal("150.00")  # two Popular packs, 75 each
 
 
+def _request_for(user: User):
+    request = RequestFactory().get("/")
+    request.user = user
+    request.session = SessionStore()
+    request._messages = FallbackStorage(request)
+    return request
+
+
 def test_forum_activity_before_sign_up_is_applied_when_the_member_registers(client, django_capture_on_commit_callbacks):
     result = forum_event("early@example.com", "answer.accepted", "a-1")
     assert not Award.objects.exists()  # stored: nobody has that email yet
@@ -56,6 +68,11 @@ def test_forum_activity_before_sign_up_is_applied_when_the_member_registers(clie
         )
     assert response.status_code == 201
     member = User.objects.get(email="early@example.com")
+    # Issue 11 item 1: registering an address is not owning it; the award waits for verification.
+    assert not Award.objects.exists()
+    address = EmailAddress.objects.get(user=member, email__iexact="early@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        EmailConfirmationHMAC(address).confirm(_request_for(member))
     award = Award.objects.get(user=member)
     assert award.status == AwardStatus.ACTIVE
     assert credits(member) == Decimal("20.00")  # accepted answer +20

@@ -18,7 +18,16 @@ from django.db import connection
 from django.test import Client
 
 from rewards.models import Integration
-from tests.factories import RewardFactory, UserFactory, api_token, forum_event, fund, make_item, make_songs
+from tests.factories import (
+    RewardFactory,
+    UserFactory,
+    api_token,
+    forum_event,
+    fund,
+    make_item,
+    make_songs,
+    verify_email,
+)
 from tests.redis_faults import HungRedis, down_url, redis_at
 from tests.rewards.conftest import signed_post
 from tests.rewards.test_api import event_body
@@ -152,7 +161,7 @@ def test_item_download_redeem_and_events_intake(outage):
 
 
 def test_leaderboard_reads_sql_while_redis_is_out(outage):
-    UserFactory(email="poster@example.com")
+    verify_email(UserFactory(email="poster@example.com"))  # events credit verified addresses only
     bounded(lambda: forum_event("poster@example.com", "answer.accepted", "a1"))
     resp, _ = bounded(lambda: get("/api/rewards/leaderboard?period=all"))
     assert resp.status_code == 200

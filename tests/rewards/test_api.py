@@ -1,4 +1,7 @@
+import hashlib
+import hmac
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +11,7 @@ from django.utils import timezone
 from accounts.services import api_session_create
 from rewards.models import ActivityEvent, Bounty, EventStatus, Redemption
 from tests.factories import RewardFactory, UserFactory, forum_event, fund
-from tests.rewards.conftest import signed_post
+from tests.rewards.conftest import answer, sign, signed_post
 from wallet.models import Transfer
 from wallet.selectors import balance_for_user
 
@@ -75,11 +78,7 @@ def test_forged_or_unknown_integration_is_401(client, integration, kwargs):
 
 def test_signature_covers_the_raw_body(client, integration):
     raw = json.dumps(event_body()).encode()
-    good = signed_post(client, raw).request  # noqa: F841 - sanity: a good signature works
-    import hashlib
-    import hmac
-
-    sig = "sha256=" + hmac.new(b"s3cret-for-tests", raw, hashlib.sha256).hexdigest()
+    stamp, sig = sign(raw)
     tampered = raw.replace(b"991", b"992")
     response = client.post(
         "/api/rewards/events",
@@ -87,8 +86,58 @@ def test_signature_covers_the_raw_body(client, integration):
         content_type="application/json",
         HTTP_X_GOLDBOOK_INTEGRATION="forum",
         HTTP_X_GOLDBOOK_SIGNATURE=sig,
+        HTTP_X_GOLDBOOK_TIMESTAMP=stamp,
     )
     assert response.status_code == 401
+
+
+def test_body_only_signature_is_refused(client, integration):
+    """The old scheme (HMAC of the body alone, no timestamp) could be replayed for ever."""
+    UserFactory(email="poster@example.com")
+    raw = json.dumps(event_body()).encode()
+    body_only = "sha256=" + hmac.new(b"s3cret-for-tests", raw, hashlib.sha256).hexdigest()
+    for extra in ({}, {"HTTP_X_GOLDBOOK_TIMESTAMP": str(int(time.time()))}):
+        response = client.post(
+            "/api/rewards/events",
+            data=raw,
+            content_type="application/json",
+            HTTP_X_GOLDBOOK_INTEGRATION="forum",
+            HTTP_X_GOLDBOOK_SIGNATURE=body_only,
+            **extra,
+        )
+        assert response.status_code == 401
+        assert response.json()["error"] == "bad_signature"
+    assert not ActivityEvent.objects.exists()
+
+
+@pytest.mark.parametrize("skew", [-301, 301, -3600, 10**6])
+def test_timestamp_outside_five_minutes_is_401(client, integration, skew):
+    response = signed_post(client, event_body(), timestamp=int(time.time()) + skew)
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_signature"
+    assert not ActivityEvent.objects.exists()
+
+
+@pytest.mark.parametrize("stamp", ["", "abc", "1e9", "-5", "1" * 40, "12 34"])
+def test_malformed_timestamp_is_401(client, integration, stamp):
+    assert signed_post(client, event_body(), timestamp=stamp).status_code == 401
+
+
+def test_timestamp_within_five_minutes_is_accepted(client, integration):
+    assert signed_post(client, event_body(), timestamp=int(time.time()) - 290).status_code == 202
+
+
+def test_replayed_event_id_with_another_body_is_409(client, integration):
+    user = UserFactory(email="poster@example.com")
+    assert signed_post(client, event_body()).status_code == 202
+    other = signed_post(client, event_body(user={"email": "thief@example.com"}))
+    assert other.status_code == 409
+    assert other.json()["error"] == "event_conflict"
+    assert signed_post(client, event_body(object={"type": "answer", "id": 992})).status_code == 409
+    # The same body, re-signed later (a forum's retry), stays a 200 replay.
+    again = signed_post(client, event_body(), timestamp=int(time.time()) + 5)
+    assert again.status_code == 200 and again.json()["replay"] is True
+    assert balance_for_user(user_id=user.pk).balance == 2000
 
 
 def test_inactive_integration_is_401(client, integration):
@@ -260,16 +309,17 @@ def test_bounty_api_create_list_award(client):
     assert balance_for_user(user_id=offerer.pk).balance == 2500
     listed = client.get("/api/rewards/bounties").json()["bounties"]
     assert [b["id"] for b in listed] == [bounty["id"]]
+    answer(winner, "t/1", "a-1")
     other = client.post(
         f"/api/rewards/bounties/{bounty['id']}/award",
-        {"winner": {"email": winner.email}},
+        {"answer_id": "a-1"},
         content_type="application/json",
         **auth(winner),
     )
     assert other.status_code == 403
     awarded = client.post(
         f"/api/rewards/bounties/{bounty['id']}/award",
-        {"session_token": token(offerer), "winner": {"email": winner.email}},
+        {"session_token": token(offerer), "answer_id": "a-1"},
         content_type="application/json",
     )
     assert awarded.status_code == 200 and awarded.json()["status"] == "awarded"
@@ -298,21 +348,25 @@ def test_bounty_api_errors(client):
     ).json()
     nobody = client.post(
         f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": "ghost@x.y"}},
+        {"answer_id": "ghost"},
         content_type="application/json",
         **h,
     )
     assert nobody.status_code == 404
+    b2 = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t2", "title": "x", "coins": "5"}, content_type="application/json", **h
+    ).json()
+    answer(offerer, "t2", "mine")
     myself = client.post(
-        f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": offerer.email}},
+        f"/api/rewards/bounties/{b2['id']}/award",
+        {"answer_id": "mine"},
         content_type="application/json",
         **h,
     )
     assert myself.status_code == 400
     cancelled = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert balance_for_user(user_id=offerer.pk).balance == 1000
+    assert balance_for_user(user_id=offerer.pk).balance == 500
     again = client.post(f"/api/rewards/bounties/{b['id']}/cancel", content_type="application/json", **h)
     assert again.status_code == 409
 
@@ -342,12 +396,87 @@ def test_bounty_expiry_after_grace_is_not_awardable(client):
         **auth(offerer),
     ).json()
     Bounty.objects.filter(pk=b["id"]).update(grace_ends_at=timezone.now() - timedelta(seconds=1))
+    answer(winner, "t", "a-late")
     late = client.post(
         f"/api/rewards/bounties/{b['id']}/award",
-        {"winner": {"email": winner.email}},
+        {"answer_id": "a-late"},
         content_type="application/json",
         **auth(offerer),
     )
     assert late.status_code == 409
     assert Decimal(balance_for_user(user_id=winner.pk).balance) == 0
     assert EventStatus.APPLIED  # keep import used
+
+
+def test_bounty_award_by_email_is_gone_and_award_attempts_are_throttled(client, settings):
+    """Issue 11 item 7: the award endpoint no longer looks members up by email, and guesses
+    are throttled (429) and answered alike."""
+    settings.REWARDS_BOUNTY_AWARD_RATE = "2/h"
+    from django.core.cache import cache
+
+    cache.clear()
+    offerer, member = UserFactory(), UserFactory()
+    fund(offerer, "10.00")
+    h = auth(offerer)
+    b = client.post(
+        "/api/rewards/bounties", {"thread_ref": "t/x", "title": "x", "coins": "5"}, content_type="application/json", **h
+    ).json()
+    url = f"/api/rewards/bounties/{b['id']}/award"
+    by_email = client.post(url, {"winner": {"email": member.email}}, content_type="application/json", **h)
+    assert by_email.status_code == 400
+    answers = [
+        client.post(url, {"answer_id": guess}, content_type="application/json", **h).json()
+        for guess in [member.email, "ghost@example.com"]
+    ]
+    assert answers[0] == answers[1] and answers[0]["error"] == "winner_not_found"
+    throttled = client.post(url, {"answer_id": "a"}, content_type="application/json", **h)
+    assert throttled.status_code == 429 and throttled.json()["error"] == "throttled"
+    assert Bounty.objects.get(pk=b["id"]).status == "open"
+
+
+def test_unverified_address_earns_nothing_until_verified(
+    client, integration, unverified, django_capture_on_commit_callbacks
+):
+    """Issue 11 item 1: someone who registers a forum member's email first used to collect their
+    awards and bind their forum id for good. Now events wait until the address is verified."""
+    from allauth.account.models import EmailAddress
+    from allauth.account.signals import email_confirmed
+
+    from rewards.models import MemberLink
+
+    squatter = UserFactory(email="poster@example.com")
+    address = EmailAddress.objects.create(user=squatter, email=squatter.email, primary=True, verified=False)
+    first = signed_post(client, event_body(user={"email": "poster@example.com", "external_id": 42}))
+    assert first.status_code == 202 and first.json()["status"] == "pending"
+    assert not MemberLink.objects.exists()
+    assert balance_for_user(user_id=squatter.pk).balance == 0
+    assert services_sweep() == 0  # the sweep does not hand it over either
+    address.verified = True
+    address.save(update_fields=["verified"])
+    with django_capture_on_commit_callbacks(execute=True):
+        email_confirmed.send(sender=EmailAddress, request=None, email_address=address)
+    assert ActivityEvent.objects.get().status == EventStatus.APPLIED
+    assert balance_for_user(user_id=squatter.pk).balance == 2000
+    # A later event links the forum id, now that the address is proven.
+    signed_post(client, event_body(event_id="evt-2", user={"email": "poster@example.com", "external_id": 42}))
+    assert MemberLink.objects.get().user == squatter
+
+
+def services_sweep():
+    from rewards import services
+
+    return services.pending_events_sweep()
+
+
+def test_member_links_are_visible_and_undoable_not_editable_in_admin(client, integration, admin_user):
+    from rewards.models import MemberLink
+
+    member = UserFactory(email="poster@example.com")
+    signed_post(client, event_body(user={"email": "poster@example.com", "external_id": 42}))
+    link = MemberLink.objects.get(user=member)
+    client.force_login(admin_user)
+    assert "42" in client.get("/admin/rewards/memberlink/").content.decode()
+    page = client.get(f"/admin/rewards/memberlink/{link.pk}/change/").content.decode()
+    assert 'name="user"' not in page and 'name="external_id"' not in page  # not re-pointable
+    client.post(f"/admin/rewards/memberlink/{link.pk}/delete/", {"post": "yes"})
+    assert not MemberLink.objects.exists()

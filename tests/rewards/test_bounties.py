@@ -4,10 +4,11 @@ import pytest
 from django.utils import timezone
 
 from rewards import services
-from rewards.errors import BountyClosed, BountyHasAnswers, InvalidBounty, NotOfferer
+from rewards.errors import BountyClosed, BountyHasAnswers, InvalidBounty, NotOfferer, WinnerNotFound
 from rewards.models import Bounty, BountyStatus
 from rewards.selectors import leaderboard
 from tests.factories import UserFactory, forum_event, fund
+from tests.rewards.conftest import answer
 from wallet.errors import InsufficientFunds
 from wallet.models import SystemAccount, TransferKind
 from wallet.selectors import balance_for_user, system_account_balance
@@ -49,13 +50,14 @@ def test_award_pays_winner_counts_as_earned_and_is_exempt_from_cap(settings):
     offerer, winner = UserFactory(), UserFactory()
     fund(offerer, "30.00")
     bounty = make(offerer)
+    answer(winner, "t/9", "ans-7")
     with pytest.raises(NotOfferer):
-        services.bounty_award(bounty_id=bounty.pk, actor_id=winner.pk, winner_email=winner.email)
-    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email.upper())
+        services.bounty_award(bounty_id=bounty.pk, actor_id=winner.pk, answer_id="ans-7")
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="ans-7")
     assert bal(winner) == 2000 and escrow_balance() == 0
     assert leaderboard(period="week", user_id=winner.pk).me.coins == 2000
     with pytest.raises(BountyClosed):
-        services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email)
+        services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="ans-7")
 
 
 def test_cancel_only_before_any_answer():
@@ -83,8 +85,9 @@ def test_expiry_returns_coins_only_after_the_grace_period():
     assert expire_bounties.delay().get() == 1
     bounty.refresh_from_db()
     assert bounty.status == BountyStatus.EXPIRED and bal(offerer) == 2000 and escrow_balance() == 0
+    answer(winner, "t/9", "ans-7")
     with pytest.raises(BountyClosed):
-        services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email)
+        services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="ans-7")
     assert services.bounties_expire(now=now + timedelta(days=30)) == 0  # once
 
 
@@ -93,5 +96,26 @@ def test_award_during_grace_is_allowed():
     fund(offerer, "20.00")
     bounty = make(offerer)
     Bounty.objects.filter(pk=bounty.pk).update(expires_at=timezone.now() - timedelta(hours=1))
-    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email)
+    answer(winner, "t/9", "ans-7")
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="ans-7")
+    assert bal(winner) == 2000
+
+
+def test_award_names_an_answer_on_the_thread_never_an_email():
+    """Issue 11 item 7: awarding by email told whether an address had an account. The winner is
+    an answer on the bounty's thread; anything else gets the same refusal and the bounty stays open."""
+    offerer, winner, member = UserFactory(), UserFactory(), UserFactory()
+    fund(offerer, "20.00")
+    bounty = make(offerer)
+    answer(member, "t/other", "elsewhere")  # a member's answer on another thread
+    forum_event("stranger@forum.test", "answer.posted", "no-account", data={"thread_ref": "t/9"})
+    refusals = set()
+    for guess in [winner.email, "ghost@example.com", "elsewhere", "no-account", "nope"]:
+        with pytest.raises(WinnerNotFound) as exc:
+            services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id=guess)
+        refusals.add(exc.value.message)
+    assert len(refusals) == 1 and "email" not in refusals.pop()
+    assert Bounty.objects.get(pk=bounty.pk).status == BountyStatus.OPEN
+    answer(winner, "t/9", "ans-9")
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="ans-9")
     assert bal(winner) == 2000

@@ -8,7 +8,7 @@ from rewards import services
 from rewards.models import Award, EarningTotal, UserBadge
 from rewards.selectors import bucket_for, leaderboard
 from tests.factories import UserFactory, forum_event, fund
-from tests.rewards.conftest import upvote
+from tests.rewards.conftest import answer, upvote
 from wallet.models import TransferKind
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,8 @@ def test_rebuild_from_the_ledger_matches_incremental_totals():
     spend(users[1], 3000)
     forum_event(users[1].email, "answer.unaccepted", "a1")  # partly debt
     bounty = services.bounty_create(offerer_id=offerer.pk, thread_ref="t", title="q", amount=1500)
-    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=users[2].email)
+    answer(users[2], "t", "win")
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="win")
     forum_event(users[1].email, "ea.verified", "e1", object_type="ea")  # recovers the debt
     before = totals()
     EarningTotal.objects.all().delete()

@@ -91,3 +91,24 @@ def test_legacy_referral_purchase_task_still_pays_once():
     assert referral_purchase.apply(args=[newcomer.pk, "payment:5", ""]).get() == ReferralStatus.PAID
     referral_purchase.apply(args=[newcomer.pk, "payment:5", ""])
     assert balance_for_user(user_id=referrer.pk).balance == 1000
+
+
+def test_same_ip_as_a_web_sign_in_is_held_and_listed_in_the_admin(client, admin_user):
+    """Issue 11 item 6: the check read API session addresses only, so sock accounts made in a
+    browser paid the referrer every time."""
+    from tests.factories import DEFAULT_PIN
+
+    referrer, newcomer = UserFactory(), UserFactory()
+    signed_in = client.post(
+        "/accounts/login/", {"login": referrer.email, "password": DEFAULT_PIN}, REMOTE_ADDR="198.51.100.7"
+    )
+    assert signed_in.status_code == 302
+    client.logout()
+    referral = services.referral_attach(user_id=newcomer.pk, code=code_of(referrer), ip="198.51.100.7")
+    assert referral.same_ip
+    held = services.referral_on_first_purchase(user_id=newcomer.pk, purchase_ref="p1")
+    assert held.status == ReferralStatus.REVIEW
+    assert balance_for_user(user_id=referrer.pk).balance == 0
+    client.force_login(admin_user)
+    page = client.get("/admin/rewards/referral/?status__exact=review").content.decode()
+    assert "Held for staff review" in page and "198.51.100.7" in page

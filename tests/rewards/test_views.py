@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from rewards import dashboard
 from rewards.models import ActivityEvent, Bounty, Integration, Redemption, UserBadge
 from tests.factories import RewardFactory, UserFactory, forum_event, fund
+from tests.rewards.conftest import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +73,10 @@ def test_bounty_pages(client):
     assert "Need help" in client.get("/rewards/bounties/").content.decode()
     too_much = client.post("/rewards/bounties/", {"thread_ref": "t", "title": "x", "coins": "99", "expires_in_days": 7})
     assert "available" in too_much.content.decode()
-    client.post(f"/rewards/bounties/{bounty.pk}/award/", {"winner_email": winner.email}, follow=True)
+    answer(winner, "t/5", "a-55")
+    page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
+    assert 'value="a-55"' in page and "by Winner" in page and winner.email not in page
+    client.post(f"/rewards/bounties/{bounty.pk}/award/", {"answer_id": "a-55"}, follow=True)
     assert "Awarded to Winner" in client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
     assert client.get("/rewards/bounties/999/").status_code == 404
 
@@ -138,9 +142,35 @@ def test_bounty_page_follows_the_bounty_status(client):
     bounty = services.bounty_create(offerer_id=offerer.pk, thread_ref="t/1", title="Help me", amount=2000)
     client.force_login(offerer)
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
-    assert "badge-green" in page and "Ends in" in page
-    assert "Award bounty" in page and "Cancel and get the coins back" in page
-    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, winner_email=winner.email)
+    assert "badge-green" in page and "Ends in" in page and "Cancel and get the coins back" in page
+    assert "No answer by a Goldbook member" in page
+    answer(winner, "t/1", "a-1")
+    assert "Award bounty" in client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
+    services.bounty_award(bounty_id=bounty.pk, actor_id=offerer.pk, answer_id="a-1")
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
     assert "badge-gold" in page and "Ended" in page and "Awarded to Wendy Winner" in page
     assert "Award bounty" not in page and "Ends in" not in page
+
+
+def test_public_pages_never_show_a_part_of_the_email(client):
+    """Issue 11 item 17: a member without a display name was shown as their email's local part on
+    leaderboards, bounties and referral pages. Now they are "Member #<id>" until they choose one."""
+    from rewards import services
+
+    quiet = UserFactory(email="jane.doe.1984@example.com")
+    named = UserFactory(email="secret.handle@example.com", display_name="Goldfinger")
+    for user in (quiet, named):
+        forum_event(user.email, "answer.accepted", f"a-{user.pk}")
+    pages = [client.get("/rewards/leaderboard/").content.decode()]
+    pages.append(json.dumps(client.get("/api/rewards/leaderboard").json()))
+    fund(quiet, "10.00")
+    bounty = services.bounty_create(offerer_id=quiet.pk, thread_ref="t/1", title="Help", amount=500)
+    pages.append(client.get("/rewards/bounties/").content.decode())
+    pages.append(client.get(f"/rewards/bounties/{bounty.pk}/").content.decode())
+    pages.append(json.dumps(client.get("/api/rewards/bounties").json()))
+    code = services.profile_ensure(user_id=quiet.pk).referral_code
+    pages.append(client.get(f"/r/{code}", follow=True).content.decode())
+    for page in pages:
+        assert "jane.doe" not in page and "secret.handle" not in page
+    assert f"Member #{quiet.pk}" in pages[0] and "Goldfinger" in pages[0]
+    assert f"Member #{quiet.pk}" in pages[-1]

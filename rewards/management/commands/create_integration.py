@@ -29,6 +29,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Integration: {name}")
         self.stdout.write(f"Secret: {secret}")
         self.stdout.write(
-            "Sign each request body with HMAC-SHA256 using this secret and send the headers "
-            f"X-Goldbook-Integration: {name} and X-Goldbook-Signature: sha256=<hex digest>."
+            'Sign each request with HMAC-SHA256 using this secret over "<timestamp>." + the raw body '
+            f"and send the headers X-Goldbook-Integration: {name}, X-Goldbook-Timestamp: <Unix seconds> "
+            "and X-Goldbook-Signature: sha256=<hex digest>. Timestamps more than 5 minutes off are refused."
         )
