@@ -65,8 +65,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def public_name(self) -> str:
-        """What other members see: the chosen name, or the email's local part."""
-        return self.display_name or self.email.split("@", 1)[0]
+        """What other members see (leaderboards, bounties, referral pages, "Shared by"): the name
+        the member chose, else a neutral "Member #<id>", never a part of the email address."""
+        return (self.display_name or "").strip() or f"Member #{self.pk}"
 
 
 class ApiSession(models.Model):

@@ -180,9 +180,8 @@ def _me_redis(client: Any, key: str, user_id: int) -> tuple[int | None, int]:
 
 
 def member_name(user: User) -> str:
-    """What other members see on leaderboards, bounties and referral pages: the display name the
-    member chose, else a neutral "Member #<id>", never a part of the email address."""
-    return (user.display_name or "").strip() or f"Member #{user.pk}"
+    """What other members see on leaderboards, bounties and referral pages (User.public_name)."""
+    return user.public_name
 
 
 def _decorate(pairs: list[tuple[int, int]]) -> list[LeaderboardEntry]:
