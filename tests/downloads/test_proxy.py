@@ -92,7 +92,10 @@ def _check_deploy(**env: str) -> subprocess.CompletedProcess[str]:
         "ALLOWED_HOSTS": "goldbook.example.com",
         "DOWNLOADS_X_ACCEL_REDIRECT_PREFIX": "/protected/",
     }
-    clean = {k: v for k, v in os.environ.items() if k not in {"GOLDBOOK_TRUSTED_PROXY_COUNT", "DJANGO_SETTINGS_MODULE"}}
+    # A clean deployment environment: not the test run's own settings, proxy count, or the
+    # DJANGO_ALLOW_ASYNC_UNSAFE the browser tests set (check --deploy warns about it).
+    dropped = {"GOLDBOOK_TRUSTED_PROXY_COUNT", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
         + ["--settings=config.settings_production"],
