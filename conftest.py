@@ -37,6 +37,7 @@ def _services_problem() -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs PostgreSQL (row locks, triggers, real concurrency)")
     config.addinivalue_line("markers", "browser: drives headless Chromium through Playwright")
+    config.addinivalue_line("markers", "redis: needs REDIS_URL (Redis timeouts, sorted sets, a real broker)")
     if CI:
         problem = _services_problem()
         if problem:
@@ -65,14 +66,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif "django_db_serialized_rollback" not in item.fixturenames:
             item.fixturenames.append("django_db_serialized_rollback")  # type: ignore[attr-defined]
 
+    # Outside CI, tests that need a service the run does not have are skipped. Under CI=true the
+    # service gate above has already stopped the run if either is missing: nothing skips there.
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI always does)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    missing = []
+    if connection.vendor != "postgresql":
+        missing.append(("postgres", "needs PostgreSQL: set DATABASE_URL (CI always does)"))
+    if not os.environ.get("REDIS_URL", "").startswith("redis://"):
+        missing.append(("redis", "needs Redis: set REDIS_URL (CI always does)"))
+    for marker_name, reason in missing:
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if marker_name in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

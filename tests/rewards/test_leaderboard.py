@@ -98,6 +98,7 @@ def test_own_rank_outside_top_ten_in_sql():
     assert TransferKind.EARN
 
 
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_redis_and_sql_backends_agree_and_rebuild_restores_redis(redis_board, settings):
     users = [UserFactory(display_name=f"R{i}") for i in range(12)]

@@ -10,7 +10,7 @@ from rewards.selectors import leaderboard
 from tests.factories import UserFactory, forum_event
 from tests.redis_faults import down_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 def view(period="all", user_id=None):
