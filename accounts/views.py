@@ -93,32 +93,31 @@ def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, wh
 _NEW_PIN = "Your new PIN works from now on; anyone who had the old one is shut out. "
 
 
-class PinResetFromKeyView(FailClosedWithoutCounters, PasswordResetFromKeyView):
+class NewPinEndsSessions:
+    """A view whose form sets a new PIN (and ends the other sessions): the form gets the request,
+    and the page says how many sessions were signed out."""
+
+    request: HttpRequest
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}  # type: ignore[misc]
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)  # type: ignore[misc]
+        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        return response
+
+
+class PinResetFromKeyView(FailClosedWithoutCounters, NewPinEndsSessions, PasswordResetFromKeyView):
     """Recovery: the new PIN signs the member out everywhere, and the page says so."""
 
     paused = "reset"
 
-    def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "request": self.request}
 
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
-        return response
-
-
-class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, PasswordChangeView):
+class PinChangeView(FailClosedWithoutCounters, AnswersPinRefusals, NewPinEndsSessions, PasswordChangeView):
     """The current PIN is checked like a sign-in (forms.PinChangeForm), refusals answered alike."""
 
     paused = "change"
-
-    def get_form_kwargs(self) -> dict[str, Any]:
-        return {**super().get_form_kwargs(), "request": self.request}
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
-        return response
 
 
 class EmailManageView(FailClosedWithoutCounters, EmailView):
