@@ -1,5 +1,6 @@
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -44,6 +45,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     pin_failures = models.PositiveIntegerField(default=0)
     # Set when `pin_failures` reaches GOLDBOOK_PIN_LOCKOUT_AFTER; cleared only by PIN recovery.
     locked_at = models.DateTimeField(null=True, blank=True)
+    # Display preferences (issue 12). Blank language/time zone: follow the browser's
+    # Accept-Language and the site's GOLDBOOK_DEFAULT_TIME_ZONE. Amounts paid are stored in USD;
+    # the display currency only changes how they are shown beside it.
+    language = models.CharField(max_length=16, blank=True, choices=settings.LANGUAGES)
+    time_zone = models.CharField(max_length=64, blank=True)
+    display_currency = models.CharField(
+        max_length=3, default="USD", choices=[(c, c) for c in settings.GOLDBOOK_DISPLAY_CURRENCIES]
+    )
 
     objects = UserManager()
 

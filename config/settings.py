@@ -163,10 +163,17 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Goldbook <no-reply@goldbook.local>")
 
 # --- I18N, static, media --------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Stored times stay UTC; pages show them in the member's time zone, else this site default.
 TIME_ZONE = "UTC"
+GOLDBOOK_DEFAULT_TIME_ZONE = env.str("GOLDBOOK_DEFAULT_TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+# Amounts paid are USD; members may see them beside an equivalent in one of these (rates set by
+# staff in the admin).
+GOLDBOOK_DISPLAY_CURRENCIES = ["USD", "CNY", "EUR"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
