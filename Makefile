@@ -16,7 +16,7 @@ endif
 createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
 	$(PY) -c 'from core.db import ensure_database; ensure_database()'
 
-.PHONY: help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
+.PHONY: messages help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtualenv and install pinned dependencies
+
+messages: install ## Re-extract every translatable string into the zh_Hans catalogues (then translate them)
+	$(PY) manage.py makemessages -l zh_Hans --no-location --no-obsolete
 
 migrate: createdb ## Apply database migrations
 	$(PY) manage.py migrate --noinput
