@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    # Who changed a money setting, when, and from what to what (rules, boosters, packages, tiers).
+    "simple_history",
     "core",
     "accounts",
     "wallet",
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Stamps each recorded change with the staff member who made it.
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Innermost: a lost database connection is a 503 with Retry-After, never a 500 (core/middleware.py).
     "core.middleware.ServiceUnavailableMiddleware",
 ]
