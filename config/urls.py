@@ -6,6 +6,8 @@ from portal.views import home
 
 from .api import api
 
+handler500 = "config.errors.server_error"
+
 admin.site.site_header = "Goldbook administration"
 admin.site.site_title = "Goldbook admin"
 
