@@ -4,7 +4,6 @@ status, what happened and a way back; the 500 page renders without the database.
 import pytest
 from django.db import connections
 from django.test import Client
-from django.utils import translation
 
 from tests.factories import UserFactory
 
@@ -58,6 +57,8 @@ def test_the_500_page_needs_no_database(client, settings, monkeypatch):
 
 def test_error_pages_follow_the_language(client, settings):
     settings.DEBUG = False
-    with translation.override("zh-hans"):
-        html = client.get("/no-such-page/", headers={"accept-language": "zh-hans"}).content.decode()
+    html = client.get("/no-such-page/", headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
     assert 'lang="zh-hans"' in html
+    assert "<h1>页面不存在</h1>" in html and "返回首页" in html
+    html = client.get("/test-errors/500/", headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert "我们这边出了点问题" in html

@@ -153,3 +153,14 @@ def test_history_needs_a_signed_in_member(client):
     for name in ("portal:dashboard", "portal:history_csv"):
         response = client.get(reverse(name))
         assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_history_speaks_chinese(client, member):
+    zh = {"accept-language": "zh-CN,zh;q=0.9"}
+    html = client.get(reverse("portal:dashboard"), headers=zh).content.decode()
+    assert "交易记录" in html and ">购买</span>" in html and ">全部类型</option>" in html
+    html = client.get(reverse("portal:dashboard"), {"start": "bad"}, headers=zh).content.decode()
+    assert "请按 YYYY-MM-DD 格式填写开始日期。" in html
+    rows = _csv(client.get(reverse("portal:history_csv"), headers=zh))
+    assert rows[0] == ["日期", "类型", "详情", "金额", "变动后余额", "交易编号"]
+    assert [r[1] for r in rows[1:]] == ["兑换", "赚取", "购买"]
