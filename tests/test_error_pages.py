@@ -62,3 +62,13 @@ def test_error_pages_follow_the_language(client, settings):
     assert "<h1>页面不存在</h1>" in html and "返回首页" in html
     html = client.get("/test-errors/500/", headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
     assert "我们这边出了点问题" in html
+
+
+def test_a_form_without_its_csrf_token_gets_the_branded_page(settings):
+    settings.DEBUG = False
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory())
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>This form has expired</h1>" in html and 'class="site-header"' in html
