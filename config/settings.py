@@ -57,7 +57,8 @@ MIDDLEWARE = [
     "core.middleware.BodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The page language from Accept-Language (issue 12); after sessions, before CommonMiddleware.
+    # The language from the language cookie (the switcher) or Accept-Language; a signed-in
+    # member's saved language overrides it below (accounts.middleware).
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

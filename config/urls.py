@@ -6,8 +6,6 @@ from portal.views import home
 
 from .api import api
 
-handler500 = "config.errors.server_error"
-
 admin.site.site_header = "Goldbook administration"
 admin.site.site_title = "Goldbook admin"
 
@@ -24,3 +22,6 @@ urlpatterns = [
     path("", include("portal.urls")),
     path("", include("rewards.urls")),
 ]
+
+# The branded 500 page, rendered from settings alone (config/errors.py).
+handler500 = "config.errors.server_error"

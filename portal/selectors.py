@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import prefetch_related_objects
-from django.utils.translation import pgettext_lazy
 
 from accounts.models import ApiSession
 from accounts.selectors import SESSION_BRIEF, TOKEN_TABLES, TOKEN_WHERE, USER_BRIEF, session_from_row, token_params
@@ -148,20 +147,6 @@ def api_session_with_summary(token: str) -> tuple[ApiSession, AccountSummary] | 
 
 # What the seed's API calls each transfer kind, where it differs from the kind itself.
 TYPE_NAMES: dict[str, str] = {TransferKind.DOWNLOAD: "deduction"}
-# What a history row calls its kind, as a member reads it (the page and the CSV; the API keeps `type`).
-KIND_LABELS: dict[str, object] = {
-    TransferKind.PURCHASE: pgettext_lazy("history type", "Purchase"),
-    TransferKind.BONUS: pgettext_lazy("history type", "Bonus"),
-    TransferKind.EARN: pgettext_lazy("history type", "Earned"),
-    TransferKind.REDEEM: pgettext_lazy("history type", "Redeemed"),
-    TransferKind.DOWNLOAD: pgettext_lazy("history type", "Download"),
-    TransferKind.REFUND: pgettext_lazy("history type", "Refund"),
-    TransferKind.ADJUSTMENT: pgettext_lazy("history type", "Adjustment"),
-    TransferKind.REVERSAL: pgettext_lazy("history type", "Reversal"),
-    TransferKind.ESCROW: pgettext_lazy("history type", "Bounty posted"),
-    TransferKind.BOUNTY: pgettext_lazy("history type", "Bounty won"),
-    TransferKind.CONVERSION: pgettext_lazy("history type", "Plan conversion"),
-}
 # Extra fields the apps' history details may contribute to a row (core.registry).
 EXTRA_FIELDS = ("package_name", "notes", "songs_downloaded")
 # Rows the CSV export reads per statement (keyset chunks: memory stays flat however long the history).
@@ -222,7 +207,7 @@ def _row(entry: Entry, currency: Currency) -> HistoryRow:
         id=entry.pk,
         type=TYPE_NAMES.get(kind, kind),
         kind=kind,
-        label=str(KIND_LABELS.get(kind, kind)),  # in the active language
+        label=str(TransferKind(kind).label) if kind in TransferKind.values else kind,
         amount=currency.to_decimal(entry.amount),
         balance_after=currency.to_decimal(entry.balance_after or 0),
         memo=transfer.memo,
