@@ -221,7 +221,8 @@ class Payment(models.Model):
         if kind == "purchase":
             return {"package_name": self.package_name}
         if kind == "bonus":
-            return {"notes": "Bonus credits for package purchase"}
+            # `subject`: the package the bonus came with, for the dashboard's history (portal).
+            return {"notes": "Bonus credits for package purchase", "subject": self.package_name}
         return {}
 
 
