@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -77,11 +78,11 @@ api = NinjaAPI(
 
 def _first_error(errors: list[dict[str, Any]]) -> str:
     if not errors:
-        return "The request is not valid."
+        return _("The request is not valid.")
     err = errors[0]
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
     where = ".".join(loc)
-    msg = str(err.get("msg", "is not valid"))
+    msg = str(err.get("msg", _("is not valid")))
     return f"{where}: {msg}" if where else msg
 
 
@@ -119,7 +120,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
         request,
-        {"error": "unauthorized", "message": "A valid session_token is required. Sign in again."},
+        {"error": "unauthorized", "message": _("A valid session_token is required. Sign in again.")},
         status=401,
     )
 

@@ -195,7 +195,7 @@ def _row(entry: Entry, currency: Currency) -> HistoryRow:
         id=entry.pk,
         type=TYPE_NAMES.get(kind, kind),
         kind=kind,
-        label=TransferKind(kind).label if kind in TransferKind.values else kind,
+        label=str(TransferKind(kind).label) if kind in TransferKind.values else kind,
         amount=currency.to_decimal(entry.amount),
         balance_after=currency.to_decimal(entry.balance_after or 0),
         memo=transfer.memo,

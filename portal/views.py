@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from accounts.requests import signed_in_member
 from core.registry import DashboardPanel, panel_providers
@@ -40,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     try:
         page = selectors.history_page(user_id=user.pk, limit=HISTORY_PAGE_SIZE, cursor=cursor)
     except selectors.InvalidCursor:
-        messages.warning(request, "That history page link is not valid; showing your latest transactions.")
+        messages.warning(request, _("That history page link is not valid; showing your latest transactions."))
         return redirect("portal:dashboard")
     panels = dashboard_panels(request)
     keys = {p.key for p in panels}
