@@ -27,7 +27,6 @@ class PinAccountAdapter(DefaultAccountAdapter):
         "incorrect_password": _("That is not your current PIN."),
         "invalid_password_reset": _("This PIN recovery link is not valid any more. Ask for a new one."),
         "too_many_login_attempts": _("Too many sign-in attempts. Try again later."),
-        "same_as_current": _("Choose a PIN different from your current one."),
     }
 
     def get_client_ip(self, request: HttpRequest) -> str:

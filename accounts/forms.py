@@ -16,6 +16,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 
+from core.errors import join_sentences
+
 from . import services, throttle
 from .backends import REFUSAL_ATTR
 from .models import User
@@ -96,7 +98,7 @@ class PinLoginForm(LoginForm):
         """allauth's "do not match", plus the tries left before checks pause for this email. The
         count is kept per email whether or not an account uses it, so it reveals nothing."""
         tries = throttle.tries_left_text(self.request, self.cleaned_data.get("login") or "")
-        return " ".join(filter(None, [*exc.messages, tries]))
+        return join_sentences(*exc.messages, tries)
 
 
 class PinSignupForm(SignupForm):

@@ -54,7 +54,7 @@ class CountersUnavailable(GoldbookError):
     code = "unavailable"
     default_message = _(
         "Signing in and creating accounts are paused for a moment while we fix a problem on our side. "
-        "Your account and credits are safe. Try again in a minute."
+        "Your account and your balance are safe. Try again in a minute."
     )
 
     def __init__(self, message: str | None = None) -> None:

@@ -18,6 +18,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core.errors import join_sentences
+
 from . import services, throttle
 from .requests import signed_in_member
 
@@ -89,10 +91,8 @@ def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, ne
         "Signed out of %(count)s other browser session", "Signed out of %(count)s other browser sessions", web
     ) % {"count": web}
     apps = ngettext("and %(count)s app session.", "and %(count)s app sessions.", api_tokens) % {"count": api_tokens}
-    text = f"{browsers} {apps}"
-    if new_pin:
-        text = gettext("Your new PIN works from now on; anyone who had the old one is shut out.") + " " + text
-    messages.success(request, text)
+    why = gettext("Your new PIN works from now on; anyone who had the old one is shut out.") if new_pin else ""
+    messages.success(request, join_sentences(why, browsers, apps))
 
 
 class NewPinEndsSessions:

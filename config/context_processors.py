@@ -1,12 +1,11 @@
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext, gettext_noop
 
 # The default money name, so the catalogue carries it; a site that names its money otherwise
 # (GOLDBOOK_CURRENCY_NAME) adds its own name to /locale to have it translated.
-N_("Credits")
+gettext_noop("Credits")
 
 
 def site(request: HttpRequest) -> dict[str, object]:

@@ -49,3 +49,16 @@ def page_error(request: HttpRequest, exc: GoldbookError) -> None:
     """Show a domain error on the next page the member sees (forms re-render instead, with the
     message as a non-field error)."""
     messages.error(request, exc.message)
+
+
+def _wide(char: str) -> bool:
+    """A CJK character or full-width punctuation: Chinese puts no space between sentences."""
+    return "\u2e80" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef" or "\u3000" <= char <= "\u303f"
+
+
+def join_sentences(*parts: str) -> str:
+    """Sentences (or clauses) as one text: a space between them in English, none in Chinese."""
+    text = ""
+    for part in filter(None, (p.strip() for p in parts)):
+        text = f"{text}{'' if not text or _wide(text[-1]) or _wide(part[0]) else ' '}{part}"
+    return text

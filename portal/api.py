@@ -25,7 +25,7 @@ from accounts.api import (
 from accounts.models import ApiSession
 from accounts.validators import is_common_pin
 from core.api import AUTH_ERRORS, ErrorOut, Money, api
-from core.errors import GoldbookError
+from core.errors import GoldbookError, join_sentences
 
 from . import selectors
 
@@ -166,7 +166,7 @@ def login(request: HttpRequest, payload: CredentialsIn) -> Any:
         user = services.pin_check(request=request, email=payload.email, pin=payload.pin)
     except services.InvalidCredentials:
         tries = throttle.tries_left_text(request, payload.email)
-        message = " ".join(filter(None, [_("That email and PIN do not match an account."), tries]))
+        message = join_sentences(_("That email and PIN do not match an account."), tries)
         raise GoldbookError(message, status=401, code="invalid_credentials") from None
     except services.PinThrottled as exc:
         return throttled_response(request, exc, str(exc))
