@@ -47,7 +47,7 @@ def compile_all(base: Path = BASE_DIR, *, force: bool = False) -> int:
         finally:
             os.chdir(cwd)
         return len(todo)
-    import polib
+    import polib  # type: ignore[import-untyped]
 
     for po in todo:
         polib.pofile(str(po)).save_as_mofile(str(po.with_suffix(".mo")))
