@@ -17,6 +17,8 @@ DISPLAY_NAME_MIN = 2
 DISPLAY_NAME_MAX = 30
 # Letters and digits of any script (Chinese names included), single spaces and . _ - between them.
 _NAME_RE = re.compile(r"[^\W_](?:[\w.\- ]*[^\W_])?")
+# "Member #12" (and its Chinese form) is what members without a name are shown as.
+_RESERVED_RE = re.compile(r"(member|会员)\s*#?\s*\d+")
 _NAME_HELP = _(
     "Other members see this name on leaderboards, bounties and what you share. %(min)s to %(max)s "
     "characters: letters (any language), digits, spaces, dots, dashes and underscores. Leave it "
@@ -53,12 +55,12 @@ def validate_display_name(value: str) -> None:
             params={"min": DISPLAY_NAME_MIN, "max": DISPLAY_NAME_MAX},
             code="length",
         )
+    if _RESERVED_RE.fullmatch(value.casefold()):
+        raise ValidationError(_("That name looks like the one we show for members without one."), code="reserved")
     if "  " in value or not _NAME_RE.fullmatch(value):
         raise ValidationError(
             _("Use letters, digits and single spaces, dots, dashes or underscores between them."), code="characters"
         )
-    if value.casefold().startswith(("member #", "member#", "会员#", "会员 #")):
-        raise ValidationError(_("That name looks like the one we show for members without one."), code="reserved")
 
 
 class MemberSettingsForm(forms.Form):

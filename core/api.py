@@ -127,6 +127,10 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, GoldbookError):
+        # ninja wraps what our body parser refused in its own English "Cannot parse request body":
+        # answer with our reason instead, in the reader's language.
+        return _domain_error(request, exc.__cause__)
     code = "invalid_request" if exc.status_code < 500 else "server_error"
     return api.create_response(request, {"error": code, "message": exc.message}, status=exc.status_code)
 
