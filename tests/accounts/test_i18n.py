@@ -111,6 +111,9 @@ def test_every_page_has_the_switcher(client):
     html = client.get("/accounts/login/").content.decode()
     assert 'action="/i18n/setlang/"' in html
     assert 'name="language" value="zh-hans"' in html and "简体中文" in html
+    assert 'value="en"' not in html  # the page is in English already
+    zh = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'name="language" value="en"' in zh and 'value="zh-hans"' not in zh
 
 
 # --- time zone -----------------------------------------------------------------------------------
