@@ -24,9 +24,7 @@ def _context(browser, live_server, *, locale, javascript=True, viewport=DESKTOP)
     return context
 
 
-def test_a_chinese_browser_signs_in_and_reads_chinese_then_switches_to_english_without_js(
-    browser, live_server, shot
-):
+def test_a_chinese_browser_signs_in_and_reads_chinese_then_switches_to_english_without_js(browser, live_server, shot):
     user = UserFactory(email="lin@example.com")
     context = _context(browser, live_server, locale="zh-CN")
     page = context.new_page()
