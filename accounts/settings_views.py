@@ -20,9 +20,21 @@ def _remember_language(response: HttpResponse, language: str) -> None:
     """The language cookie follows the saved choice, so the page stays in it after signing out;
     "follow my browser" forgets it, or the cookie would still beat Accept-Language."""
     if language:
-        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax")
+        # The same cookie Django's set_language writes, with the same LANGUAGE_COOKIE_* settings.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
     else:
-        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+        response.delete_cookie(
+            settings.LANGUAGE_COOKIE_NAME, path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN
+        )
 
 
 @login_required
