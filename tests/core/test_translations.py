@@ -41,12 +41,11 @@ PLACEHOLDER = "\x00"  # what a translated string or a variable becomes: no lette
 
 def template_files() -> list[Path]:
     found = []
-    for path in ROOT.rglob("*"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in SKIP_DIRS or "templates" not in rel.parts[:-1]:
-            continue
-        if path.suffix in (".html", ".txt") and path.is_file():
-            found.append(path)
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")]
+        rel = Path(folder).relative_to(ROOT)
+        if "templates" in rel.parts:
+            found.extend(Path(folder) / f for f in files if f.endswith((".html", ".txt")))
     return sorted(found)
 
 
