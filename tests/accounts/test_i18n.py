@@ -297,3 +297,25 @@ def test_public_name_default_is_translated():
         assert user.public_name == f"会员 #{user.pk}"
     assert User.objects.get(pk=user.pk).public_name == f"Member #{user.pk}"
     assert DEFAULT_PIN
+
+
+# --- before LocaleMiddleware, and the staff's admin ------------------------------------------------
+
+
+def test_a_too_large_body_is_refused_in_the_readers_language(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"email": "m@example.com", "pin": "5820", "pad": "x" * 2000})
+    response = client.post("/api/users/login", body, content_type="application/json", **ZH)
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert response.json()["message"] == "请求体超过 1,000 字节。"
+
+
+def test_the_admin_speaks_the_staff_members_language(client):
+    from tests.factories import staff
+
+    admin_user = staff("wallet.view_transfer", language="zh-hans")
+    client.force_login(admin_user)
+    html = client.get("/admin/wallet/transfer/", **EN).content.decode()
+    assert "Goldbook 管理后台" in html
+    assert "选择转账查看" in html and "会员邮箱、类型" in html  # verbose_name and search help
