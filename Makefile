@@ -16,7 +16,7 @@ endif
 createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
 	$(PY) -c 'from core.db import ensure_database; ensure_database()'
 
-.PHONY: messages help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
+.PHONY: messages translations help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,10 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP) ## Create the virtualenv and install pinned dependencies
+install: $(STAMP) translations ## Create the virtualenv, install pinned dependencies, compile the translations
+
+translations: $(STAMP) ## Compile the zh_Hans catalogues (.po → .mo; msgfmt when installed, else polib)
+	$(PY) -m config.translations
 
 messages: install ## Re-extract every translatable string into the zh_Hans catalogues (then translate them)
 	$(PY) manage.py makemessages -l zh_Hans --no-location --no-obsolete

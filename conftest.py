@@ -42,6 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
         problem = _services_problem()
         if problem:
             pytest.exit(f"CI services check failed: {problem}", returncode=3)
+    # Tests read pages in Chinese too: compile any catalogue whose .mo is missing or older than
+    # its .po (what `make install` does), before Django loads a translation.
+    from config.translations import compile_all
+
+    compile_all()
 
 
 def _is_transactional(item: pytest.Item) -> bool:

@@ -9,6 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from . import services, throttle
 from .models import User
@@ -20,12 +21,12 @@ UNKNOWN_IP = "0.0.0.0"  # noqa: S104
 class PinAccountAdapter(DefaultAccountAdapter):
     error_messages = {
         **DefaultAccountAdapter.error_messages,
-        "email_password_mismatch": "That email and PIN do not match an account.",
-        "email_taken": "An account with this email already exists. Sign in, or use “Forgot PIN”.",
-        "enter_current_password": "Type your current PIN.",
-        "incorrect_password": "That is not your current PIN.",
-        "invalid_password_reset": "This PIN recovery link is not valid any more. Ask for a new one.",
-        "too_many_login_attempts": "Too many sign-in attempts. Try again later.",
+        "email_password_mismatch": _("That email and PIN do not match an account."),
+        "email_taken": _("An account with this email already exists. Sign in, or use “Forgot PIN”."),
+        "enter_current_password": _("Type your current PIN."),
+        "incorrect_password": _("That is not your current PIN."),
+        "invalid_password_reset": _("This PIN recovery link is not valid any more. Ask for a new one."),
+        "too_many_login_attempts": _("Too many sign-in attempts. Try again later."),
     }
 
     def get_client_ip(self, request: HttpRequest) -> str:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
 
 from .forms import UserAdminChangeForm, UserAdminCreationForm
 from .models import User
@@ -14,7 +15,9 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "display_name")
     fieldsets = (
         (None, {"fields": ("email", "password", "display_name")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (_("Preferences"), {"fields": ("language", "time_zone", "display_currency")}),
+        (_("Sign-in protection"), {"fields": ("pin_failures", "locked_at")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)

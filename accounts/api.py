@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Field, Schema
 from ninja.security import HttpBearer
 from pydantic import AfterValidator, StringConstraints, WithJsonSchema, model_validator
@@ -77,7 +78,7 @@ def api_session(request: HttpRequest) -> ApiSession:
 def _pin(value: str) -> str:
     # The pattern already says so; fullmatch also refuses a trailing newline ("1234\n").
     if not is_pin(value):
-        raise ValueError("the PIN must be a string of 4 to 6 digits (0-9)")
+        raise ValueError(_("the PIN must be a string of 4 to 6 digits (0-9)"))
     return value
 
 
@@ -86,7 +87,7 @@ def _email(value: str) -> str:
     try:
         validate_email(value)
     except DjangoValidationError:
-        raise ValueError("not a valid email address") from None
+        raise ValueError(_("not a valid email address")) from None
     return value.lower()
 
 
@@ -108,7 +109,7 @@ class JsonObjectIn(Schema):
     @classmethod
     def _must_be_an_object(cls, data: Any) -> Any:
         if not isinstance(getattr(data, "_obj", data), dict):  # ninja hands over a DjangoGetter
-            raise ValueError("the request body must be a JSON object")
+            raise ValueError(_("the request body must be a JSON object"))
         return data
 
 

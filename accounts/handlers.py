@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
 from core.events import Delivered
 
@@ -24,8 +25,10 @@ def _send(user: User, template: str, context: dict[str, object]) -> None:
         "recover_url": settings.SITE_URL + reverse("account_reset_password"),
         **context,
     }
-    subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
-    body = render_to_string(f"accounts/email/{template}_message.txt", context)
+    # Outbox handlers run outside any request: the email is in the member's saved language.
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
+        body = render_to_string(f"accounts/email/{template}_message.txt", context)
     send_mail(f"[{settings.GOLDBOOK_SITE_NAME}] {subject}", body, settings.DEFAULT_FROM_EMAIL, [user.email])
 
 

@@ -5,6 +5,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -12,7 +14,7 @@ class UserManager(BaseUserManager["User"]):
 
     def _create_user(self, email: str, password: str | None, **extra: object) -> "User":
         if not email:
-            raise ValueError("An email address is required.")
+            raise ValueError(gettext("An email address is required."))
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         user.save(using=self._db)
@@ -35,23 +37,26 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A member, identified only by email. The "password" is the member's PIN."""
 
-    email = models.EmailField("email address", unique=True)
-    display_name = models.CharField(max_length=80, blank=True)
-    is_staff = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(_("display name"), max_length=80, blank=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
     # Consecutive failed PIN checks across rate-limit windows; a successful check resets it.
     # Kept in the database (not the cache) so a cache flush never unlocks anyone.
-    pin_failures = models.PositiveIntegerField(default=0)
+    pin_failures = models.PositiveIntegerField(_("failed PINs in a row"), default=0)
     # Set when `pin_failures` reaches GOLDBOOK_PIN_LOCKOUT_AFTER; cleared only by PIN recovery.
-    locked_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
     # Display preferences (issue 12). Blank language/time zone: follow the browser's
     # Accept-Language and the site's GOLDBOOK_DEFAULT_TIME_ZONE. Amounts paid are stored in USD;
     # the display currency only changes how they are shown beside it.
-    language = models.CharField(max_length=16, blank=True, choices=settings.LANGUAGES)
-    time_zone = models.CharField(max_length=64, blank=True)
+    language = models.CharField(_("language"), max_length=16, blank=True, choices=settings.LANGUAGES)
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
     display_currency = models.CharField(
-        max_length=3, default="USD", choices=[(c, c) for c in settings.GOLDBOOK_DISPLAY_CURRENCIES]
+        _("display currency"),
+        max_length=3,
+        default="USD",
+        choices=[(c, c) for c in settings.GOLDBOOK_DISPLAY_CURRENCIES],
     )
 
     objects = UserManager()
@@ -61,6 +66,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
         constraints = [
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
@@ -76,7 +83,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     def public_name(self) -> str:
         """What other members see (leaderboards, bounties, referral pages, "Shared by"): the name
         the member chose, else a neutral "Member #<id>", never a part of the email address."""
-        return (self.display_name or "").strip() or f"Member #{self.pk}"
+        return (self.display_name or "").strip() or gettext("Member #%(id)s") % {"id": self.pk}
 
 
 class ApiSession(models.Model):

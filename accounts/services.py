@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from core.events import Event, record
 
@@ -48,7 +49,12 @@ class PinThrottled(PinCheckError):
     def __init__(self, *, scope: str, retry_after: int) -> None:
         minutes = throttle.minutes(retry_after)
         super().__init__(
-            f"Too many wrong PINs. Wait {minutes} minute{'s' if minutes != 1 else ''} before trying again."
+            ngettext(
+                "Too many wrong PINs. Wait %(minutes)s minute before trying again.",
+                "Too many wrong PINs. Wait %(minutes)s minutes before trying again.",
+                minutes,
+            )
+            % {"minutes": minutes}
         )
         self.scope = scope
         self.retry_after = retry_after
@@ -57,8 +63,10 @@ class PinThrottled(PinCheckError):
 class AccountLocked(PinCheckError):
     def __init__(self) -> None:
         super().__init__(
-            "This account is locked after too many wrong PINs. Use “Forgot PIN” to get an email "
-            "with a link that sets a new PIN and unlocks it."
+            gettext(
+                "This account is locked after too many wrong PINs. Use “Forgot PIN” to get an email "
+                "with a link that sets a new PIN and unlocks it."
+            )
         )
 
 
@@ -292,3 +300,24 @@ def sessions_end_others(*, user: User, keep_session_key: str | None) -> tuple[in
     revoked = ApiSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     logger.info("User #%s: signed out of %s other web sessions and %s API sessions", user.pk, ended, revoked)
     return ended, revoked
+
+
+# --- display preferences ----------------------------------------------------------------------
+
+PREFERENCE_FIELDS = ("display_name", "language", "time_zone", "display_currency")
+
+
+def preferences_update(*, user: User, **values: str) -> list[str]:
+    """Save the member's display name, language, time zone and display currency (already
+    validated by forms.MemberSettingsForm or the language switcher). Only the given fields are
+    written. Returns the names of the fields that changed."""
+    unknown = set(values) - set(PREFERENCE_FIELDS)
+    if unknown:
+        raise ValueError(f"not a preference: {', '.join(sorted(unknown))}")
+    changed = [name for name, value in values.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, values[name])
+    if changed:
+        user.save(update_fields=changed)
+        logger.info("User #%s: preferences changed (%s)", user.pk, ", ".join(changed))
+    return changed

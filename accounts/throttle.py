@@ -29,6 +29,8 @@ from allauth.core.internal import ratelimit
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from redis.exceptions import RedisError
 
 from core.errors import GoldbookError
@@ -50,9 +52,9 @@ class CountersUnavailable(GoldbookError):
 
     status = 503
     code = "unavailable"
-    default_message = (
+    default_message = _(
         "Signing in and creating accounts are paused for a moment while we fix a problem on our side. "
-        "Your account and credits are safe. Try again in a minute."
+        "Your account and your balance are safe. Try again in a minute."
     )
 
     def __init__(self, message: str | None = None) -> None:
@@ -148,6 +150,37 @@ def peek(request: HttpRequest, email: str) -> Refusal | None:
             if ratelimit.consume(request, app=APP, action=action, config=config, key=_key(email), dry_run=True) is None:
                 return Refusal(scope=scope, retry_after=_retry_after(request, action, email))
     return None
+
+
+def tries_left(request: HttpRequest, email: str) -> int | None:
+    """How many more failed PIN checks this email (and this client IP) may have before checks
+    pause, or None when the counters cannot be read. Counted per email key whether or not an
+    account uses it (as `reserve` counts), so the number says nothing about whether one does."""
+    config = _config()
+    now = time.time()
+    left: list[int] = []
+    try:
+        for action in (EMAIL_ACTION, IP_ACTION):
+            for rate in ratelimit.get_rates(app=APP, action=action, config=config):
+                cache_key = ratelimit.get_cache_key(request, app=APP, action=action, rate=rate, key=_key(email))
+                history: list[float] = cache.get(cache_key, [])
+                left.append(rate.amount - sum(1 for ts in history if ts > now - rate.duration))
+    except CACHE_ERRORS as exc:
+        logger.warning("Throttle: could not count the tries left: %s", exc)
+        return None
+    return max(0, min(left)) if left else None
+
+
+def tries_left_text(request: HttpRequest, email: str) -> str:
+    """ "N tries left before …" for a refused sign-in, or "" when the counters cannot be read."""
+    left = tries_left(request, email)
+    if left is None:
+        return ""
+    return ngettext(
+        "%(count)s try left before signing in with this email pauses for a while.",
+        "%(count)s tries left before signing in with this email pauses for a while.",
+        left,
+    ) % {"count": left}
 
 
 def clear_email(request: HttpRequest, email: str) -> None:

@@ -2,12 +2,13 @@ from allauth.account.views import LogoutView
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from . import views
+from . import settings_views, views
 
 app_name = "accounts"
 
 urlpatterns = [
     path("dashboard/sign-out-others/", views.sign_out_others, name="sign_out_others"),
+    path("account/settings/", settings_views.member_settings, name="settings"),
 ]
 
 # Mounted at the root by config/urls.py ahead of allauth's own URLs: the sign-in page with the
@@ -16,6 +17,9 @@ urlpatterns = [
 # recovery and change, email management; same paths and names as allauth's) answers a 503 page
 # when the counters cannot be reached (views.FailClosedWithoutCounters).
 auth_urlpatterns = [
+    # Django's set_language view (django.conf.urls.i18n), under its usual path and name, wrapped
+    # to save a signed-in member's choice too.
+    path("i18n/setlang/", settings_views.set_language, name="set_language"),
     path("accounts/login/", views.PinLoginView.as_view(), name="account_login"),
     path("accounts/login/", views.PinLoginView.as_view(), name="login"),
     path("accounts/signup/", views.PinSignupView.as_view(), name="account_signup"),

@@ -9,9 +9,11 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 PIN_RE = re.compile(r"[0-9]{4,6}")
-PIN_HELP = "4 to 6 digits."
+PIN_HELP = _("4 to 6 digits.")
 # The most frequent 4-digit PINs in leaked data (DataGenetics, 3.4M PINs), plus the same for
 # 6 digits. Rules below catch the rest of the family (0000, 1234, 1212, 123123, ...).
 COMMON_PINS = frozenset(
@@ -30,7 +32,7 @@ def is_pin(value: object) -> bool:
 
 def validate_pin_format(value: object) -> None:
     if not is_pin(value):
-        raise ValidationError("Your PIN must be 4 to 6 digits (0–9), nothing else.", code="pin_format")
+        raise ValidationError(_("Your PIN must be 4 to 6 digits (0–9), nothing else."), code="pin_format")
 
 
 def _is_run(pin: str) -> bool:
@@ -49,7 +51,7 @@ def is_common_pin(pin: str) -> bool:
 def validate_pin_not_common(value: str) -> None:
     if is_pin(value) and is_common_pin(value):
         raise ValidationError(
-            "That PIN is one of the most common ones and easy to guess. Choose another.", code="pin_common"
+            _("That PIN is one of the most common ones and easy to guess. Choose another."), code="pin_common"
         )
 
 
@@ -68,7 +70,7 @@ class PinFormatValidator:
         validate_pin_format(password)
 
     def get_help_text(self) -> str:
-        return "Your PIN must be 4 to 6 digits."
+        return gettext("Your PIN must be 4 to 6 digits.")
 
 
 class CommonPinValidator:
@@ -78,4 +80,4 @@ class CommonPinValidator:
         validate_pin_not_common(password)
 
     def get_help_text(self) -> str:
-        return "Avoid common PINs such as 1234, 0000 or 1212."
+        return gettext("Avoid common PINs such as 1234, 0000 or 1212.")

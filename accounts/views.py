@@ -14,7 +14,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+
+from core.errors import join_sentences
 
 from . import services, throttle
 from .requests import signed_in_member
@@ -24,11 +28,11 @@ logger = logging.getLogger(__name__)
 # What a member reads on the page, by what they were trying to do.
 _COUNTERS_DOWN: tuple[type[Exception], ...] = (throttle.CountersUnavailable, *throttle.CACHE_ERRORS)
 _PAUSED = {
-    "login": "Signing in",
-    "signup": "Creating an account",
-    "reset": "PIN recovery",
-    "change": "Changing your PIN",
-    "email": "Changing your email",
+    "login": _("Signing in is paused"),
+    "signup": _("Creating an account is paused"),
+    "reset": _("PIN recovery is paused"),
+    "change": _("Changing your PIN is paused"),
+    "email": _("Changing your email is paused"),
 }
 
 
@@ -81,16 +85,14 @@ class PinResetRequestView(FailClosedWithoutCounters, PasswordResetView):
     paused = "reset"
 
 
-def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, why: str = "") -> None:
+def _signed_out_message(request: HttpRequest, signed_out: tuple[int, int], *, new_pin: bool = False) -> None:
     web, api_tokens = signed_out
-    messages.success(
-        request,
-        f"{why}Signed out of {web} other browser session{'s' if web != 1 else ''} "
-        f"and {api_tokens} app session{'s' if api_tokens != 1 else ''}.",
-    )
-
-
-_NEW_PIN = "Your new PIN works from now on; anyone who had the old one is shut out. "
+    browsers = ngettext(
+        "Signed out of %(count)s other browser session", "Signed out of %(count)s other browser sessions", web
+    ) % {"count": web}
+    apps = ngettext("and %(count)s app session.", "and %(count)s app sessions.", api_tokens) % {"count": api_tokens}
+    why = gettext("Your new PIN works from now on; anyone who had the old one is shut out.") if new_pin else ""
+    messages.success(request, join_sentences(why, browsers, apps))
 
 
 class NewPinEndsSessions:
@@ -104,7 +106,7 @@ class NewPinEndsSessions:
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)  # type: ignore[misc]
-        _signed_out_message(self.request, form.signed_out, why=_NEW_PIN)
+        _signed_out_message(self.request, form.signed_out, new_pin=True)
         return response
 
 

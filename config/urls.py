@@ -1,13 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from accounts.urls import auth_urlpatterns
 from portal.views import home
 
 from .api import api
 
-admin.site.site_header = "Goldbook administration"
-admin.site.site_title = "Goldbook admin"
+admin.site.site_header = _("Goldbook administration")
+admin.site.site_title = _("Goldbook admin")
 
 urlpatterns = [
     # First: every API request would otherwise try each page pattern before reaching it.

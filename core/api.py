@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -77,11 +78,11 @@ api = NinjaAPI(
 
 def _first_error(errors: list[dict[str, Any]]) -> str:
     if not errors:
-        return "The request is not valid."
+        return _("The request is not valid.")
     err = errors[0]
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
     where = ".".join(loc)
-    msg = str(err.get("msg", "is not valid"))
+    msg = str(err.get("msg", _("is not valid")))
     return f"{where}: {msg}" if where else msg
 
 
@@ -119,13 +120,17 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
         request,
-        {"error": "unauthorized", "message": "A valid session_token is required. Sign in again."},
+        {"error": "unauthorized", "message": _("A valid session_token is required. Sign in again.")},
         status=401,
     )
 
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, GoldbookError):
+        # ninja wraps what our body parser refused in its own English "Cannot parse request body":
+        # answer with our reason instead, in the reader's language.
+        return _domain_error(request, exc.__cause__)
     code = "invalid_request" if exc.status_code < 500 else "server_error"
     return api.create_response(request, {"error": code, "message": exc.message}, status=exc.status_code)
 

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .errors import GoldbookError
 
@@ -40,7 +41,10 @@ def require_staff_perm(*, user_id: int, perm: str, action: str, error: type[Gold
     """Raise `error` (403) unless `user_id` is an active staff member holding `perm`."""
     user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
     if user is None or not user.has_perm(perm):
-        raise error(f"Only staff with the {perm!r} permission may {action}.", status=403)
+        raise error(
+            _("Only staff with the “%(perm)s” permission may %(action)s.") % {"perm": perm, "action": action},
+            status=403,
+        )
 
 
 def lock_undecided(model: type[R], *, request_id: int, decider_id: int, what: str, error: type[GoldbookError]) -> R:
@@ -49,9 +53,14 @@ def lock_undecided(model: type[R], *, request_id: int, decider_id: int, what: st
     req = model._default_manager.select_for_update(no_key=True).get(pk=request_id)
     row = cast(ApprovalRequest, req)
     if row.status != REQUESTED:
-        raise error(f"{what} #{row.pk} was already {row.status}.")
+        raise error(
+            _("%(what)s #%(id)s has already been decided (%(status)s).")
+            % {"what": what, "id": row.pk, "status": row.status}
+        )
     if row.requested_by_id == decider_id:
-        raise error(f"A different staff member must approve or reject {what.lower()} #{row.pk}.")
+        raise error(
+            _("A different staff member must approve or reject %(what)s #%(id)s.") % {"what": what, "id": row.pk}
+        )
     return req
 
 

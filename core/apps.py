@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
@@ -6,4 +7,5 @@ class CoreConfig(AppConfig):
     outbox, and the registry the site app reads. It knows no domain app; every app may import it."""
 
     name = "core"
+    verbose_name = _("Core")
     default_auto_field = "django.db.models.BigAutoField"

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 
 class GoldbookError(Exception):
@@ -18,12 +20,15 @@ class GoldbookError(Exception):
 
     status: int = 400
     code: str = "invalid_request"
-    default_message: str = "The request could not be completed."
+    # Lazy (gettext_lazy): a class default is translated when the error is raised, in the language
+    # of the request it answers (LocaleMiddleware and accounts.middleware activated it). The
+    # `code` stays English: clients match on it.
+    default_message: StrOrPromise = _("The request could not be completed.")
 
     def __init__(
-        self, message: str | None = None, *, status: int | None = None, code: str | None = None, **extra: Any
+        self, message: StrOrPromise | None = None, *, status: int | None = None, code: str | None = None, **extra: Any
     ) -> None:
-        self.message = message if message is not None else self.default_message
+        self.message = str(message if message is not None else self.default_message)
         super().__init__(self.message)
         if status is not None:
             self.status = status
@@ -44,3 +49,16 @@ def page_error(request: HttpRequest, exc: GoldbookError) -> None:
     """Show a domain error on the next page the member sees (forms re-render instead, with the
     message as a non-field error)."""
     messages.error(request, exc.message)
+
+
+def _wide(char: str) -> bool:
+    """A CJK character or full-width punctuation: Chinese puts no space between sentences."""
+    return "\u2e80" <= char <= "\u9fff" or "\uff00" <= char <= "\uffef" or "\u3000" <= char <= "\u303f"
+
+
+def join_sentences(*parts: str) -> str:
+    """Sentences (or clauses) as one text: a space between them in English, none in Chinese."""
+    text = ""
+    for part in filter(None, (p.strip() for p in parts)):
+        text = f"{text}{'' if not text or _wide(text[-1]) or _wide(part[0]) else ' '}{part}"
+    return text

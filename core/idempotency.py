@@ -12,8 +12,9 @@ This module only reads and checks the key; each app stores it on its own row.
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
+from django.utils.translation import gettext_lazy as _
 from ninja import Header
 
 from .errors import GoldbookError
@@ -39,19 +40,22 @@ IdempotencyKeyHeader = Annotated[
 class InvalidIdempotencyKey(GoldbookError):
     status = 400
     code = "invalid_request"
-    default_message = "Idempotency-Key must be 1 to 100 printable ASCII characters."
+    default_message = _("Idempotency-Key must be 1 to 100 printable ASCII characters.")
 
 
 class IdempotencyConflict(GoldbookError):
     status = 409
     code = "idempotency_conflict"
-    default_message = "This Idempotency-Key was already used for a different request."
+    # Typed str (lazy at run time): payments and downloads subclass these with a plain-str default.
+    default_message = cast(str, _("This Idempotency-Key was already used for a different request."))
 
 
 class IdempotencyInProgress(GoldbookError):
     status = 409
     code = "idempotency_in_progress"
-    default_message = "The first request with this Idempotency-Key is still being processed; retry shortly."
+    default_message = cast(
+        str, _("The first request with this Idempotency-Key is still being processed; retry shortly.")
+    )
 
 
 def _valid(key: str) -> bool:
@@ -65,7 +69,7 @@ def clean_key(header: str | None, body: str | None = None) -> str | None:
     if header is not None and not _valid(header):
         raise InvalidIdempotencyKey()
     if header is not None and body is not None and header != body:
-        raise InvalidIdempotencyKey("The Idempotency-Key header and the body's idempotency_key differ.")
+        raise InvalidIdempotencyKey(_("The Idempotency-Key header and the body's idempotency_key differ."))
     return header if header is not None else body
 
 

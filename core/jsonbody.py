@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .errors import GoldbookError
 
@@ -22,7 +24,7 @@ _JSON_STRUCTURE = re.compile(rb'["\\\[\]{}]')
 class InvalidBody(GoldbookError, ValueError):
     status = 400
     code = "invalid_request"
-    default_message = "The request body is not valid JSON."
+    default_message = gettext_lazy("The request body is not valid JSON.")
 
 
 def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -52,12 +54,12 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 def _finite(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise InvalidBody("Numbers in the request body must be finite.")
+        raise InvalidBody(_("Numbers in the request body must be finite."))
     return value
 
 
 def _no_constants(name: str) -> Any:
-    raise InvalidBody(f"{name} is not a JSON value.")
+    raise InvalidBody(_("%(name)s is not a JSON value.") % {"name": name})
 
 
 def _check_text(value: Any) -> None:
@@ -66,11 +68,11 @@ def _check_text(value: Any) -> None:
     is already bounded, so the recursion is too)."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidBody("Text in the request body may not contain NUL characters.")
+            raise InvalidBody(_("Text in the request body may not contain NUL characters."))
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidBody("Text in the request body may not contain unpaired surrogates.") from None
+            raise InvalidBody(_("Text in the request body may not contain unpaired surrogates.")) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key)
@@ -85,14 +87,14 @@ def parse_json_body(body: bytes) -> Any:
     not UTF-8, nested deeper than MAX_JSON_DEPTH, holding a non-finite number, a NUL character or
     an unpaired surrogate."""
     if json_too_deep(body):
-        raise InvalidBody(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        raise InvalidBody(_("JSON nested deeper than %(depth)s levels.") % {"depth": MAX_JSON_DEPTH})
     try:
         text = body.decode("utf-8")
         parsed = json.loads(text, parse_float=_finite, parse_constant=_no_constants)
     except InvalidBody:
         raise
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidBody(f"The request body is not valid JSON: {exc}") from exc
+        raise InvalidBody(_("The request body is not valid JSON: %(detail)s") % {"detail": exc}) from exc
     _check_text(parsed)
     return parsed
 

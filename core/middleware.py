@@ -19,6 +19,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .errors import GoldbookError, error_body
 
@@ -32,13 +35,13 @@ _MACHINE_PREFIXES = ("/api/", "/payments/coinpayments/ipn/")
 class BodyTooLarge(GoldbookError):
     status = 413
     code = "too_large"
-    default_message = "The request body is too large."
+    default_message = _("The request body is too large.")
 
 
 class Unavailable(GoldbookError):
     status = 503
     code = "unavailable"
-    default_message = "The service is briefly unavailable. Try again in a minute."
+    default_message = _("The service is briefly unavailable. Try again in a minute.")
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -59,7 +62,9 @@ def error_response(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
 
 
 def too_large(limit: int) -> BodyTooLarge:
-    return BodyTooLarge(f"The request body is larger than {limit:,} bytes.", limit=limit)
+    return BodyTooLarge(
+        gettext("The request body is larger than %(limit)s bytes.") % {"limit": f"{limit:,}"}, limit=limit
+    )
 
 
 class BodyLimitMiddleware:
@@ -79,7 +84,9 @@ class BodyLimitMiddleware:
         except ValueError:
             length = 0  # Django answers a malformed Content-Length itself
         if limit is not None and length > limit:
-            return error_response(request, too_large(limit))
+            # Before LocaleMiddleware: answer in the language the client asks for all the same.
+            with translation.override(translation.get_language_from_request(request)):
+                return error_response(request, too_large(limit))
         return self.get_response(request)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema, Status
 
 from accounts import services, throttle
@@ -24,7 +25,7 @@ from accounts.api import (
 from accounts.models import ApiSession
 from accounts.validators import is_common_pin
 from core.api import AUTH_ERRORS, ErrorOut, Money, api
-from core.errors import GoldbookError
+from core.errors import GoldbookError, join_sentences
 
 from . import selectors
 
@@ -129,16 +130,16 @@ class TransactionsOut(Schema):
 def register(request: HttpRequest, payload: CredentialsIn) -> Any:
     if is_common_pin(payload.pin):
         raise GoldbookError(
-            "That PIN is one of the most common ones. Choose another.", status=400, code="pin_too_common"
+            _("That PIN is one of the most common ones. Choose another."), status=400, code="pin_too_common"
         )
     refusal = throttle.registration(request)
     if refusal is not None:
-        return throttled_response(request, refusal, "Too many registrations from your network. Try again later.")
+        return throttled_response(request, refusal, _("Too many registrations from your network. Try again later."))
     try:
         user = services.user_register(email=payload.email, pin=payload.pin, ip=services.client_ip(request))
     except services.EmailTaken:
         raise GoldbookError(
-            "An account with this email already exists. Sign in instead.", status=409, code="email_taken"
+            _("An account with this email already exists. Sign in instead."), status=409, code="email_taken"
         ) from None
     except DjangoValidationError as exc:
         raise GoldbookError(" ".join(exc.messages), status=400, code="invalid_pin") from None
@@ -150,7 +151,7 @@ def register(request: HttpRequest, payload: CredentialsIn) -> Any:
             "user_id": user.pk,
             "email": user.email,
             "credit_balance": summary.balance,
-            "message": "Account created successfully",
+            "message": _("Account created successfully"),
         },
     )
 
@@ -164,14 +165,15 @@ def login(request: HttpRequest, payload: CredentialsIn) -> Any:
     try:
         user = services.pin_check(request=request, email=payload.email, pin=payload.pin)
     except services.InvalidCredentials:
-        raise GoldbookError(
-            "That email and PIN do not match an account.", status=401, code="invalid_credentials"
-        ) from None
+        tries = throttle.tries_left_text(request, payload.email)
+        message = join_sentences(_("That email and PIN do not match an account."), tries)
+        raise GoldbookError(message, status=401, code="invalid_credentials") from None
     except services.PinThrottled as exc:
         return throttled_response(request, exc, str(exc))
     except services.AccountLocked as exc:
         raise GoldbookError(str(exc), status=423, code="account_locked") from None
-    _, token = services.api_session_create(user=user, ip=services.client_ip(request), user_agent=user_agent(request))
+    ip = services.client_ip(request)
+    _session, token = services.api_session_create(user=user, ip=ip, user_agent=user_agent(request))
     summary = selectors.account_summary(user_id=user.pk, email=user.email)
     return {
         "success": True,
@@ -188,7 +190,7 @@ def login(request: HttpRequest, payload: CredentialsIn) -> Any:
 @router.post("/users/logout", response={200: LogoutOut, **AUTH_ERRORS}, auth=token_auth, summary="Revoke the token")
 def logout(request: HttpRequest, payload: TokenIn) -> Any:
     services.api_session_revoke(session_id=api_session(request).pk)
-    return {"success": True, "message": "Signed out."}
+    return {"success": True, "message": _("Signed out.")}
 
 
 @router.post(
@@ -230,7 +232,7 @@ def transactions(request: HttpRequest, payload: TransactionsIn) -> Any:
             user_id=user.pk, limit=payload.limit, offset=payload.offset, cursor=payload.cursor
         )
     except selectors.InvalidCursor:
-        raise GoldbookError("cursor: not a cursor this API gave out.", status=400, code="invalid_cursor") from None
+        raise GoldbookError(_("cursor: not a cursor this API gave out."), status=400, code="invalid_cursor") from None
     rows = []
     for row in page.rows:
         item: dict[str, Any] = {

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
@@ -7,4 +8,4 @@ class PortalConfig(AppConfig):
     What it composes, each app declares in its own AppConfig.ready() (see core.registry)."""
 
     name = "portal"
-    verbose_name = "Site"
+    verbose_name = _("Site")

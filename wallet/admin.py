@@ -6,6 +6,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.approvals import FourEyesAdmin
 from core.requests import signed_in_id
@@ -52,17 +54,17 @@ class AccountAdmin(ReadOnlyAdmin):
     search_fields = ("user__email", "system_name")
     list_select_related = ("user", "currency")
 
-    @admin.display(description="Owner")
+    @admin.display(description=_("Owner"))
     def owner(self, obj: Account) -> str:
         return obj.system_name or (obj.user.email if obj.user else "")
 
-    @admin.display(description="Balance", ordering="balance")
+    @admin.display(description=_("Balance"), ordering="balance")
     def balance_display(self, obj: Account) -> str:
         if obj.is_system:
-            return "(sum of entries)"
+            return gettext("(sum of entries)")
         return money(obj.currency, obj.balance)
 
-    @admin.display(description="Held", ordering="held")
+    @admin.display(description=_("Held"), ordering="held")
     def held_display(self, obj: Account) -> str:
         return "" if obj.is_system else money(obj.currency, obj.held)
 
@@ -83,14 +85,14 @@ class TransferAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "kind", "amount_display", "debit_account", "credit_account", "memo")
     list_filter = ("kind", "currency", ("created_at", admin.DateFieldListFilter))
     search_fields = ("debit_account__user__email", "credit_account__user__email", "=kind", "memo", "=idempotency_key")
-    search_help_text = "A member's email, a kind (purchase, redeem…), words of the memo or an exact idempotency key."
+    search_help_text = _("A member's email, a kind (purchase, redeem…), words of the memo or an exact idempotency key.")
     date_hierarchy = "created_at"
     list_select_related = ("debit_account__user", "credit_account__user", "currency")
     # Counting every transfer for "N results (M total)" is a full scan on a large ledger.
     show_full_result_count = False
     inlines = [EntryInline]
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, obj: Transfer) -> str:
         return money(obj.currency, obj.amount)
 
@@ -100,20 +102,20 @@ class EntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "account", "amount_display", "balance_after_display", "transfer_kind")
     list_filter = ("transfer__kind", ("created_at", admin.DateFieldListFilter), "account__system_name")
     search_fields = ("account__user__email", "=transfer__kind", "transfer__memo")
-    search_help_text = "A member's email, a kind (purchase, redeem…) or words of the memo."
+    search_help_text = _("A member's email, a kind (purchase, redeem…) or words of the memo.")
     date_hierarchy = "created_at"
     list_select_related = ("account__user", "transfer", "account__currency")
     show_full_result_count = False
 
-    @admin.display(description="Kind", ordering="transfer__kind")
+    @admin.display(description=_("Kind"), ordering="transfer__kind")
     def transfer_kind(self, obj: Entry) -> str:
         return obj.transfer.get_kind_display()
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, obj: Entry) -> str:
         return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
 
-    @admin.display(description="Balance after")
+    @admin.display(description=_("Balance after"))
     def balance_after_display(self, obj: Entry) -> str:
         return money(obj.account.currency, obj.balance_after)
 
@@ -123,14 +125,14 @@ class HoldAdmin(ReadOnlyAdmin):
     list_display = ("id", "account", "amount_display", "captured_display", "status", "kind", "memo", "expires_at")
     list_filter = ("status", "kind", ("expires_at", admin.DateFieldListFilter))
     search_fields = ("account__user__email", "=idempotency_key", "memo")
-    search_help_text = "A member's email, words of the memo or an exact idempotency key."
+    search_help_text = _("A member's email, words of the memo or an exact idempotency key.")
     list_select_related = ("account__user", "account__currency")
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, obj: Hold) -> str:
         return money(obj.account.currency, obj.amount)
 
-    @admin.display(description="Captured", ordering="captured_amount")
+    @admin.display(description=_("Captured"), ordering="captured_amount")
     def captured_display(self, obj: Hold) -> str:
         return money(obj.account.currency, obj.captured_amount) if obj.status == "captured" else "—"
 
@@ -139,7 +141,7 @@ class AdjustmentRequestForm(forms.ModelForm):
     class Meta:
         model = AdjustmentRequest
         fields = ("account", "amount", "reason")
-        help_texts = {"amount": "Signed minor units: 1050 credits 10.50, -200 debits 2.00."}
+        help_texts = {"amount": _("Signed minor units: 1050 credits 10.50, -200 debits 2.00.")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,7 +162,7 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     request_permission = "wallet.request_adjustment"
     approve_permission = "wallet.approve_adjustment"
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=_("Amount"), ordering="amount")
     def amount_display(self, obj: AdjustmentRequest) -> str:
         return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
 
@@ -173,7 +175,7 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     def _decide(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest], approve: bool) -> None:
         # The services check the permission and four-eyes again; this only spares a useless form.
         if not self.has_approve_permission(request):
-            self.message_user(request, "You may not decide on adjustments.", messages.ERROR)
+            self.message_user(request, gettext("You may not decide on adjustments."), messages.ERROR)
             return
         for req in queryset.filter(status=AdjustmentStatus.REQUESTED):
             try:
@@ -182,15 +184,19 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
                 else:
                     services.adjustment_reject(request_id=req.pk, approver_id=signed_in_id(request))
             except WalletError as exc:
-                self.message_user(request, f"Adjustment #{req.pk}: {exc}", messages.ERROR)
+                text = gettext("Adjustment #%(id)s: %(error)s") % {"id": req.pk, "error": exc}
+                self.message_user(request, text, messages.ERROR)
             else:
-                verb = "approved and posted" if approve else "rejected"
-                self.message_user(request, f"Adjustment #{req.pk} {verb}.", messages.SUCCESS)
+                if approve:
+                    text = gettext("Adjustment #%(id)s approved and posted.") % {"id": req.pk}
+                else:
+                    text = gettext("Adjustment #%(id)s rejected.") % {"id": req.pk}
+                self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(description="Approve and post selected adjustments", permissions=["approve"])
+    @admin.action(description=_("Approve and post selected adjustments"), permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected adjustments", permissions=["approve"])
+    @admin.action(description=_("Reject selected adjustments"), permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=False)

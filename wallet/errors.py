@@ -1,6 +1,8 @@
 """Typed ledger errors, in the site's one error family: each carries the status and code an API
 answers with when nothing more specific catches it."""
 
+from django.utils.translation import gettext as _
+
 from core.errors import GoldbookError
 from core.idempotency import IdempotencyConflict as RequestKeyConflict
 
@@ -25,7 +27,10 @@ class InsufficientFunds(WalletError):
     def __init__(self, *, available: int, required: int) -> None:
         self.available = available
         self.required = required
-        super().__init__(f"Insufficient funds: {available} available, {required} required.")
+        super().__init__(
+            _("Insufficient funds: %(available)s available, %(required)s required.")
+            % {"available": available, "required": required}
+        )
         self.extra = {}  # amounts are minor units: each app words its own 402 in its currency
 
     @property

@@ -14,6 +14,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class LedgerImmutable(Exception):
@@ -36,12 +37,13 @@ class AppendOnlyModel(models.Model):
 
 
 class Currency(models.Model):
-    code = models.CharField(max_length=16, primary_key=True)
-    name = models.CharField(max_length=64)
-    decimal_places = models.PositiveSmallIntegerField(default=2)
+    code = models.CharField(max_length=16, primary_key=True, verbose_name=_("code"))
+    name = models.CharField(max_length=64, verbose_name=_("name"))
+    decimal_places = models.PositiveSmallIntegerField(default=2, verbose_name=_("decimal places"))
 
     class Meta:
-        verbose_name_plural = "currencies"
+        verbose_name = _("currency")
+        verbose_name_plural = _("currencies")
         constraints = [
             models.CheckConstraint(condition=Q(decimal_places__lte=8), name="wallet_currency_places_lte_8"),
         ]
@@ -67,11 +69,11 @@ class Currency(models.Model):
 
 
 class SystemAccount(models.TextChoices):
-    ISSUANCE = "issuance", "Issuance"
-    PROMOTIONS = "promotions", "Bonus and promotions"
-    REWARDS_POOL = "rewards_pool", "Rewards pool"
-    REVENUE = "revenue", "Revenue"
-    ESCROW = "escrow", "Escrow"
+    ISSUANCE = "issuance", _("Issuance")
+    PROMOTIONS = "promotions", _("Bonus and promotions")
+    REWARDS_POOL = "rewards_pool", _("Rewards pool")
+    REVENUE = "revenue", _("Revenue")
+    ESCROW = "escrow", _("Escrow")
 
 
 class Account(models.Model):
@@ -83,17 +85,28 @@ class Account(models.Model):
     would serialise every transfer in the system behind that row.
     """
 
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="accounts")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="wallet_accounts"
+    currency = models.ForeignKey(
+        Currency, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("currency")
     )
-    system_name = models.CharField(max_length=32, choices=SystemAccount.choices, blank=True)
-    balance = models.BigIntegerField(default=0)
-    held = models.BigIntegerField(default=0)
-    version = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wallet_accounts",
+        verbose_name=_("member"),
+    )
+    system_name = models.CharField(
+        max_length=32, choices=SystemAccount.choices, blank=True, verbose_name=_("system name")
+    )
+    balance = models.BigIntegerField(default=0, verbose_name=_("balance"))
+    held = models.BigIntegerField(default=0, verbose_name=_("held"))
+    version = models.BigIntegerField(default=0, verbose_name=_("version"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_account_balance_gte_0"),
             models.CheckConstraint(
@@ -126,17 +139,17 @@ class Account(models.Model):
 
 
 class TransferKind(models.TextChoices):
-    PURCHASE = "purchase", "Purchase"
-    BONUS = "bonus", "Bonus"
-    EARN = "earn", "Earned"
-    REDEEM = "redeem", "Redeemed"
-    DOWNLOAD = "download", "Download"
-    REFUND = "refund", "Refund"
-    ADJUSTMENT = "adjustment", "Adjustment"
-    REVERSAL = "reversal", "Reversal"
-    ESCROW = "escrow", "Escrow"
-    BOUNTY = "bounty", "Bounty"
-    CONVERSION = "conversion", "Plan conversion"
+    PURCHASE = "purchase", _("Purchase")
+    BONUS = "bonus", _("Bonus")
+    EARN = "earn", _("Earned")
+    REDEEM = "redeem", _("Redeemed")
+    DOWNLOAD = "download", _("Download")
+    REFUND = "refund", _("Refund")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    REVERSAL = "reversal", _("Reversal")
+    ESCROW = "escrow", _("Escrow")
+    BOUNTY = "bounty", _("Bounty")
+    CONVERSION = "conversion", _("Plan conversion")
 
 
 class KindCategory(models.TextChoices):
@@ -144,12 +157,12 @@ class KindCategory(models.TextChoices):
     (KIND_CATEGORY); statement totals are sums over categories, never over lists of kinds kept
     elsewhere. What is held is not a category: it is `Account.held`, the sum of pending holds."""
 
-    PURCHASE = "purchase", "Purchase"  # credits bought
-    BONUS = "bonus", "Bonus"  # credits that came with a purchase
-    EARNING = "earning", "Earning"  # coins earned for activity
-    SPENDING = "spending", "Spending"  # credits left the member for something they got
-    REVERSAL = "reversal", "Reversal"  # undoes another transfer, or gives spent credits back
-    ADJUSTMENT = "adjustment", "Adjustment"  # staff corrections, plan conversions
+    PURCHASE = "purchase", _("Purchase")  # credits bought
+    BONUS = "bonus", _("Bonus")  # credits that came with a purchase
+    EARNING = "earning", _("Earning")  # coins earned for activity
+    SPENDING = "spending", _("Spending")  # credits left the member for something they got
+    REVERSAL = "reversal", _("Reversal")  # undoes another transfer, or gives spent credits back
+    ADJUSTMENT = "adjustment", _("Adjustment")  # staff corrections, plan conversions
 
 
 KIND_CATEGORY: dict[TransferKind, KindCategory] = {
@@ -178,26 +191,43 @@ class Transfer(AppendOnlyModel):
     Its two entries (one per account, signed) sum to zero; the database checks that at commit.
     """
 
-    currency = models.ForeignKey(Currency, on_delete=models.PROTECT)
-    debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits")
-    credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits")
-    amount = models.BigIntegerField()
-    kind = models.CharField(max_length=32, choices=TransferKind.choices)
-    memo = models.CharField(max_length=255, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, verbose_name=_("currency"))
+    debit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="debits", verbose_name=_("debit account")
+    )
+    credit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="credits", verbose_name=_("credit account")
+    )
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    kind = models.CharField(max_length=32, choices=TransferKind.choices, verbose_name=_("kind"))
+    memo = models.CharField(max_length=255, blank=True, verbose_name=_("memo"))
+    idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
     # SHA-256 of the operation's parameters: the same key with other parameters is a conflict.
-    fingerprint = models.CharField(max_length=64)
-    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
-    hold = models.OneToOneField("Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="capture")
-    cause_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
-    cause_id = models.CharField(max_length=64, blank=True)
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by", verbose_name=_("reverses")
+    )
+    hold = models.OneToOneField(
+        "Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="capture", verbose_name=_("hold")
+    )
+    cause_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("cause type")
+    )
+    cause_id = models.CharField(max_length=64, blank=True, verbose_name=_("cause id"))
     cause = GenericForeignKey("cause_type", "cause_id")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="wallet_transfer_amount_gt_0"),
             models.CheckConstraint(
@@ -220,15 +250,16 @@ class Entry(AppendOnlyModel):
     system accounts are never locked, so they have none (NULL).
     """
 
-    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
-    amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField(null=True, blank=True)
-    account_version = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="entries", verbose_name=_("transfer"))
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account"))
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    balance_after = models.BigIntegerField(null=True, blank=True, verbose_name=_("balance after"))
+    account_version = models.BigIntegerField(null=True, blank=True, verbose_name=_("account version"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
-        verbose_name_plural = "entries"
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_entry_amount_nonzero"),
             models.UniqueConstraint(fields=["transfer", "account"], name="wallet_entry_one_per_account"),
@@ -245,31 +276,37 @@ class Entry(AppendOnlyModel):
 
 
 class HoldStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    CAPTURED = "captured", "Captured"
-    RELEASED = "released", "Released"
-    EXPIRED = "expired", "Expired"
+    PENDING = "pending", _("Pending")
+    CAPTURED = "captured", _("Captured")
+    RELEASED = "released", _("Released")
+    EXPIRED = "expired", _("Expired")
 
 
 class Hold(models.Model):
     """Part of a user's available balance set aside, to be captured or released exactly once."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
-    amount = models.BigIntegerField()
-    captured_amount = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.PENDING)
-    kind = models.CharField(max_length=32, choices=TransferKind.choices)
-    memo = models.CharField(max_length=255, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    fingerprint = models.CharField(max_length=64)
-    cause_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
-    cause_id = models.CharField(max_length=64, blank=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds", verbose_name=_("account"))
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    captured_amount = models.BigIntegerField(default=0, verbose_name=_("captured amount"))
+    status = models.CharField(
+        max_length=16, choices=HoldStatus.choices, default=HoldStatus.PENDING, verbose_name=_("status")
+    )
+    kind = models.CharField(max_length=32, choices=TransferKind.choices, verbose_name=_("kind"))
+    memo = models.CharField(max_length=255, blank=True, verbose_name=_("memo"))
+    idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    cause_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("cause type")
+    )
+    cause_id = models.CharField(max_length=64, blank=True, verbose_name=_("cause id"))
     cause = GenericForeignKey("cause_type", "cause_id")
-    expires_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
 
     class Meta:
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="wallet_hold_amount_gt_0"),
             models.CheckConstraint(
@@ -298,29 +335,44 @@ class Hold(models.Model):
 
 
 class AdjustmentStatus(models.TextChoices):
-    REQUESTED = "requested", "Awaiting approval"
-    APPROVED = "approved", "Approved and posted"
-    REJECTED = "rejected", "Rejected"
+    REQUESTED = "requested", _("Awaiting approval")
+    APPROVED = "approved", _("Approved and posted")
+    REJECTED = "rejected", _("Rejected")
 
 
 class AdjustmentRequest(models.Model):
     """A manual credit or debit (maker-checker): posted only when a second staff user approves."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="adjustment_requests")
-    # Signed minor units: positive credits the user, negative debits them.
-    amount = models.BigIntegerField()
-    reason = models.TextField()
-    status = models.CharField(max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.REQUESTED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="adjustment_requests", verbose_name=_("account")
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=255, blank=True)
-    transfer = models.OneToOneField(Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Signed minor units: positive credits the user, negative debits them.
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    reason = models.TextField(verbose_name=_("reason"))
+    status = models.CharField(
+        max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.REQUESTED, verbose_name=_("status")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    decision_note = models.CharField(max_length=255, blank=True, verbose_name=_("decision note"))
+    transfer = models.OneToOneField(
+        Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
 
     class Meta:
+        verbose_name = _("adjustment request")
+        verbose_name_plural = _("adjustment requests")
         permissions = [
             ("request_adjustment", "Can request a manual balance adjustment"),
             ("approve_adjustment", "Can approve or reject a manual balance adjustment"),

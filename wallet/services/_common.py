@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
+from django.utils.translation import gettext as _
 
 from ..errors import (
     IdempotencyConflict,
@@ -78,9 +79,9 @@ def _check_key(idempotency_key: str) -> None:
 
 def _check_amount(amount: int) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidAmount("Amounts are integers of minor units.")
+        raise InvalidAmount(_("Amounts are integers of minor units."))
     if amount <= 0 or amount > MAX_AMOUNT:
-        raise InvalidAmount(f"Amount must be between 1 and {MAX_AMOUNT} minor units.")
+        raise InvalidAmount(_("Amount must be between 1 and %(max)s minor units.") % {"max": MAX_AMOUNT})
 
 
 _ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
@@ -116,5 +117,6 @@ def _lock_user_accounts(account_ids: Iterable[int]) -> dict[int, Account]:
 def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
     if existing.fingerprint != fingerprint:
         raise IdempotencyConflict(
-            f"Idempotency key {existing.idempotency_key!r} was already used for a different operation."
+            _("Idempotency key “%(key)s” was already used for a different operation.")
+            % {"key": existing.idempotency_key}
         )

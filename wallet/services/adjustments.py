@@ -3,6 +3,7 @@
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.approvals import lock_undecided, record_decision, require_staff_perm
 
@@ -36,13 +37,13 @@ def adjustment_request(*, account: Account, amount: int, reason: str, requested_
     `wallet.request_adjustment`).
     """
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0 or abs(amount) > MAX_AMOUNT:
-        raise InvalidAmount("An adjustment is a non-zero number of minor units.")
+        raise InvalidAmount(_("An adjustment is a non-zero number of minor units."))
     if account.is_system:
-        raise AdjustmentNotAllowed("Adjustments apply to user accounts.")
+        raise AdjustmentNotAllowed(_("Adjustments apply to user accounts."))
     if not reason.strip():
-        raise AdjustmentNotAllowed("An adjustment needs a reason.")
+        raise AdjustmentNotAllowed(_("An adjustment needs a reason."))
     require_staff_perm(
-        user_id=requested_by_id, perm="wallet.request_adjustment", action="request an adjustment", error=NOT_ALLOWED
+        user_id=requested_by_id, perm="wallet.request_adjustment", action=_("request an adjustment"), error=NOT_ALLOWED
     )
     return AdjustmentRequest.objects.create(
         account=account, amount=amount, reason=reason.strip(), requested_by_id=requested_by_id
@@ -56,10 +57,10 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
     `wallet.approve_adjustment`), InsufficientFunds for a debit larger than what the user has
     available (the request then stays pending).
     """
-    require_staff_perm(user_id=approver_id, perm=APPROVE, action="approve an adjustment", error=NOT_ALLOWED)
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action=_("approve an adjustment"), error=NOT_ALLOWED)
     with transaction.atomic(durable=True):
         req = lock_undecided(
-            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what="Adjustment", error=NOT_ALLOWED
+            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what=_("Adjustment"), error=NOT_ALLOWED
         )
         issuance = system_account(name=SystemAccount.ISSUANCE, currency=req.account.currency_id)
         source, target = (issuance, req.account) if req.amount > 0 else (req.account, issuance)
@@ -80,10 +81,10 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
 
 def adjustment_reject(*, request_id: int, approver_id: int, note: str = "") -> AdjustmentRequest:
     """Reject a pending adjustment; nothing is posted. Raises AdjustmentNotAllowed as approve does."""
-    require_staff_perm(user_id=approver_id, perm=APPROVE, action="reject an adjustment", error=NOT_ALLOWED)
+    require_staff_perm(user_id=approver_id, perm=APPROVE, action=_("reject an adjustment"), error=NOT_ALLOWED)
     with transaction.atomic(durable=True):
         req = lock_undecided(
-            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what="Adjustment", error=NOT_ALLOWED
+            AdjustmentRequest, request_id=request_id, decider_id=approver_id, what=_("Adjustment"), error=NOT_ALLOWED
         )
         record_decision(req, AdjustmentStatus.REJECTED, decider_id=approver_id, note=note)
     return req

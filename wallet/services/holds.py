@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.events import Event, record
 
@@ -53,7 +54,7 @@ def hold_place(
     _check_amount(amount)
     _check_key(idempotency_key)
     if account.is_system:
-        raise InvalidAmount("Holds are placed on user accounts only.")
+        raise InvalidAmount(_("Holds are placed on user accounts only."))
     cause_fields = _cause_fields(cause)
     fingerprint = _fingerprint(
         op="hold",
@@ -108,7 +109,7 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
     or expired hold), InvalidAmount, CurrencyMismatch.
     """
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise InvalidAmount("A capture is a whole, non-negative number of minor units.")
+        raise InvalidAmount(_("A capture is a whole, non-negative number of minor units."))
     with transaction.atomic():
         hold = _lock_hold(hold_id)  # holds before accounts: the global lock order
         if hold.status == HoldStatus.CAPTURED and hold.captured_amount == amount:
@@ -118,16 +119,18 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
         if amount == 0 and hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
             return None
         if hold.status != HoldStatus.PENDING:
-            raise HoldNotPending(f"Hold #{hold.pk} is {hold.status}.")
+            raise HoldNotPending(
+                _("Hold #%(id)s is %(status)s.") % {"id": hold.pk, "status": hold.get_status_display()}
+            )
         if amount > hold.amount:
-            raise InvalidAmount(f"Capture must be between 0 and {hold.amount}.")
+            raise InvalidAmount(_("Capture must be between 0 and %(amount)s.") % {"amount": hold.amount})
         if amount == 0:
             _hold_resolve(hold, HoldStatus.RELEASED)
             return None
         if to_account.pk == hold.account_id:
-            raise InvalidAmount("A hold is captured into another account than the one it is on.")
+            raise InvalidAmount(_("A hold is captured into another account than the one it is on."))
         if to_account.currency_id != hold.account.currency_id:
-            raise CurrencyMismatch("A hold is captured in its own currency.")
+            raise CurrencyMismatch(_("A hold is captured in its own currency."))
         locked = _lock_user_accounts([hold.account_id, to_account.pk])
         transfer = _write_transfer(
             locked=locked,
@@ -172,7 +175,9 @@ def hold_release(*, hold_id: int) -> Hold:
         if hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
             return hold
         if hold.status != HoldStatus.PENDING:
-            raise HoldNotPending(f"Hold #{hold.pk} is {hold.status}.")
+            raise HoldNotPending(
+                _("Hold #%(id)s is %(status)s.") % {"id": hold.pk, "status": hold.get_status_display()}
+            )
         _hold_resolve(hold, HoldStatus.RELEASED)
     return hold
 

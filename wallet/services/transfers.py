@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
+from django.utils.translation import gettext as _
 
 from ..errors import (
     AlreadyReversed,
@@ -63,7 +64,8 @@ def transfer_post(
         or amount > reverses.amount
     ):
         raise InvalidAmount(
-            f"A reversal of transfer #{reverses.pk} must swap its accounts and move at most its amount."
+            _("A reversal of transfer #%(id)s must swap its accounts and move at most its amount.")
+            % {"id": reverses.pk}
         )
     return _post(
         from_account=from_account,
@@ -94,9 +96,9 @@ def _post(
     _check_amount(amount)
     _check_key(idempotency_key)
     if from_account.currency_id != to_account.currency_id:
-        raise CurrencyMismatch("Both accounts of a transfer must be in one currency.")
+        raise CurrencyMismatch(_("Both accounts of a transfer must be in one currency."))
     if from_account.pk == to_account.pk:
-        raise InvalidAmount("A transfer needs two different accounts.")
+        raise InvalidAmount(_("A transfer needs two different accounts."))
     fingerprint = _fingerprint(
         op="transfer",
         debit=from_account.pk,
@@ -145,7 +147,7 @@ def _post(
         existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             if reverses_id is not None and Transfer.objects.filter(reverses_id=reverses_id).exists():
-                raise AlreadyReversed(f"Transfer #{reverses_id} was already reversed.") from None
+                raise AlreadyReversed(_("Transfer #%(id)s was already reversed.") % {"id": reverses_id}) from None
             raise
         _same_or_conflict(existing, fingerprint)
         return existing
