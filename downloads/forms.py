@@ -28,6 +28,8 @@ class JobStartForm(forms.Form):
     )
     newest = forms.IntegerField(required=False, min_value=1, label="Or the newest songs I don't have")
     use_free_downloads = forms.BooleanField(required=False, initial=True, label="Use my free downloads first")
+    # Set on the confirmation page: a double submit of it starts one job.
+    idempotency_key = forms.CharField(required=False, max_length=100)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

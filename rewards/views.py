@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import GoldbookError, page_error
@@ -19,6 +20,7 @@ from . import selectors, services
 from .errors import RewardsError
 from .forms import AwardForm, BountyForm, RedeemForm
 from .models import Bounty, EarningRule, Period, RedemptionStatus, Reward, RewardProfile
+from .quotes import spend_quote
 from .throttle import bounty_award_throttle
 
 PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
@@ -53,7 +55,8 @@ def store(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
-    """GET: the confirmation page (the modal's no-JS twin). POST: redeem, then back to the store."""
+    """GET, or a POST without `confirm`: the page that asks first (the modal's no-JS twin).
+    A confirmed POST redeems (once per confirmation key), then back to the store."""
     user_id = signed_in_id(request)
     item = next((i for i in selectors.store_items(user_id=user_id) if i.reward.pk == reward_id), None)
     if item is None:
@@ -61,14 +64,17 @@ def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
             raise Http404("No such reward.")
         messages.error(request, "This reward is not available any more.")
         return redirect("rewards:store")
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("confirm") == "1":
         _redeem(request, item=item, user_id=user_id)
         return redirect("rewards:store")
-    balance = balance_for_user(user_id=user_id).available_decimal
     return render(
         request,
         "rewards/redeem_confirm.html",
-        {"item": item, "balance": balance, "after": balance - item.price_decimal, "idempotency_key": uuid.uuid4().hex},
+        {
+            "item": item,
+            "quote": spend_quote(user_id=user_id, cost=item.price_decimal),
+            "idempotency_key": uuid.uuid4().hex,
+        },
     )
 
 
@@ -108,18 +114,32 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 
 
 def bounties(request: HttpRequest) -> HttpResponse:
+    """The open bounties and the form to offer one. A valid offer is asked first ("spend X,
+    balance after Y"); only the confirmed POST moves the coins into escrow."""
     form = BountyForm(initial={"idempotency_key": uuid.uuid4().hex})
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
         form = BountyForm(request.POST)
+        if form.is_valid() and request.POST.get("confirm") != "1":
+            return _bounty_confirm(request, form)
         bounty = _bounty_create(form, offerer_id=signed_in_id(request)) if form.is_valid() else None
         if bounty is not None:
-            messages.success(request, f"Your bounty is open: {bounty.title}.")
+            messages.success(request, _("Your bounty is open: %(title)s.") % {"title": bounty.title})
             return redirect("rewards:bounty", bounty_id=bounty.pk)
     currency = default_currency()
     rows = [(b, currency.to_decimal(b.amount)) for b in selectors.bounties_open()[:100]]
     return render(request, "rewards/bounties.html", {"rows": rows, "form": form})
+
+
+def _bounty_confirm(request: HttpRequest, form: BountyForm) -> HttpResponse:
+    data = form.cleaned_data
+    if not data["idempotency_key"]:
+        data["idempotency_key"] = uuid.uuid4().hex
+    names = ("thread_ref", "title", "coins", "expires_in_days", "idempotency_key")
+    hidden = [(name, str(data[name])) for name in names]
+    quote = spend_quote(user_id=signed_in_id(request), cost=data["coins"])
+    return render(request, "rewards/bounty_confirm.html", {"data": data, "hidden": hidden, "quote": quote})
 
 
 def _bounty_create(form: BountyForm, *, offerer_id: int) -> Bounty | None:
