@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .rates import ExchangeRate as ExchangeRate  # the app registry finds models here
+
 FEATURED_BADGE = "MOST POPULAR"
 
 
@@ -68,23 +70,6 @@ class BonusTier(models.Model):
 
     def __str__(self) -> str:
         return f"+{self.percent}% from ${Decimal(self.min_usd_cents) / 100:.2f}"
-
-
-class PricingConfig(models.Model):
-    """Admin-set display settings (one row, pk=1)."""
-
-    cny_per_usd = models.DecimalField(
-        max_digits=10, decimal_places=4, help_text="Yuan shown per US dollar on the recharge page."
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "pricing settings"
-        verbose_name_plural = "pricing settings"
-        constraints = [models.CheckConstraint(condition=Q(cny_per_usd__gt=0), name="payments_cny_rate_gt_0")]
-
-    def __str__(self) -> str:
-        return f"1 USD = {self.cny_per_usd} CNY"
 
 
 class Provider(models.TextChoices):
