@@ -51,7 +51,12 @@ def _catalog_context(request: HttpRequest) -> dict[str, object]:
         "page_obj": page,
         "song_price": currency.to_decimal(song_price_minor()),
         "max_songs": settings.DOWNLOADS_MAX_SONGS_PER_JOB,
-        "kinds": [("", "Everything"), (ItemKind.SONG, "Songs"), (ItemKind.EA, "EAs"), (ItemKind.PREMIUM, "Premium")],
+        "kinds": [
+            ("", _("Everything")),
+            (ItemKind.SONG, _("Songs")),
+            (ItemKind.EA, _("EAs")),
+            (ItemKind.PREMIUM, _("Premium")),
+        ],
     }
     if user is not None:
         ctx["free_tier"] = selectors.free_tier(user_id=user.pk)

@@ -14,7 +14,7 @@
       var minor = 0;
       boxes.forEach(function (b) { minor += parseInt(b.getAttribute("data-price") || "0", 10); });
       if (count) count.textContent = String(boxes.length);
-      if (total) total.textContent = boxes.length ? "up to " + (minor / Math.pow(10, places)).toFixed(places) : "";
+      if (total) total.textContent = boxes.length ? (total.getAttribute("data-up-to") || "up to") + " " + (minor / Math.pow(10, places)).toFixed(places) : "";
     };
     form.addEventListener("change", update);
     update();

@@ -70,7 +70,7 @@
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     walletBtn.addEventListener("click", function () {
       var account;
-      status.textContent = "Asking your wallet…";
+      status.textContent = status.getAttribute("data-asking");
       window.ethereum.request({ method: "eth_requestAccounts" })
         .then(function (accounts) {
           account = accounts[0];
@@ -82,7 +82,7 @@
         })
         .then(function (r) { return r.json(); })
         .then(function (challenge) {
-          status.textContent = "Please sign the message in your wallet.";
+          status.textContent = status.getAttribute("data-sign");
           return window.ethereum.request({ method: "personal_sign", params: [challenge.message, account] });
         })
         .then(function (signature) {
@@ -91,7 +91,7 @@
           form.submit();
         })
         .catch(function (err) {
-          status.textContent = "The wallet did not sign (" + (err && err.message ? err.message : "cancelled") + "). You can sign by hand below.";
+          status.textContent = status.getAttribute("data-refused") + (err && err.message ? " (" + err.message + ")" : "");
         });
     });
   }

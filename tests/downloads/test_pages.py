@@ -100,7 +100,7 @@ def test_insufficient_credits_page_message_links_to_recharge(client):
     assert b"disabled" in ask.content and not DownloadJob.objects.exists()
     resp = client.post("/downloads/jobs/", {"item_ids": [s.pk for s in songs], "confirm": "1"})
     assert resp.status_code == 402
-    assert b"You need 0.55 more credits to download 3 songs" in resp.content
+    assert b"You need 0.55 more Credits to download 3 songs" in resp.content
     assert not DownloadJob.objects.exists()
 
 

@@ -106,7 +106,7 @@ def test_dashboard_panel_contract(rf):
     from django.template.loader import render_to_string
 
     html = render_to_string(panel.template, {**panel.context, "user": user, "currency_name": "Credits"})
-    assert "Redeem coins" in html and "/r/" in html
+    assert "Redeem Credits" in html and "/r/" in html
 
 
 def test_create_integration_command(capsys):
@@ -154,7 +154,7 @@ def test_bounty_page_follows_the_bounty_status(client):
     bounty = services.bounty_create(offerer_id=offerer.pk, thread_ref="t/1", title="Help me", amount=2000)
     client.force_login(offerer)
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
-    assert "badge-green" in page and "Ends in" in page and "Cancel and get the coins back" in page
+    assert "badge-green" in page and "Ends in" in page and "Cancel and get the Credits back" in page
     assert "No answer by a Goldbook member" in page
     answer(winner, "t/1", "a-1")
     assert "Award bounty" in client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
