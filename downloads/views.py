@@ -266,7 +266,7 @@ def _ea_upload(request: HttpRequest, guard: uploads.UploadGuard) -> HttpResponse
         except DownloadError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
+            messages.success(request, _("Thanks! Your EA is waiting for staff review; we will email you the result."))
             return redirect("downloads:item", pk=item.pk)
     if guard.message is not None:
         form.add_error(guard.field, guard.message)

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -49,11 +50,11 @@ def _methods() -> list[MethodOption]:
     cp_ready = services.coinpayments_configured()
     e9th_ready = bool(settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS)
     methods = [
-        MethodOption(PayMethod.COINPAYMENTS, "USDT or other crypto (CoinPayments)", cp_ready),
-        MethodOption(PayMethod.E9TH, "E9th stablecoin from your linked wallet", e9th_ready),
+        MethodOption(PayMethod.COINPAYMENTS, _("USDT or other crypto (CoinPayments)"), cp_ready),
+        MethodOption(PayMethod.E9TH, _("E9th stablecoin from your linked wallet"), e9th_ready),
     ]
     if services.demo_enabled():
-        methods.append(MethodOption(PayMethod.DEMO, "Demo payment — no real money (development site only)", True))
+        methods.append(MethodOption(PayMethod.DEMO, _("Demo payment — no real money (development site only)"), True))
     return methods
 
 
@@ -106,7 +107,7 @@ def _start(request: HttpRequest, data: dict[str, object]) -> HttpResponse:
     method = data["method"]
     if method == PayMethod.E9TH:
         if quote.package is None:
-            messages.error(request, "E9th deposits buy a package: choose one of the packages.")
+            messages.error(request, _("E9th deposits buy a package: choose one of the packages."))
             return redirect("payments:recharge")
         return redirect(f"{reverse('payments:e9th_deposit')}?package={quote.package.pk}")
     if method == PayMethod.DEMO:
@@ -256,13 +257,13 @@ def e9th_deposit(request: HttpRequest) -> HttpResponse:
     package_id = str(request.POST.get("package_id") or request.GET.get("package"))
     package = CreditPackage.objects.filter(pk=int(package_id), active=True).first() if package_id.isdecimal() else None
     if package is None:
-        messages.error(request, "Choose a package to pay with E9th stablecoin.")
+        messages.error(request, _("Choose a package to pay with E9th stablecoin."))
         return redirect("payments:recharge")
     form = ChainClaimForm(request.POST or None, initial={"package_id": package.pk})
     linked = selectors.linked_wallet(user_id=signed_in_member(request).pk)
     if request.method == "POST" and form.is_valid():
         if linked is None:
-            messages.error(request, "Link your wallet first: the deposit must come from it.")
+            messages.error(request, _("Link your wallet first: the deposit must come from it."))
             return redirect("payments:wallet_connect")
         claimed = _claim_deposit(request, form, package=package, linked=linked)
         if claimed is not None:
@@ -319,7 +320,7 @@ def wallet_connect(request: HttpRequest) -> HttpResponse:
     elif request.method == "POST":
         form = WalletLinkForm(request.POST)
         if form.is_valid() and _link_wallet(request, form):
-            messages.success(request, "Your E9th wallet is linked.")
+            messages.success(request, _("Your E9th wallet is linked."))
             target = request.POST.get("next", "")
             local = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
             return redirect(target if local else "payments:wallet_connect")  # never off-site (issue 11 item 14)

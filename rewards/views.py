@@ -23,7 +23,7 @@ from .models import Bounty, EarningRule, Period, RedemptionStatus, Reward, Rewar
 from .quotes import spend_quote
 from .throttle import bounty_award_throttle
 
-PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
+PERIODS = [(Period.ALL, Period.ALL.label), (Period.MONTH, Period.MONTH.label), (Period.WEEK, Period.WEEK.label)]
 
 
 def _widget(request: HttpRequest) -> selectors.ProfileWidget | None:
@@ -62,7 +62,7 @@ def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
     if item is None:
         if not Reward.objects.filter(pk=reward_id).exists():
             raise Http404("No such reward.")
-        messages.error(request, "This reward is not available any more.")
+        messages.error(request, _("This reward is not available any more."))
         return redirect("rewards:store")
     if request.method == "POST" and request.POST.get("confirm") == "1":
         _redeem(request, item=item, user_id=user_id)
@@ -87,16 +87,20 @@ def _redeem(request: HttpRequest, *, item: selectors.StoreItem, user_id: int) ->
         result = services.reward_redeem(user_id=user_id, reward_id=item.reward.pk, idempotency_key=key or None)
     except InsufficientFunds as exc:
         needed = default_currency().to_decimal(exc.needed)
-        messages.error(request, f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {name}.")
+        messages.error(
+            request,
+            _("You need %(needed)s more %(money)s to redeem %(name)s.")
+            % {"needed": needed, "money": _(settings.GOLDBOOK_CURRENCY_NAME), "name": name},
+        )
     except GoldbookError as exc:  # RewardsError, or the wallet's IdempotencyConflict
         page_error(request, exc)
     else:
         if not result.created:
-            messages.info(request, f"You already redeemed {name} with this confirmation.")
+            messages.info(request, _("You already redeemed %(name)s with this confirmation.") % {"name": name})
         elif result.redemption.status == RedemptionStatus.PENDING:
-            messages.success(request, f"You redeemed {name}. Staff will fulfil it shortly.")
+            messages.success(request, _("You redeemed %(name)s. Staff will fulfil it shortly.") % {"name": name})
         else:
-            messages.success(request, f"You redeemed {name}. Enjoy!")
+            messages.success(request, _("You redeemed %(name)s. Enjoy!") % {"name": name})
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
@@ -155,7 +159,7 @@ def _bounty_create(form: BountyForm, *, offerer_id: int) -> Bounty | None:
             idempotency_key=data["idempotency_key"] or None,
         )
     except InsufficientFunds as exc:
-        form.add_error("coins", f"You have {default_currency().to_decimal(exc.available)} available.")
+        form.add_error("coins", _("You have %(n)s available.") % {"n": default_currency().to_decimal(exc.available)})
     except RewardsError as exc:
         form.add_error(None, exc.message)
     return None
@@ -184,7 +188,7 @@ def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
 def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
     form = AwardForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose the answer to award.")
+        messages.error(request, _("Choose the answer to award."))
         return redirect("rewards:bounty", bounty_id=bounty_id)
     try:
         bounty_award_throttle(request, actor_id=signed_in_id(request))
@@ -195,7 +199,8 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
         page_error(request, exc)
     else:
         winner = bounty.winner
-        messages.success(request, f"Bounty awarded to {selectors.member_name(winner) if winner else 'the winner'}.")
+        name = selectors.member_name(winner) if winner else _("the winner")
+        messages.success(request, _("Bounty awarded to %(name)s.") % {"name": name})
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -207,7 +212,11 @@ def bounty_cancel(request: HttpRequest, bounty_id: int) -> HttpResponse:
     except RewardsError as exc:
         page_error(request, exc)
     else:
-        messages.success(request, "Bounty cancelled; the coins are back in your balance.")
+        messages.success(
+            request,
+            _("Bounty cancelled; the %(money)s are back in your balance.")
+            % {"money": _(settings.GOLDBOOK_CURRENCY_NAME)},
+        )
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -216,11 +225,13 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
     code = code.strip()[:16]
     profile = RewardProfile.objects.select_related("user").filter(referral_code=code).first()
     if profile is None:
-        messages.warning(request, "This invitation link is not valid, but you are welcome anyway.")
+        messages.warning(request, _("This invitation link is not valid, but you are welcome anyway."))
         return redirect("home")
     if request.user.is_authenticated:
-        messages.info(request, "You already have an account: invitations are for new members.")
+        messages.info(request, _("You already have an account: invitations are for new members."))
         return redirect("home")
     request.session["referral_code"] = code
-    messages.info(request, f"{selectors.member_name(profile.user)} invited you. Sign up to join them.")
+    messages.info(
+        request, _("%(name)s invited you. Sign up to join them.") % {"name": selectors.member_name(profile.user)}
+    )
     return redirect("home")

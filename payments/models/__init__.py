@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .rates import ExchangeRate as ExchangeRate  # the app registry finds models here
 
@@ -73,20 +74,20 @@ class BonusTier(models.Model):
 
 
 class Provider(models.TextChoices):
-    COINPAYMENTS = "coinpayments", "CoinPayments"
-    E9TH = "e9th", "E9th stablecoin"
-    DEMO = "demo", "Demo (no real money)"
+    COINPAYMENTS = "coinpayments", _("CoinPayments")
+    E9TH = "e9th", _("E9th stablecoin")
+    DEMO = "demo", _("Demo (no real money)")
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for payment"
-    CONFIRMING = "confirming", "Confirming"
-    COMPLETED = "completed", "Completed"
-    EXPIRED = "expired", "Expired"
-    UNDERPAID = "underpaid", "Underpaid"
-    NEEDS_REVIEW = "needs_review", "Needs review"
-    FAILED = "failed", "Failed"
-    REFUNDED = "refunded", "Refunded"
+    PENDING = "pending", _("Waiting for payment")
+    CONFIRMING = "confirming", _("Confirming")
+    COMPLETED = "completed", _("Completed")
+    EXPIRED = "expired", _("Expired")
+    UNDERPAID = "underpaid", _("Underpaid")
+    NEEDS_REVIEW = "needs_review", _("Needs review")
+    FAILED = "failed", _("Failed")
+    REFUNDED = "refunded", _("Refunded")
 
 
 S = PaymentStatus
@@ -265,9 +266,9 @@ class WalletChallenge(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    REQUESTED = "requested", "Awaiting approval"
-    APPROVED = "approved", "Approved and reversed"
-    REJECTED = "rejected", "Rejected"
+    REQUESTED = "requested", _("Awaiting approval")
+    APPROVED = "approved", _("Approved and reversed")
+    REJECTED = "rejected", _("Rejected")
 
 
 class RefundRequest(models.Model):
