@@ -75,3 +75,14 @@ def test_receipt_is_printable_and_only_for_the_owner(client, rsps, cp_settings):
     assert client.get(f"/payments/{payment.pk}/receipt/").status_code == 404
     client.logout()
     assert client.get(f"/payments/{payment.pk}/receipt/").status_code == 302
+
+
+def test_checkout_and_spend_pages_read_in_chinese(client, rsps, cp_settings, settings):
+    settings.LANGUAGE_CODE = "zh-hans"  # what a Chinese browser gets (LocaleMiddleware or not)
+    user = UserFactory(display_currency="CNY")
+    payment = make_payment(rsps, user)
+    ExchangeRate.objects.create(currency="CNY", rate=Decimal("7.2"), effective_date=date(2026, 1, 5))
+    client.force_login(user)
+    html = client.get(f"/payments/{payment.pk}/").content.decode()
+    assert "只能通过 TRC20 网络转入 USDT" in html and "剩余时间" in html and "≈ ¥360.00，按 2026年1月5日 汇率" in html
+    assert f"订单 #{payment.pk} 的收据" in client.get(f"/payments/{payment.pk}/receipt/").content.decode()
