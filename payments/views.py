@@ -148,7 +148,7 @@ def checkout(request: HttpRequest, pk: int) -> HttpResponse:
             "is_demo": payment.provider == Provider.DEMO,
             "is_open": is_open,
             "statuses": PaymentStatus,
-            "network": network_of(payment.coin) if payment.coin else None,
+            "network": network_of(payment.coin) if payment.coin and payment.provider != Provider.DEMO else None,
             "wallet_uri": payment_uri(coin=payment.coin, address=payment.address, amount=payment.coin_amount),
             "window": selectors.payment_window(payment, now=timezone.now()) if is_open else None,
             "member_tz": _member_tz(request),
