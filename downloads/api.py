@@ -5,6 +5,7 @@ from typing import Annotated
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
@@ -141,7 +142,7 @@ def start_download(
             idempotency_key=key,
         )
     except InsufficientFunds as exc:
-        return _insufficient(exc, what=f"download {payload.requested_songs} songs")
+        return _insufficient(exc, what=gettext("download %(n)s songs") % {"n": payload.requested_songs})
     # The answer comes from what the service returned, nothing read after commit: a failing
     # read here would answer 500 for a job that exists and hides its id from the client.
     currency = started.currency
@@ -191,7 +192,7 @@ def item_download(
     try:
         delivery = services.item_download(user=user, item_id=item_id, idempotency_key=key)
     except InsufficientFunds as exc:
-        return _insufficient(exc, what="download this item")
+        return _insufficient(exc, what=gettext("download this item"))
     currency = delivery.currency  # from the service: no read after the charge committed
     return Status(
         200,

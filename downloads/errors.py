@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from core.errors import GoldbookError
 from core.idempotency import IdempotencyConflict
@@ -128,5 +128,6 @@ class Shortfall:
             "credits_required": self.required,
             "credits_available": self.available,
             "credits_needed": self.needed,
-            "message": f"You need {self.needed} more credits to {self.what}. Please purchase more credits.",
+            "message": gettext("You need %(needed)s more credits to %(what)s. Please purchase more credits.")
+            % {"needed": self.needed, "what": self.what},
         }
