@@ -107,10 +107,12 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
     if job.is_completed:
         url = request.build_absolute_uri(links.url(user_id=job.user_id, kind="job", object_id=job.pk))
     messages = {
-        JobStatus.QUEUED: "Waiting for a worker.",
-        JobStatus.RUNNING: f"Packing {job.progress_done} of {job.requested_songs} songs.",
-        JobStatus.COMPLETED: f"Ready: {job.delivered_songs} songs, {currency.to_decimal(job.credits_charged)} credits.",
-        JobStatus.FAILED: job.error or "The download failed; nothing was charged.",
+        JobStatus.QUEUED: gettext("Waiting for a worker."),
+        JobStatus.RUNNING: gettext("Packing %(done)s of %(total)s songs.")
+        % {"done": job.progress_done, "total": job.requested_songs},
+        JobStatus.COMPLETED: gettext("Ready: %(n)s songs, %(charged)s credits.")
+        % {"n": job.delivered_songs, "charged": currency.to_decimal(job.credits_charged)},
+        JobStatus.FAILED: job.error or gettext("The download failed; nothing was charged."),
     }
     return {
         "job_id": job.public_id,
@@ -155,7 +157,7 @@ def start_download(
             "credits_available": currency.to_decimal(started.credits_available),
             "credits_after": currency.to_decimal(started.credits_after),
             "free_downloads_used": started.job.free_songs,
-            "message": "Download started. Credits will be deducted upon completion.",
+            "message": gettext("Download started. Credits will be deducted upon completion."),
         },
     )
 
@@ -224,5 +226,5 @@ def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, objec
         "free_downloads": allowance.remaining,
         "ads_watched_today": tier.ads_today,
         "ads_per_day": tier.ads_per_day,
-        "message": f"Thanks for watching! You have {allowance.remaining} free downloads.",
+        "message": gettext("Thanks for watching! You have %(n)s free downloads.") % {"n": allowance.remaining},
     }
