@@ -5,6 +5,7 @@ from typing import Annotated
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Field, Router, Schema, Status
 
 from accounts.api import token_auth
@@ -106,10 +107,12 @@ def job_payload(request: HttpRequest, job: DownloadJob) -> dict[str, object]:
     if job.is_completed:
         url = request.build_absolute_uri(links.url(user_id=job.user_id, kind="job", object_id=job.pk))
     messages = {
-        JobStatus.QUEUED: "Waiting for a worker.",
-        JobStatus.RUNNING: f"Packing {job.progress_done} of {job.requested_songs} songs.",
-        JobStatus.COMPLETED: f"Ready: {job.delivered_songs} songs, {currency.to_decimal(job.credits_charged)} credits.",
-        JobStatus.FAILED: job.error or "The download failed; nothing was charged.",
+        JobStatus.QUEUED: gettext("Waiting for a worker."),
+        JobStatus.RUNNING: gettext("Packing %(done)s of %(total)s songs.")
+        % {"done": job.progress_done, "total": job.requested_songs},
+        JobStatus.COMPLETED: gettext("Ready: %(n)s songs, %(charged)s credits.")
+        % {"n": job.delivered_songs, "charged": currency.to_decimal(job.credits_charged)},
+        JobStatus.FAILED: job.error or gettext("The download failed; nothing was charged."),
     }
     return {
         "job_id": job.public_id,
@@ -141,7 +144,7 @@ def start_download(
             idempotency_key=key,
         )
     except InsufficientFunds as exc:
-        return _insufficient(exc, what=f"download {payload.requested_songs} songs")
+        return _insufficient(exc, what=gettext("download %(n)s songs") % {"n": payload.requested_songs})
     # The answer comes from what the service returned, nothing read after commit: a failing
     # read here would answer 500 for a job that exists and hides its id from the client.
     currency = started.currency
@@ -154,7 +157,7 @@ def start_download(
             "credits_available": currency.to_decimal(started.credits_available),
             "credits_after": currency.to_decimal(started.credits_after),
             "free_downloads_used": started.job.free_songs,
-            "message": "Download started. Credits will be deducted upon completion.",
+            "message": gettext("Download started. Credits will be deducted upon completion."),
         },
     )
 
@@ -191,7 +194,7 @@ def item_download(
     try:
         delivery = services.item_download(user=user, item_id=item_id, idempotency_key=key)
     except InsufficientFunds as exc:
-        return _insufficient(exc, what="download this item")
+        return _insufficient(exc, what=gettext("download this item"))
     currency = delivery.currency  # from the service: no read after the charge committed
     return Status(
         200,
@@ -223,5 +226,5 @@ def ads_complete(request: HttpRequest, payload: AdCompleteIn) -> dict[str, objec
         "free_downloads": allowance.remaining,
         "ads_watched_today": tier.ads_today,
         "ads_per_day": tier.ads_per_day,
-        "message": f"Thanks for watching! You have {allowance.remaining} free downloads.",
+        "message": gettext("Thanks for watching! You have %(n)s free downloads.") % {"n": allowance.remaining},
     }

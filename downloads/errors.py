@@ -5,20 +5,31 @@ Running short of credits is wallet's `InsufficientFunds`; `Shortfall` tells it t
 always has, for the API (the seed's 402 body) and the pages alike.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+from django.utils.translation import gettext, gettext_lazy
 
 from core.errors import GoldbookError
 from core.idempotency import IdempotencyConflict
 from wallet.errors import InsufficientFunds
 from wallet.selectors import default_currency
 
+# Messages translate when shown (the API's `message` follows Accept-Language); typed as str, the
+# type GoldbookError.message has, since a lazy string is one wherever it is used.
+_ = cast("Callable[[str], str]", gettext_lazy)
+
 
 class DownloadError(GoldbookError):
     code = "download_error"
     status = 400
-    default_message = "The download could not be completed."
+    default_message = _("The download could not be completed.")
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        # Text now, in the language of the request that raised it (JSON bodies need a str).
+        super().__init__(str(message if message is not None else self.default_message), **kwargs)
 
 
 class InvalidRequest(DownloadError):
@@ -44,13 +55,13 @@ class NotEnoughSongs(DownloadError):
 class ItemUnavailable(DownloadError):
     code = "item_not_found"
     status = 404
-    default_message = "There is no downloadable item with that id."
+    default_message = _("There is no downloadable item with that id.")
 
 
 class JobNotFound(DownloadError):
     code = "job_not_found"
     status = 404
-    default_message = "There is no download job with that id on your account."
+    default_message = _("There is no download job with that id on your account.")
 
 
 class ItemForbidden(DownloadError):
@@ -84,7 +95,7 @@ class AdDailyLimit(DownloadError):
 class UploadQuotaExceeded(DownloadError):
     code = "upload_quota_exceeded"
     status = 413
-    default_message = "This upload would exceed your upload quota."
+    default_message = _("This upload would exceed your upload quota.")
 
 
 class VerificationError(DownloadError):
@@ -117,5 +128,6 @@ class Shortfall:
             "credits_required": self.required,
             "credits_available": self.available,
             "credits_needed": self.needed,
-            "message": f"You need {self.needed} more credits to {self.what}. Please purchase more credits.",
+            "message": gettext("You need %(needed)s more credits to %(what)s. Please purchase more credits.")
+            % {"needed": self.needed, "what": self.what},
         }

@@ -15,6 +15,7 @@ from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import F, Q
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext_lazy as _
 
 
 def item_storage() -> Storage:
@@ -42,21 +43,21 @@ def report_upload_to(instance: "Item", filename: str) -> str:
 
 
 class ItemKind(models.TextChoices):
-    SONG = "song", "Song"
-    EA = "ea", "Expert advisor"
-    PREMIUM = "premium", "Premium content"
+    SONG = "song", _("Song")
+    EA = "ea", _("Expert advisor")
+    PREMIUM = "premium", _("Premium content")
 
 
 class PricingMode(models.TextChoices):
-    METERED = "metered", "Pay per download"
-    UNLOCK = "unlock", "Pay once, download again free"
+    METERED = "metered", _("Pay per download")
+    UNLOCK = "unlock", _("Pay once, download again free")
 
 
 class Verification(models.TextChoices):
-    NOT_REQUIRED = "not_required", "Not required"
-    PENDING = "pending", "Awaiting review"
-    VERIFIED = "verified", "Verified"
-    REJECTED = "rejected", "Rejected"
+    NOT_REQUIRED = "not_required", _("Not required")
+    PENDING = "pending", _("Awaiting review")
+    VERIFIED = "verified", _("Verified")
+    REJECTED = "rejected", _("Rejected")
 
 
 class Platform(models.TextChoices):
@@ -156,10 +157,10 @@ class Item(models.Model):
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
 
 
 class DownloadJob(models.Model):
@@ -275,10 +276,10 @@ class DownloadJobItem(models.Model):
 
 
 class RecordSource(models.TextChoices):
-    JOB = "job", "Download job"
-    METERED = "metered", "Pay per download"
-    UNLOCK = "unlock", "Unlock"
-    FREE = "free", "Free item"
+    JOB = "job", _("Download job")
+    METERED = "metered", _("Pay per download")
+    UNLOCK = "unlock", _("Unlock")
+    FREE = "free", _("Free item")
 
 
 class DownloadRecord(models.Model):

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
@@ -10,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
+from wallet.selectors import balance_for_user
 
 from .models import (
     AdCompletion,
@@ -20,6 +22,7 @@ from .models import (
     ItemKind,
     Unlock,
     Verification,
+    song_price_minor,
 )
 
 
@@ -146,3 +149,42 @@ def free_tier(*, user_id: int) -> FreeTier:
         ads_per_day=settings.DOWNLOADS_AD_GRANTS_PER_DAY,
         ads_enabled=bool(settings.ADS_HMAC_SECRET),
     )
+
+
+@dataclass(frozen=True)
+class SpendQuote:
+    """What a download will cost the member, before it is confirmed: "spend X, balance after Y",
+    with the shortfall when the spendable balance is short (all in the site currency)."""
+
+    cost: Decimal
+    available: Decimal
+    free_songs: int = 0
+
+    @property
+    def after(self) -> Decimal:
+        return self.available - self.cost
+
+    @property
+    def shortfall(self) -> Decimal:
+        return max(self.cost - self.available, Decimal(0))
+
+    @property
+    def affordable(self) -> bool:
+        return self.cost <= self.available
+
+
+def item_quote(*, user: User, item: Item) -> SpendQuote:
+    """An item's price for this member: nothing for a free item or one they already unlocked."""
+    owned = item.is_unlock and Unlock.objects.filter(user_id=user.pk, item_id=item.pk).exists()
+    balance = balance_for_user(user_id=user.pk)
+    cost = 0 if owned else item.price
+    return SpendQuote(cost=balance.currency.to_decimal(cost), available=balance.available_decimal)
+
+
+def job_quote(*, user: User, songs: int, use_free_downloads: bool) -> SpendQuote:
+    """The most a job of `songs` songs holds now (the free downloads it would use first are
+    free); it charges only the songs delivered."""
+    free = min(free_downloads_remaining(user_id=user.pk), songs) if use_free_downloads else 0
+    balance = balance_for_user(user_id=user.pk)
+    cost = (songs - free) * song_price_minor()
+    return SpendQuote(cost=balance.currency.to_decimal(cost), available=balance.available_decimal, free_songs=free)

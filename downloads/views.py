@@ -1,6 +1,7 @@
 """HTML pages of downloads. Session-authenticated; POST forms carry CSRF; JS only enhances."""
 
 import mimetypes
+import uuid
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
@@ -10,7 +11,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,7 +27,7 @@ from wallet.selectors import balance_for_user, default_currency
 
 from . import links, selectors, services, uploads
 from .api import job_payload
-from .errors import DownloadError, Shortfall
+from .errors import DownloadError, ItemForbidden, Shortfall
 from .forms import CatalogFilterForm, EAUploadForm, JobStartForm
 from .links import LinkClaim
 from .models import DownloadJob, DownloadRecord, Item, ItemKind, JobStatus, Unlock, item_storage, song_price_minor
@@ -47,7 +51,12 @@ def _catalog_context(request: HttpRequest) -> dict[str, object]:
         "page_obj": page,
         "song_price": currency.to_decimal(song_price_minor()),
         "max_songs": settings.DOWNLOADS_MAX_SONGS_PER_JOB,
-        "kinds": [("", "Everything"), (ItemKind.SONG, "Songs"), (ItemKind.EA, "EAs"), (ItemKind.PREMIUM, "Premium")],
+        "kinds": [
+            ("", _("Everything")),
+            (ItemKind.SONG, _("Songs")),
+            (ItemKind.EA, _("EAs")),
+            (ItemKind.PREMIUM, _("Premium")),
+        ],
     }
     if user is not None:
         ctx["free_tier"] = selectors.free_tier(user_id=user.pk)
@@ -74,24 +83,61 @@ def _catalog_again(request: HttpRequest, *, status: int, **extra: object) -> Htt
 @login_required
 @require_POST
 def job_start(request: HttpRequest) -> HttpResponse:
+    """Without `confirm`: the page that asks first (what the job holds, balance after). With it:
+    start the job, once per confirmation key (a double submit lands on the same job)."""
     form = JobStartForm(request.POST)
     if not form.is_valid():
         errors = form.non_field_errors() or [e for errs in form.errors.values() for e in errs]
         return _catalog_again(request, status=400, job_errors=errors)
     picked = list(form.cleaned_data["item_ids"] or [])
     count = len(picked) or form.cleaned_data["newest"]
+    user = signed_in_member(request)
+    if request.POST.get("confirm") != "1":
+        return _confirm_job(request, form=form, songs=count)
     try:
         started = services.job_start(
-            user=signed_in_member(request),
+            user=user,
             requested_songs=count,
             item_ids=[i.pk for i in picked] or None,
             use_free_downloads=form.cleaned_data["use_free_downloads"],
+            idempotency_key=form.cleaned_data["idempotency_key"] or None,
         )
     except InsufficientFunds as exc:
-        return _catalog_again(request, status=402, insufficient=Shortfall.of(exc, what=f"download {count} songs"))
+        what = ngettext("download %(n)s song", "download %(n)s songs", count) % {"n": count}
+        return _catalog_again(request, status=402, insufficient=Shortfall.of(exc, what=what))
     except DownloadError as exc:
         return _catalog_again(request, status=exc.status, job_errors=[exc.message])
     return redirect("downloads:job", job_id=started.job.public_id)
+
+
+def _confirm_job(request: HttpRequest, *, form: JobStartForm, songs: int) -> HttpResponse:
+    """The confirmation page carries the member's choice on in hidden fields."""
+    data = form.cleaned_data
+    user = signed_in_member(request)
+    if data["newest"] and (found := len(selectors.new_songs_for(user=user, limit=songs))) < songs:
+        error = ngettext(
+            "Only %(found)s song you have not downloaded yet is in the catalog; you asked for %(asked)s.",
+            "Only %(found)s songs you have not downloaded yet are in the catalog; you asked for %(asked)s.",
+            found,
+        ) % {"found": found, "asked": songs}
+        return _catalog_again(request, status=400, job_errors=[error])
+    quote = selectors.job_quote(user=user, songs=songs, use_free_downloads=data["use_free_downloads"])
+    hidden = [("item_ids", str(i.pk)) for i in data["item_ids"] or []]
+    if data["newest"]:
+        hidden.append(("newest", str(data["newest"])))
+    if data["use_free_downloads"]:
+        hidden.append(("use_free_downloads", "on"))
+    ctx = {
+        "heading": ngettext("Download %(n)s song", "Download %(n)s songs", songs) % {"n": songs},
+        "songs": songs,
+        "quote": quote,
+        "action": reverse("downloads:job_start"),
+        "back_url": reverse("downloads:catalog"),
+        "submit_label": _("Start the download"),
+        "hidden": hidden,
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return render(request, "downloads/spend_confirm.html", ctx)
 
 
 def _owned_job(request: HttpRequest, job_id: str) -> DownloadJob:
@@ -158,22 +204,49 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def item_download(request: HttpRequest, pk: int) -> HttpResponse:
-    """Charge (or not, when unlocked) and send the browser to the signed link."""
-    key = request.POST.get("idempotency_key", "")[:100] or None
+    """GET, or a POST without `confirm`: the page that asks first ("spend X, balance after Y").
+    A confirmed POST charges (once per confirmation key) and sends the browser to the signed
+    link. Free items and items the member already unlocked cost nothing and need no asking."""
     user = signed_in_member(request)
+    item = selectors.listed_items().filter(pk=pk).first()
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "1"
+    if item is None and request.method == "GET":
+        raise Http404("No such item.")
+    if item is not None and not confirmed:
+        quote = selectors.item_quote(user=user, item=item)
+        if request.method == "GET" or quote.cost:
+            return _confirm_item(request, item=item, quote=quote)
+    key = request.POST.get("idempotency_key", "")[:100] or None
     try:
         delivery = services.item_download(user=user, item_id=pk, idempotency_key=key)
-    except InsufficientFunds as exc:
-        item = get_object_or_404(Item, pk=pk)
-        ctx = {"item": item, "price": default_currency().to_decimal(item.price), "can_access": True}
-        ctx["insufficient"] = Shortfall.of(exc, what=f"download “{item.title}”")
-        return render(request, "downloads/item.html", ctx, status=402)
+    except InsufficientFunds:
+        assert item is not None  # the service found it
+        return _confirm_item(request, item=item, quote=selectors.item_quote(user=user, item=item), status=402)
     except DownloadError as exc:
         page_error(request, exc)
         return redirect("downloads:catalog")
     return redirect(links.url(user_id=user.pk, kind=delivery.link_kind, object_id=delivery.link_id))
+
+
+def _confirm_item(request: HttpRequest, *, item: Item, quote: selectors.SpendQuote, status: int = 200) -> HttpResponse:
+    if not selectors.can_access(user=signed_in_member(request), item=item):
+        message = _("This item is only for members of %(group)s.") % {"group": item.access_group}
+        page_error(request, ItemForbidden(message))
+        return redirect("downloads:item", pk=item.pk)
+    unlock = item.is_unlock and quote.cost
+    ctx = {
+        "heading": (_("Unlock “%(title)s”") if unlock else _("Download “%(title)s”")) % {"title": item.title},
+        "item": item,
+        "quote": quote,
+        "action": reverse("downloads:item_download", args=[item.pk]),
+        "back_url": reverse("downloads:item", args=[item.pk]),
+        "submit_label": _("Unlock") if unlock else _("Download"),
+        "hidden": [],
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    return render(request, "downloads/spend_confirm.html", ctx, status=status)
 
 
 @csrf_exempt  # the body is read only after guard_upload installed its handler; csrf_protect below
@@ -193,7 +266,7 @@ def _ea_upload(request: HttpRequest, guard: uploads.UploadGuard) -> HttpResponse
         except DownloadError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, "Thanks! Your EA is waiting for staff review; we will email you the result.")
+            messages.success(request, _("Thanks! Your EA is waiting for staff review; we will email you the result."))
             return redirect("downloads:item", pk=item.pk)
     if guard.message is not None:
         form.add_error(guard.field, guard.message)

@@ -1,4 +1,4 @@
-"""Payments admin: packages, tiers and the CNY rate are editable; payments and provider
+"""Payments admin: packages, tiers and exchange rates are editable; payments and provider
 messages are read-only, changed only through actions that call services."""
 
 from fractions import Fraction
@@ -20,10 +20,10 @@ from .errors import PaymentError
 from .models import (
     BonusTier,
     CreditPackage,
+    ExchangeRate,
     LegacyConversion,
     LinkedWallet,
     Payment,
-    PricingConfig,
     ProviderMessage,
     RefundRequest,
     RefundStatus,
@@ -63,15 +63,16 @@ class BonusTierAdmin(FourEyesConfigAdmin):
         return raised(before, after, "percent") or lowered(before, after, "min_usd_cents")
 
 
-@admin.register(PricingConfig)
-class PricingConfigAdmin(SimpleHistoryAdmin):
-    list_display = ("cny_per_usd", "updated_at")
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(SimpleHistoryAdmin):
+    """Staff add a new dated row for a new rate; the member pages use the latest in force."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return not PricingConfig.objects.exists()
+    list_display = ("currency", "rate", "effective_date", "set_by", "created_at")
+    list_filter = ("currency",)
+    readonly_fields = ("set_by", "created_at")
 
-    def save_model(self, request: HttpRequest, obj: PricingConfig, form: Any, change: bool) -> None:
-        obj.pk = 1
+    def save_model(self, request: HttpRequest, obj: ExchangeRate, form: Any, change: bool) -> None:
+        obj.set_by_id = signed_in_id(request)
         super().save_model(request, obj, form, change)
 
 

@@ -2,14 +2,27 @@
 Each carries the HTTP status and short code the API answers with (core.api turns any of them
 into the JSON error body); pages show their message."""
 
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.utils.translation import gettext_lazy
+
 from core.errors import GoldbookError
 from core.idempotency import IdempotencyConflict, IdempotencyInProgress
+
+# Messages translate when shown (the API's `message` follows Accept-Language); typed as str, the
+# type GoldbookError.message has, since a lazy string is one wherever it is used.
+_ = cast("Callable[[str], str]", gettext_lazy)
 
 
 class PaymentError(GoldbookError):
     status = 400
     code = "payment_error"
-    default_message = "The payment could not be completed."
+    default_message = _("The payment could not be completed.")
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        # Text now, in the language of the request that raised it (JSON bodies need a str).
+        super().__init__(str(message if message is not None else self.default_message), **kwargs)
 
 
 class InvalidPurchase(PaymentError):

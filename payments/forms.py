@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from . import selectors
 
@@ -25,15 +26,15 @@ class CheckoutForm(forms.Form):
         if data.get("method") == PayMethod.COINPAYMENTS and data.get("coin") not in selectors.accepted_coins():
             self.add_error("coin", "Choose one of the listed coins.")
         if data.get("package_id") is None and data.get("custom_amount") is None:
-            raise forms.ValidationError("Choose a package or enter an amount.")
+            raise forms.ValidationError(_("Choose a package or enter an amount."))
         return data
 
 
 class ChainClaimForm(forms.Form):
     package_id = forms.IntegerField(min_value=1)
-    tx_hash = forms.CharField(max_length=100, label="Transaction hash")
+    tx_hash = forms.CharField(max_length=100, label=_("Transaction hash"))
 
 
 class WalletLinkForm(forms.Form):
-    wallet_address = forms.CharField(max_length=100, label="Wallet address")
-    signature = forms.CharField(max_length=200, label="Signature", widget=forms.Textarea(attrs={"rows": 3}))
+    wallet_address = forms.CharField(max_length=100, label=_("Wallet address"))
+    signature = forms.CharField(max_length=200, label=_("Signature"), widget=forms.Textarea(attrs={"rows": 3}))

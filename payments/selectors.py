@@ -1,11 +1,12 @@
 """Reads for payments: packages and prices, payments of a user, what the poller must look at."""
 
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from datetime import date, datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from wallet.selectors import default_currency, songs_for
 
@@ -13,10 +14,10 @@ from .models import (
     OPEN_STATUSES,
     BonusTier,
     CreditPackage,
+    ExchangeRate,
     LinkedWallet,
     Payment,
     PaymentStatus,
-    PricingConfig,
     Provider,
 )
 
@@ -41,14 +42,17 @@ def accepted_coins() -> list[str]:
     return [coin for coin in settings.COINPAYMENTS_ACCEPTED_COINS if coin not in test_coins]
 
 
-def cny_per_usd() -> Decimal:
-    config = PricingConfig.objects.filter(pk=1).first()
-    return config.cny_per_usd if config else Decimal(settings.PAYMENTS_DEFAULT_CNY_PER_USD)
+def display_rate(*, currency: str, on: date | None = None) -> ExchangeRate | None:
+    """The latest rate staff set for `currency` in force on `on` (today in the site's time
+    zone); None for USD or when staff set none (pages then show USD only, never a guess)."""
+    if currency == "USD":
+        return None
+    day = on or timezone.localdate()
+    return ExchangeRate.objects.filter(currency=currency, effective_date__lte=day).order_by("-effective_date").first()
 
 
-def usd_to_cny(cents: int, rate: Decimal | None = None) -> Decimal:
-    rate = rate if rate is not None else cny_per_usd()
-    return (Decimal(cents) / 100 * rate).quantize(CENT, rounding=ROUND_DOWN)
+def convert_usd(amount: Decimal, rate: ExchangeRate) -> Decimal:
+    return (amount * rate.rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def credits_for_usd_cents(cents: int) -> int:
@@ -76,7 +80,6 @@ class PackageRow:
 
     package: CreditPackage
     usd_amount: Decimal
-    cny_amount: Decimal
     base_credits: Decimal
     bonus_credits: Decimal
     total_credits: Decimal
@@ -89,7 +92,6 @@ class PackageRow:
 
 def package_rows(*, style: str | None = None) -> list[PackageRow]:
     currency = default_currency()
-    rate = cny_per_usd()
     qs = active_packages()
     if style:
         qs = qs.filter(style=style)
@@ -97,7 +99,6 @@ def package_rows(*, style: str | None = None) -> list[PackageRow]:
         PackageRow(
             package=p,
             usd_amount=cents_to_usd(p.usd_cents),
-            cny_amount=usd_to_cny(p.usd_cents, rate),
             base_credits=currency.to_decimal(p.base_credits),
             bonus_credits=currency.to_decimal(p.bonus_credits),
             total_credits=currency.to_decimal(p.total_credits),
@@ -157,3 +158,24 @@ def overdue_payment_ids(*, now: datetime) -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class PaymentWindow:
+    """How long the buyer has left to pay: seconds left of the window (for the time bar)."""
+
+    expires_at: datetime
+    remaining_seconds: int
+    total_seconds: int
+
+    @property
+    def percent_left(self) -> int:
+        return round(100 * self.remaining_seconds / self.total_seconds) if self.total_seconds else 0
+
+
+def payment_window(payment: Payment, *, now: datetime) -> PaymentWindow | None:
+    if payment.expires_at is None:
+        return None
+    total = max(int((payment.expires_at - payment.created_at).total_seconds()), 1)
+    remaining = min(max(int((payment.expires_at - now).total_seconds()), 0), total)
+    return PaymentWindow(expires_at=payment.expires_at, remaining_seconds=remaining, total_seconds=total)

@@ -13,7 +13,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,9 +24,11 @@ from core.errors import error_body, page_error
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
+from .display import rate_for
 from .errors import MessageTooLarge, PaymentError, TransientFailure
 from .forms import ChainClaimForm, CheckoutForm, PayMethod, WalletLinkForm
 from .models import BonusTier, CreditPackage, LinkedWallet, Payment, PaymentStatus, Provider
+from .networks import network_of, payment_uri
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +50,11 @@ def _methods() -> list[MethodOption]:
     cp_ready = services.coinpayments_configured()
     e9th_ready = bool(settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS)
     methods = [
-        MethodOption(PayMethod.COINPAYMENTS, "USDT or other crypto (CoinPayments)", cp_ready),
-        MethodOption(PayMethod.E9TH, "E9th stablecoin from your linked wallet", e9th_ready),
+        MethodOption(PayMethod.COINPAYMENTS, _("USDT or other crypto (CoinPayments)"), cp_ready),
+        MethodOption(PayMethod.E9TH, _("E9th stablecoin from your linked wallet"), e9th_ready),
     ]
     if services.demo_enabled():
-        methods.append(MethodOption(PayMethod.DEMO, "Demo payment — no real money (development site only)", True))
+        methods.append(MethodOption(PayMethod.DEMO, _("Demo payment — no real money (development site only)"), True))
     return methods
 
 
@@ -65,11 +69,13 @@ def recharge(request: HttpRequest) -> HttpResponse:
             "coin_packs": selectors.package_rows(style=CreditPackage.Style.COIN_PACK),
             "methods": methods,
             "default_method": request.GET.get("method") or default_method,
-            "coins": selectors.accepted_coins(),
-            "cny_rate": selectors.cny_per_usd(),
+            "coins": [network_of(coin) for coin in selectors.accepted_coins()],
+            "rate": rate_for(request),
+            "credits_per_usd": settings.PAYMENTS_CREDITS_PER_USD,
+            "free_downloads": settings.DOWNLOADS_FREE_PER_ACCOUNT,
             "custom_min": Decimal(settings.PAYMENTS_CUSTOM_MIN_USD),
             "custom_max": Decimal(settings.PAYMENTS_CUSTOM_MAX_USD),
-            "tiers": list(BonusTier.objects.all()),
+            "tiers": [(t.percent, selectors.cents_to_usd(t.min_usd_cents)) for t in BonusTier.objects.all()],
         },
     )
 
@@ -101,7 +107,7 @@ def _start(request: HttpRequest, data: dict[str, object]) -> HttpResponse:
     method = data["method"]
     if method == PayMethod.E9TH:
         if quote.package is None:
-            messages.error(request, "E9th deposits buy a package: choose one of the packages.")
+            messages.error(request, _("E9th deposits buy a package: choose one of the packages."))
             return redirect("payments:recharge")
         return redirect(f"{reverse('payments:e9th_deposit')}?package={quote.package.pk}")
     if method == PayMethod.DEMO:
@@ -118,10 +124,18 @@ def _owned(request: HttpRequest, pk: int) -> Payment:
     return payment
 
 
+def _member_tz(request: HttpRequest) -> str:
+    """Times on payment pages in the member's zone (the site's default when they chose none)."""
+    return signed_in_member(request).time_zone or settings.GOLDBOOK_DEFAULT_TIME_ZONE
+
+
 @login_required
 def checkout(request: HttpRequest, pk: int) -> HttpResponse:
+    """The payment's page: what to send where (network, amount, QR and wallet link), the time
+    left and the steps; or the outcome. Polls status.json with JS, refreshes itself without."""
     payment = _owned(request, pk)
     currency = default_currency()
+    is_open = payment.status in (PaymentStatus.PENDING, PaymentStatus.CONFIRMING)
     return render(
         request,
         "payments/checkout.html",
@@ -132,8 +146,32 @@ def checkout(request: HttpRequest, pk: int) -> HttpResponse:
             "total": currency.to_decimal(payment.total_credits),
             "balance": balance_for_user(user_id=payment.user_id),
             "is_demo": payment.provider == Provider.DEMO,
-            "is_open": payment.status in (PaymentStatus.PENDING, PaymentStatus.CONFIRMING),
+            "is_open": is_open,
             "statuses": PaymentStatus,
+            "network": network_of(payment.coin) if payment.coin and payment.provider != Provider.DEMO else None,
+            "wallet_uri": payment_uri(coin=payment.coin, address=payment.address, amount=payment.coin_amount),
+            "window": selectors.payment_window(payment, now=timezone.now()) if is_open else None,
+            "member_tz": _member_tz(request),
+        },
+    )
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, pk: int) -> HttpResponse:
+    """A printable receipt, for the payment's owner only (anyone else: 404)."""
+    payment = _owned(request, pk)
+    currency = default_currency()
+    return render(
+        request,
+        "payments/receipt.html",
+        {
+            "payment": payment,
+            "base": currency.to_decimal(payment.base_credits),
+            "bonus": currency.to_decimal(payment.bonus_credits),
+            "total": currency.to_decimal(payment.total_credits),
+            "network": network_of(payment.coin) if payment.coin else None,
+            "member_tz": _member_tz(request),
         },
     )
 
@@ -165,7 +203,8 @@ def qr_code(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No address yet.")
     buffer = io.BytesIO()
     # A standalone SVG document (with its namespace), so browsers render it as an <img>.
-    segno.make(payment.address, error="m").save(buffer, kind="svg", scale=5, border=2, dark="#1c1917")
+    uri = payment_uri(coin=payment.coin, address=payment.address, amount=payment.coin_amount)
+    segno.make(uri or payment.address, error="m").save(buffer, kind="svg", scale=5, border=2, dark="#1c1917")
     response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -218,13 +257,13 @@ def e9th_deposit(request: HttpRequest) -> HttpResponse:
     package_id = str(request.POST.get("package_id") or request.GET.get("package"))
     package = CreditPackage.objects.filter(pk=int(package_id), active=True).first() if package_id.isdecimal() else None
     if package is None:
-        messages.error(request, "Choose a package to pay with E9th stablecoin.")
+        messages.error(request, _("Choose a package to pay with E9th stablecoin."))
         return redirect("payments:recharge")
     form = ChainClaimForm(request.POST or None, initial={"package_id": package.pk})
     linked = selectors.linked_wallet(user_id=signed_in_member(request).pk)
     if request.method == "POST" and form.is_valid():
         if linked is None:
-            messages.error(request, "Link your wallet first: the deposit must come from it.")
+            messages.error(request, _("Link your wallet first: the deposit must come from it."))
             return redirect("payments:wallet_connect")
         claimed = _claim_deposit(request, form, package=package, linked=linked)
         if claimed is not None:
@@ -281,7 +320,7 @@ def wallet_connect(request: HttpRequest) -> HttpResponse:
     elif request.method == "POST":
         form = WalletLinkForm(request.POST)
         if form.is_valid() and _link_wallet(request, form):
-            messages.success(request, "Your E9th wallet is linked.")
+            messages.success(request, _("Your E9th wallet is linked."))
             target = request.POST.get("next", "")
             local = url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure())
             return redirect(target if local else "payments:wallet_connect")  # never off-site (issue 11 item 14)

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 
 class RedeemForm(forms.Form):
@@ -10,11 +11,13 @@ class RedeemForm(forms.Form):
 
 class BountyForm(forms.Form):
     thread_ref = forms.CharField(
-        label="Thread", max_length=200, help_text="The forum thread's link or id, e.g. https://forum.example.com/t/123"
+        label=_("Thread"),
+        max_length=200,
+        help_text=_("The forum thread's link or id, e.g. https://forum.example.com/t/123"),
     )
-    title = forms.CharField(max_length=200, help_text="What answer are you looking for?")
-    coins = forms.DecimalField(min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
-    expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=7, label="Open for (days)")
+    title = forms.CharField(label=_("Title"), max_length=200, help_text=_("What answer are you looking for?"))
+    coins = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
+    expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=7, label=_("Open for (days)"))
     idempotency_key = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -26,4 +29,4 @@ class BountyForm(forms.Form):
 
 
 class AwardForm(forms.Form):
-    answer_id = forms.CharField(label="Answer", max_length=128)
+    answer_id = forms.CharField(label=_("Answer"), max_length=128)

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import GoldbookError, page_error
@@ -19,9 +20,10 @@ from . import selectors, services
 from .errors import RewardsError
 from .forms import AwardForm, BountyForm, RedeemForm
 from .models import Bounty, EarningRule, Period, RedemptionStatus, Reward, RewardProfile
+from .quotes import spend_quote
 from .throttle import bounty_award_throttle
 
-PERIODS = [(Period.ALL, "All time"), (Period.MONTH, "This month"), (Period.WEEK, "This week")]
+PERIODS = [(Period.ALL, Period.ALL.label), (Period.MONTH, Period.MONTH.label), (Period.WEEK, Period.WEEK.label)]
 
 
 def _widget(request: HttpRequest) -> selectors.ProfileWidget | None:
@@ -53,22 +55,26 @@ def store(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def redeem(request: HttpRequest, reward_id: int) -> HttpResponse:
-    """GET: the confirmation page (the modal's no-JS twin). POST: redeem, then back to the store."""
+    """GET, or a POST without `confirm`: the page that asks first (the modal's no-JS twin).
+    A confirmed POST redeems (once per confirmation key), then back to the store."""
     user_id = signed_in_id(request)
     item = next((i for i in selectors.store_items(user_id=user_id) if i.reward.pk == reward_id), None)
     if item is None:
         if not Reward.objects.filter(pk=reward_id).exists():
             raise Http404("No such reward.")
-        messages.error(request, "This reward is not available any more.")
+        messages.error(request, _("This reward is not available any more."))
         return redirect("rewards:store")
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("confirm") == "1":
         _redeem(request, item=item, user_id=user_id)
         return redirect("rewards:store")
-    balance = balance_for_user(user_id=user_id).available_decimal
     return render(
         request,
         "rewards/redeem_confirm.html",
-        {"item": item, "balance": balance, "after": balance - item.price_decimal, "idempotency_key": uuid.uuid4().hex},
+        {
+            "item": item,
+            "quote": spend_quote(user_id=user_id, cost=item.price_decimal),
+            "idempotency_key": uuid.uuid4().hex,
+        },
     )
 
 
@@ -81,16 +87,20 @@ def _redeem(request: HttpRequest, *, item: selectors.StoreItem, user_id: int) ->
         result = services.reward_redeem(user_id=user_id, reward_id=item.reward.pk, idempotency_key=key or None)
     except InsufficientFunds as exc:
         needed = default_currency().to_decimal(exc.needed)
-        messages.error(request, f"You need {needed} more {settings.GOLDBOOK_CURRENCY_NAME.lower()} to redeem {name}.")
+        messages.error(
+            request,
+            _("You need %(needed)s more %(money)s to redeem %(name)s.")
+            % {"needed": needed, "money": _(settings.GOLDBOOK_CURRENCY_NAME), "name": name},
+        )
     except GoldbookError as exc:  # RewardsError, or the wallet's IdempotencyConflict
         page_error(request, exc)
     else:
         if not result.created:
-            messages.info(request, f"You already redeemed {name} with this confirmation.")
+            messages.info(request, _("You already redeemed %(name)s with this confirmation.") % {"name": name})
         elif result.redemption.status == RedemptionStatus.PENDING:
-            messages.success(request, f"You redeemed {name}. Staff will fulfil it shortly.")
+            messages.success(request, _("You redeemed %(name)s. Staff will fulfil it shortly.") % {"name": name})
         else:
-            messages.success(request, f"You redeemed {name}. Enjoy!")
+            messages.success(request, _("You redeemed %(name)s. Enjoy!") % {"name": name})
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
@@ -108,18 +118,32 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
 
 
 def bounties(request: HttpRequest) -> HttpResponse:
+    """The open bounties and the form to offer one. A valid offer is asked first ("spend X,
+    balance after Y"); only the confirmed POST moves the coins into escrow."""
     form = BountyForm(initial={"idempotency_key": uuid.uuid4().hex})
     if request.method == "POST":
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?next={request.path}")
         form = BountyForm(request.POST)
+        if form.is_valid() and request.POST.get("confirm") != "1":
+            return _bounty_confirm(request, form)
         bounty = _bounty_create(form, offerer_id=signed_in_id(request)) if form.is_valid() else None
         if bounty is not None:
-            messages.success(request, f"Your bounty is open: {bounty.title}.")
+            messages.success(request, _("Your bounty is open: %(title)s.") % {"title": bounty.title})
             return redirect("rewards:bounty", bounty_id=bounty.pk)
     currency = default_currency()
     rows = [(b, currency.to_decimal(b.amount)) for b in selectors.bounties_open()[:100]]
     return render(request, "rewards/bounties.html", {"rows": rows, "form": form})
+
+
+def _bounty_confirm(request: HttpRequest, form: BountyForm) -> HttpResponse:
+    data = form.cleaned_data
+    if not data["idempotency_key"]:
+        data["idempotency_key"] = uuid.uuid4().hex
+    names = ("thread_ref", "title", "coins", "expires_in_days", "idempotency_key")
+    hidden = [(name, str(data[name])) for name in names]
+    quote = spend_quote(user_id=signed_in_id(request), cost=data["coins"])
+    return render(request, "rewards/bounty_confirm.html", {"data": data, "hidden": hidden, "quote": quote})
 
 
 def _bounty_create(form: BountyForm, *, offerer_id: int) -> Bounty | None:
@@ -135,7 +159,7 @@ def _bounty_create(form: BountyForm, *, offerer_id: int) -> Bounty | None:
             idempotency_key=data["idempotency_key"] or None,
         )
     except InsufficientFunds as exc:
-        form.add_error("coins", f"You have {default_currency().to_decimal(exc.available)} available.")
+        form.add_error("coins", _("You have %(n)s available.") % {"n": default_currency().to_decimal(exc.available)})
     except RewardsError as exc:
         form.add_error(None, exc.message)
     return None
@@ -164,7 +188,7 @@ def bounty_detail(request: HttpRequest, bounty_id: int) -> HttpResponse:
 def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
     form = AwardForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose the answer to award.")
+        messages.error(request, _("Choose the answer to award."))
         return redirect("rewards:bounty", bounty_id=bounty_id)
     try:
         bounty_award_throttle(request, actor_id=signed_in_id(request))
@@ -175,7 +199,8 @@ def bounty_award(request: HttpRequest, bounty_id: int) -> HttpResponse:
         page_error(request, exc)
     else:
         winner = bounty.winner
-        messages.success(request, f"Bounty awarded to {selectors.member_name(winner) if winner else 'the winner'}.")
+        name = selectors.member_name(winner) if winner else _("the winner")
+        messages.success(request, _("Bounty awarded to %(name)s.") % {"name": name})
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -187,7 +212,11 @@ def bounty_cancel(request: HttpRequest, bounty_id: int) -> HttpResponse:
     except RewardsError as exc:
         page_error(request, exc)
     else:
-        messages.success(request, "Bounty cancelled; the coins are back in your balance.")
+        messages.success(
+            request,
+            _("Bounty cancelled; the %(money)s are back in your balance.")
+            % {"money": _(settings.GOLDBOOK_CURRENCY_NAME)},
+        )
     return redirect("rewards:bounty", bounty_id=bounty_id)
 
 
@@ -196,11 +225,13 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
     code = code.strip()[:16]
     profile = RewardProfile.objects.select_related("user").filter(referral_code=code).first()
     if profile is None:
-        messages.warning(request, "This invitation link is not valid, but you are welcome anyway.")
+        messages.warning(request, _("This invitation link is not valid, but you are welcome anyway."))
         return redirect("home")
     if request.user.is_authenticated:
-        messages.info(request, "You already have an account: invitations are for new members.")
+        messages.info(request, _("You already have an account: invitations are for new members."))
         return redirect("home")
     request.session["referral_code"] = code
-    messages.info(request, f"{selectors.member_name(profile.user)} invited you. Sign up to join them.")
+    messages.info(
+        request, _("%(name)s invited you. Sign up to join them.") % {"name": selectors.member_name(profile.user)}
+    )
     return redirect("home")

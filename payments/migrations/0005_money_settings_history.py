@@ -9,7 +9,7 @@ from core.history import record_existing
 
 
 def record_existing_rows(apps, schema_editor):
-    record_existing(apps, "payments", "CreditPackage", "BonusTier", "PricingConfig")
+    record_existing(apps, "payments", "CreditPackage", "BonusTier")
 
 
 class Migration(migrations.Migration):
@@ -61,26 +61,6 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'historical credit package',
                 'verbose_name_plural': 'historical credit packages',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalPricingConfig',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('cny_per_usd', models.DecimalField(decimal_places=4, help_text='Yuan shown per US dollar on the recharge page.', max_digits=10)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical pricing settings',
-                'verbose_name_plural': 'historical pricing settings',
                 'ordering': ('-history_date', '-history_id'),
                 'get_latest_by': ('history_date', 'history_id'),
             },

@@ -4,13 +4,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class BountyStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    AWARDED = "awarded", "Awarded"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired (returned)"
+    OPEN = "open", _("Open")
+    AWARDED = "awarded", _("Awarded")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired (returned)")
 
 
 class Bounty(models.Model):

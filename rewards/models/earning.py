@@ -7,17 +7,18 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from .intake import ActivityEvent, EventType
 
 
 class Cycle(models.TextChoices):
-    ONCE = "once", "Once per user"
-    DAY = "day", "Per day"
-    WEEK = "week", "Per week"
-    MONTH = "month", "Per month"
-    UNLIMITED = "unlimited", "Unlimited"
+    ONCE = "once", _("Once per user")
+    DAY = "day", _("Per day")
+    WEEK = "week", _("Per week")
+    MONTH = "month", _("Per month")
+    UNLIMITED = "unlimited", _("Unlimited")
 
 
 class EarningRule(models.Model):
@@ -89,8 +90,8 @@ class RewardProfile(models.Model):
 
 
 class AwardStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    REVERSED = "reversed", "Reversed"
+    ACTIVE = "active", _("Active")
+    REVERSED = "reversed", _("Reversed")
 
 
 class Award(models.Model):
@@ -186,9 +187,9 @@ class DebtRecovery(models.Model):
 
 
 class Period(models.TextChoices):
-    ALL = "all", "All time"
-    MONTH = "month", "This month"
-    WEEK = "week", "This week"
+    ALL = "all", _("All time")
+    MONTH = "month", _("This month")
+    WEEK = "week", _("This week")
 
 
 class EarningTotal(models.Model):

@@ -4,6 +4,7 @@ remembers about forum objects (distinct voters, deletions)."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 
@@ -43,20 +44,20 @@ class MemberLink(models.Model):
 
 
 class EventType(models.TextChoices):
-    POST_UPVOTED = "post.upvoted", "Post upvoted"
-    POST_UNVOTED = "post.unvoted", "Post vote withdrawn"
-    POST_DELETED = "post.deleted", "Post deleted"
-    ANSWER_POSTED = "answer.posted", "Answer posted"
-    ANSWER_ACCEPTED = "answer.accepted", "Answer accepted"
-    ANSWER_UNACCEPTED = "answer.unaccepted", "Answer unaccepted"
-    EA_VERIFIED = "ea.verified", "EA verified"
-    REFERRAL_CONVERTED = "referral.converted", "Referral converted"
+    POST_UPVOTED = "post.upvoted", _("Post upvoted")
+    POST_UNVOTED = "post.unvoted", _("Post vote withdrawn")
+    POST_DELETED = "post.deleted", _("Post deleted")
+    ANSWER_POSTED = "answer.posted", _("Answer posted")
+    ANSWER_ACCEPTED = "answer.accepted", _("Answer accepted")
+    ANSWER_UNACCEPTED = "answer.unaccepted", _("Answer unaccepted")
+    EA_VERIFIED = "ea.verified", _("EA verified")
+    REFERRAL_CONVERTED = "referral.converted", _("Referral converted")
 
 
 class EventStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for the user to appear"
-    APPLIED = "applied", "Applied"
-    FAILED = "failed", "Failed (see note)"
+    PENDING = "pending", _("Waiting for the user to appear")
+    APPLIED = "applied", _("Applied")
+    FAILED = "failed", _("Failed (see note)")
 
 
 class ActivityEvent(models.Model):

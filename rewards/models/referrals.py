@@ -3,13 +3,14 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class ReferralStatus(models.TextChoices):
-    ATTACHED = "attached", "Waiting for a first purchase"
-    REVIEW = "review", "Held for staff review"
-    PAID = "paid", "Referrer paid"
-    REJECTED = "rejected", "Rejected by staff"
+    ATTACHED = "attached", _("Waiting for a first purchase")
+    REVIEW = "review", _("Held for staff review")
+    PAID = "paid", _("Referrer paid")
+    REJECTED = "rejected", _("Rejected by staff")
 
 
 class Referral(models.Model):

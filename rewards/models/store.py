@@ -8,14 +8,15 @@ from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class RewardKind(models.TextChoices):
-    PREMIUM_ACCESS = "premium_access", "Premium access (group for N days)"
-    VIP_GROUP = "vip_group", "VIP group membership (N days)"
-    BADGE = "badge", "Badge"
-    CUSTOM_TITLE = "custom_title", "Custom title"
-    MANUAL = "manual", "Manual fulfilment by staff"
+    PREMIUM_ACCESS = "premium_access", _("Premium access (group for N days)")
+    VIP_GROUP = "vip_group", _("VIP group membership (N days)")
+    BADGE = "badge", _("Badge")
+    CUSTOM_TITLE = "custom_title", _("Custom title")
+    MANUAL = "manual", _("Manual fulfilment by staff")
 
 
 # The store's short labels (the choices' labels are the admin's longer descriptions).
@@ -71,9 +72,9 @@ class Reward(models.Model):
 
 
 class RedemptionStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for staff"
-    FULFILLED = "fulfilled", "Fulfilled"
-    CANCELLED = "cancelled", "Cancelled and refunded"
+    PENDING = "pending", _("Waiting for staff")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    CANCELLED = "cancelled", _("Cancelled and refunded")
 
 
 class Redemption(models.Model):

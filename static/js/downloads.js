@@ -14,7 +14,7 @@
       var minor = 0;
       boxes.forEach(function (b) { minor += parseInt(b.getAttribute("data-price") || "0", 10); });
       if (count) count.textContent = String(boxes.length);
-      if (total) total.textContent = boxes.length ? "up to " + (minor / Math.pow(10, places)).toFixed(places) : "";
+      if (total) total.textContent = boxes.length ? (total.getAttribute("data-up-to") || "up to") + " " + (minor / Math.pow(10, places)).toFixed(places) : "";
     };
     form.addEventListener("change", update);
     update();
@@ -38,14 +38,14 @@
     var pct = d.percent || 0;
     bar.style.width = pct + "%";
     progress.setAttribute("aria-valuenow", String(pct));
-    statusEl.textContent = labels[d.status] || d.status;
+    statusEl.textContent = statusEl.getAttribute("data-label-" + d.status) || labels[d.status] || d.status;
     statusEl.className = "badge " + (d.status === "completed" ? "badge-green" : d.status === "failed" ? "badge-red" : "badge-gold");
     message.textContent = d.message;
     if (d.status === "completed") {
       document.getElementById("job-ready").hidden = false;
       document.getElementById("job-download").href = d.download_url;
       document.getElementById("job-charged").textContent = d.credits_charged;
-      document.getElementById("job-delivered").textContent = d.songs_delivered + " songs delivered";
+      document.getElementById("job-delivered").textContent = d.songs_delivered + " " + (statusEl.getAttribute("data-songs-delivered") || "songs delivered");
       var balance = document.getElementById("header-balance");
       if (balance && d.credits_available) balance.textContent = d.credits_available;
     } else if (d.status === "failed") {

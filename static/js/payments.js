@@ -11,7 +11,7 @@
       if (!el) return;
       navigator.clipboard.writeText(el.textContent.trim()).then(function () {
         var label = btn.textContent;
-        btn.textContent = "Copied";
+        btn.textContent = btn.getAttribute("data-copied") || "✓";
         setTimeout(function () { btn.textContent = label; }, 1500);
       });
     });
@@ -20,13 +20,24 @@
   // Checkout: countdown and live status (the page reloads itself when the status changes).
   var box = document.getElementById("checkout");
   if (box) {
+    // The server rendered the time left and the deadline; this only ticks them (h:mm:ss).
     var countdown = document.getElementById("countdown");
+    var timer = document.getElementById("pay-timer");
+    var bar = document.getElementById("pay-timebar");
     var expires = box.dataset.expires ? new Date(box.dataset.expires) : null;
     if (countdown && expires) {
+      var total = timer ? parseInt(timer.getAttribute("data-total"), 10) : 0;
+      var pad = function (n) { return (n < 10 ? "0" : "") + n; };
       var tick = function () {
         var left = Math.max(0, Math.floor((expires - new Date()) / 1000));
         var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-        countdown.textContent = (h ? h + "h " : "") + m + "m " + (s < 10 ? "0" : "") + s + "s";
+        countdown.textContent = (h ? h + ":" + pad(m) : String(m)) + ":" + pad(s);
+        if (bar && total > 0) {
+          var pct = Math.round(100 * left / total);
+          bar.style.width = pct + "%";
+          bar.parentNode.setAttribute("aria-valuenow", String(pct));
+          bar.parentNode.classList.toggle("low", pct < 20);
+        }
       };
       tick();
       setInterval(tick, 1000);
@@ -59,7 +70,7 @@
     var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
     walletBtn.addEventListener("click", function () {
       var account;
-      status.textContent = "Asking your wallet…";
+      status.textContent = status.getAttribute("data-asking");
       window.ethereum.request({ method: "eth_requestAccounts" })
         .then(function (accounts) {
           account = accounts[0];
@@ -71,7 +82,7 @@
         })
         .then(function (r) { return r.json(); })
         .then(function (challenge) {
-          status.textContent = "Please sign the message in your wallet.";
+          status.textContent = status.getAttribute("data-sign");
           return window.ethereum.request({ method: "personal_sign", params: [challenge.message, account] });
         })
         .then(function (signature) {
@@ -80,7 +91,7 @@
           form.submit();
         })
         .catch(function (err) {
-          status.textContent = "The wallet did not sign (" + (err && err.message ? err.message : "cancelled") + "). You can sign by hand below.";
+          status.textContent = status.getAttribute("data-refused") + (err && err.message ? " (" + err.message + ")" : "");
         });
     });
   }

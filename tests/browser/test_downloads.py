@@ -46,6 +46,11 @@ def test_job_for_several_songs_progress_archive_and_exact_charge(page, shot):
     assert page.locator("#pick-count").inner_text() == "4"
     shot(page, "downloads-catalog")
     page.get_by_test_id("start-job").click()
+    assert page.get_by_test_id("spend-cost").inner_text() == "−1.40 Credits"  # asked first
+    assert page.get_by_test_id("spend-after").inner_text() == "3.60 Credits"
+    assert balance_for_user(user_id=user.pk).available_decimal == Decimal("5.00")
+    shot(page, "downloads-job-confirm")
+    page.get_by_test_id("confirm-spend").click()
     page.wait_for_url("**/downloads/jobs/job_*/")
     status = page.get_by_test_id("job-status")
     status.filter(has_text="Completed").wait_for()
@@ -86,10 +91,10 @@ def test_insufficient_credits_and_ea_page(page, shot):
         page.check(f"#pick-{song.pk}")
     page.uncheck("input[name=use_free_downloads]")
     page.get_by_test_id("start-job").click()
-    alert = page.get_by_test_id("insufficient")
-    assert "You need 1.05 more credits to download 3 songs" in alert.inner_text()
-    assert page.locator("input[name=item_ids]:checked").count() == 3  # the selection is kept
-    assert not page.locator("input[name=use_free_downloads]").is_checked()
+    alert = page.get_by_test_id("shortfall")
+    assert "You are 1.05 Credits short" in alert.inner_text()
+    assert page.get_by_test_id("shortfall-buy").get_attribute("href") == "/recharge/"
+    assert page.get_by_test_id("confirm-spend").is_disabled()
     shot(page, "downloads-insufficient")
     page.goto(f"/downloads/items/{ea.pk}/")
     assert "verified by staff" in page.get_by_test_id("verification").inner_text().lower()

@@ -40,9 +40,16 @@ def test_catalog_form_starts_one_job_and_the_job_page_shows_it(client, django_ca
     fund(user, "2.00")
     songs = make_songs(3)
     client.force_login(user)
+    picked = {"item_ids": [s.pk for s in songs[:2]]}
+    ask = client.post("/downloads/jobs/", picked)  # asks first: nothing held, no job
+    assert ask.status_code == 200 and b'data-testid="spend-confirm"' in ask.content
+    assert b"0.70" in ask.content and b"1.30" in ask.content and not DownloadJob.objects.exists()
+    confirmed = picked | {"confirm": "1", "idempotency_key": "confirm-1"}
     with django_capture_on_commit_callbacks(execute=True):
-        resp = client.post("/downloads/jobs/", {"item_ids": [s.pk for s in songs[:2]]})
+        resp = client.post("/downloads/jobs/", confirmed)
+        again = client.post("/downloads/jobs/", confirmed)  # a double submit: the same job
     job = DownloadJob.objects.get()
+    assert again["Location"] == resp["Location"]
     assert resp.status_code == 302 and resp["Location"] == f"/downloads/jobs/{job.public_id}/"
     assert job.status == JobStatus.COMPLETED and job.credits_charged == 70
     page = client.get(resp["Location"])
@@ -76,8 +83,9 @@ def test_newest_songs_option_and_form_errors(client, django_capture_on_commit_ca
     assert client.post("/downloads/jobs/", {}).status_code == 400
     resp = client.post("/downloads/jobs/", {"newest": "10"})
     assert resp.status_code == 400 and b"Only 3 songs" in resp.content
+    assert client.post("/downloads/jobs/", {"newest": "2"}).status_code == 200  # the question
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post("/downloads/jobs/", {"newest": "2"}).status_code == 302
+        assert client.post("/downloads/jobs/", {"newest": "2", "confirm": "1"}).status_code == 302
     assert DownloadJob.objects.get().delivered_songs == 2
 
 
@@ -86,9 +94,13 @@ def test_insufficient_credits_page_message_links_to_recharge(client):
     fund(user, "0.50")
     songs = make_songs(3)
     client.force_login(user)
-    resp = client.post("/downloads/jobs/", {"item_ids": [s.pk for s in songs]})
+    ask = client.post("/downloads/jobs/", {"item_ids": [s.pk for s in songs]})
+    assert ask.status_code == 200 and b'data-testid="shortfall"' in ask.content
+    assert b"You are 0.55 Credits short" in ask.content and b'href="/recharge/"' in ask.content
+    assert b"disabled" in ask.content and not DownloadJob.objects.exists()
+    resp = client.post("/downloads/jobs/", {"item_ids": [s.pk for s in songs], "confirm": "1"})
     assert resp.status_code == 402
-    assert b"You need 0.55 more credits to download 3 songs" in resp.content
+    assert b"You need 0.55 more Credits to download 3 songs" in resp.content
     assert not DownloadJob.objects.exists()
 
 
@@ -112,17 +124,22 @@ def test_item_page_unlock_flow_and_ea_details(client):
     assert b"Verified by staff" in page.content and b"1.84" in page.content and b"12.50%" in page.content
     client.force_login(user)
     assert b"Unlock for 15.00" in client.get(f"/downloads/items/{ea.pk}/").content
-    resp = client.post(f"/downloads/items/{ea.pk}/download/")
+    for ask in (client.get(f"/downloads/items/{ea.pk}/download/"), client.post(f"/downloads/items/{ea.pk}/download/")):
+        assert ask.status_code == 200 and b"5.00 Credits" in ask.content  # balance after; nothing charged
+    assert balance_for_user(user_id=user.pk).balance == 2000
+    resp = client.post(f"/downloads/items/{ea.pk}/download/", {"confirm": "1"})
     assert resp.status_code == 302 and resp["Location"].startswith("/downloads/file/")
     assert client.get(resp["Location"]).status_code == 200
     assert balance_for_user(user_id=user.pk).balance == 500
     assert b"Download again (free)" in client.get(f"/downloads/items/{ea.pk}/").content
-    client.post(f"/downloads/items/{ea.pk}/download/")
+    assert client.post(f"/downloads/items/{ea.pk}/download/").status_code == 302  # unlocked: no question
     assert balance_for_user(user_id=user.pk).balance == 500
     poor = UserFactory()
     client.force_login(poor)
-    resp = client.post(f"/downloads/items/{ea.pk}/download/")
-    assert resp.status_code == 402 and b"You need 15.00 more credits" in resp.content
+    ask = client.get(f"/downloads/items/{ea.pk}/download/")
+    assert b"You are 15.00 Credits short" in ask.content and b'href="/recharge/"' in ask.content
+    resp = client.post(f"/downloads/items/{ea.pk}/download/", {"confirm": "1"})
+    assert resp.status_code == 402 and b"You are 15.00 Credits short" in resp.content
 
 
 def test_dashboard_panel_has_history_and_redownload_links(client):
@@ -157,3 +174,19 @@ def test_seed_demo_is_idempotent(settings):
     song = Item.objects.get(slug="demo-song-001")
     with song.file.open("rb") as f:
         assert f.read(4) == b"RIFF"
+
+
+def test_a_metered_download_asks_then_charges_once_per_confirmation(client):
+    user = UserFactory()
+    fund(user, "1.00")
+    song = make_songs(1)[0]
+    client.force_login(user)
+    ask = client.post(f"/downloads/items/{song.pk}/download/")
+    assert ask.status_code == 200 and b"0.65 Credits" in ask.content
+    assert balance_for_user(user_id=user.pk).balance == 100
+    confirmed = {"confirm": "1", "idempotency_key": "one-click-guard"}
+    first = client.post(f"/downloads/items/{song.pk}/download/", confirmed)
+    second = client.post(f"/downloads/items/{song.pk}/download/", confirmed)
+    assert first.status_code == second.status_code == 302
+    assert balance_for_user(user_id=user.pk).balance == 65
+    assert client.get("/downloads/items/999999/download/").status_code == 404

@@ -26,23 +26,29 @@ def test_recharge_page_shows_the_seed_cards_and_coin_packs(client):
     call_command("seed_demo", stdout=StringIO())
     html = client.get("/recharge/").content.decode()
     for text in (
-        "Free Tier",
+        "Free tier",
         "Starter Pack",
         "Popular Pack",
         "MOST POPULAR",
         "Premium Pack",
         "BEST VALUE",
-        "40 Credits Total",
-        "~571 song downloads",
-        "22 coins",
-        "52 coins",
-        "200 coins",
-        "500 coins",
-        "¥360.00",
+        "40 Credits in total",
+        "about 571 song downloads",
+        "22 Credits",
+        "52 Credits",
+        "200 Credits",
+        "500 Credits",
+        "US$50.00",
         "Custom amount",
+        "USDT on Tron (TRC20)",
     ):
         assert text in html, text
     assert "Demo payment" in html  # DEBUG site without keys
+    assert "≈" not in html  # an English visitor: dollars only
+    member = UserFactory(display_name="Yuan", display_currency="CNY")
+    client.force_login(member)
+    html = client.get("/recharge/").content.decode()
+    assert "US$50.00" in html and "≈ ¥360.00, rate of" in html  # the seeded demo rate, 7.20
 
 
 def test_seed_demo_is_idempotent():
@@ -64,7 +70,7 @@ def test_demo_method_buys_a_package_and_shows_the_new_balance(client):
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.COMPLETED
     done = client.get(f"/payments/{payment.pk}/").content.decode()
-    assert "75 credits added" in done and "75.00" in done
+    assert "75 Credits added" in done and "75.00" in done and f"/payments/{payment.pk}/receipt/" in done
     assert balance_for_user(user_id=user.pk).balance == 7500
 
 

@@ -8,6 +8,7 @@ from rewards import dashboard
 from rewards.models import ActivityEvent, Bounty, Integration, Redemption, UserBadge
 from tests.factories import RewardFactory, UserFactory, forum_event, fund
 from tests.rewards.conftest import answer
+from wallet.selectors import balance_for_user
 
 pytestmark = pytest.mark.django_db
 
@@ -28,13 +29,18 @@ def test_store_page_shows_affordability_and_no_js_redeem_flow(client):
     assert 'id="redeem-modal"' in body
     confirm = client.get(f"/rewards/{ok.pk}/redeem/")
     assert confirm.status_code == 200 and "Balance after" in confirm.content.decode()
-    done = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1"}, follow=True)
+    unconfirmed = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1"})
+    assert unconfirmed.status_code == 200 and b"20.00 Credits" in unconfirmed.content  # asked, not charged
+    assert not Redemption.objects.exists()
+    done = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1", "confirm": "1"}, follow=True)
     text = done.content.decode()
     assert "You redeemed Premium EA Access" in text and "★ Premium" in text
-    client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1"})  # double submit
+    client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-1", "confirm": "1"})  # double submit
     assert Redemption.objects.count() == 1
-    short = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-2"}, follow=True)
-    assert "You need" in short.content.decode()
+    ask = client.get(f"/rewards/{ok.pk}/redeem/").content.decode()  # 20.00 left, 100.00 asked
+    assert "You are 80.00 Credits short" in ask and 'href="/recharge/"' in ask
+    short = client.post(f"/rewards/{ok.pk}/redeem/", {"idempotency_key": "form-2", "confirm": "1"}, follow=True)
+    assert "You need" in short.content.decode() and Redemption.objects.count() == 1
 
 
 def test_redeem_page_requires_login_and_404s(client):
@@ -65,14 +71,20 @@ def test_bounty_pages(client):
     fund(offerer, "20.00")
     assert "No open bounties" in client.get("/rewards/bounties/").content.decode()
     client.force_login(offerer)
-    response = client.post(
-        "/rewards/bounties/", {"thread_ref": "t/5", "title": "Need help", "coins": "10.00", "expires_in_days": 7}
-    )
+    offer = {"thread_ref": "t/5", "title": "Need help", "coins": "10.00", "expires_in_days": 7, "idempotency_key": "b1"}
+    ask = client.post("/rewards/bounties/", offer)
+    assert ask.status_code == 200 and b"10.00 Credits" in ask.content and not Bounty.objects.exists()
+    response = client.post("/rewards/bounties/", offer | {"confirm": "1"})
+    client.post("/rewards/bounties/", offer | {"confirm": "1"})  # a double submit offers once
     bounty = Bounty.objects.get()
+    assert balance_for_user(user_id=offerer.pk).available == 1000
     assert response.status_code == 302
     assert "Need help" in client.get("/rewards/bounties/").content.decode()
-    too_much = client.post("/rewards/bounties/", {"thread_ref": "t", "title": "x", "coins": "99", "expires_in_days": 7})
-    assert "available" in too_much.content.decode()
+    too_much = {"thread_ref": "t", "title": "x", "coins": "99", "expires_in_days": 7}
+    ask = client.post("/rewards/bounties/", too_much).content.decode()
+    assert "You are 89.00 Credits short" in ask and 'href="/recharge/"' in ask
+    refused = client.post("/rewards/bounties/", too_much | {"confirm": "1"})
+    assert "available" in refused.content.decode() and Bounty.objects.count() == 1
     answer(winner, "t/5", "a-55")
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
     assert 'value="a-55"' in page and "by Winner" in page and winner.email not in page
@@ -94,7 +106,7 @@ def test_dashboard_panel_contract(rf):
     from django.template.loader import render_to_string
 
     html = render_to_string(panel.template, {**panel.context, "user": user, "currency_name": "Credits"})
-    assert "Redeem coins" in html and "/r/" in html
+    assert "Redeem Credits" in html and "/r/" in html
 
 
 def test_create_integration_command(capsys):
@@ -142,7 +154,7 @@ def test_bounty_page_follows_the_bounty_status(client):
     bounty = services.bounty_create(offerer_id=offerer.pk, thread_ref="t/1", title="Help me", amount=2000)
     client.force_login(offerer)
     page = client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()
-    assert "badge-green" in page and "Ends in" in page and "Cancel and get the coins back" in page
+    assert "badge-green" in page and "Ends in" in page and "Cancel and get the Credits back" in page
     assert "No answer by a Goldbook member" in page
     answer(winner, "t/1", "a-1")
     assert "Award bounty" in client.get(f"/rewards/bounties/{bounty.pk}/").content.decode()

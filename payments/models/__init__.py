@@ -10,7 +10,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
+
+from .rates import ExchangeRate as ExchangeRate  # the app registry finds models here
 
 FEATURED_BADGE = "MOST POPULAR"
 
@@ -73,39 +76,21 @@ class BonusTier(models.Model):
         return f"+{self.percent}% from ${Decimal(self.min_usd_cents) / 100:.2f}"
 
 
-class PricingConfig(models.Model):
-    """Admin-set display settings (one row, pk=1)."""
-
-    cny_per_usd = models.DecimalField(
-        max_digits=10, decimal_places=4, help_text="Yuan shown per US dollar on the recharge page."
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        verbose_name = "pricing settings"
-        verbose_name_plural = "pricing settings"
-        constraints = [models.CheckConstraint(condition=Q(cny_per_usd__gt=0), name="payments_cny_rate_gt_0")]
-
-    def __str__(self) -> str:
-        return f"1 USD = {self.cny_per_usd} CNY"
-
-
 class Provider(models.TextChoices):
-    COINPAYMENTS = "coinpayments", "CoinPayments"
-    E9TH = "e9th", "E9th stablecoin"
-    DEMO = "demo", "Demo (no real money)"
+    COINPAYMENTS = "coinpayments", _("CoinPayments")
+    E9TH = "e9th", _("E9th stablecoin")
+    DEMO = "demo", _("Demo (no real money)")
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for payment"
-    CONFIRMING = "confirming", "Confirming"
-    COMPLETED = "completed", "Completed"
-    EXPIRED = "expired", "Expired"
-    UNDERPAID = "underpaid", "Underpaid"
-    NEEDS_REVIEW = "needs_review", "Needs review"
-    FAILED = "failed", "Failed"
-    REFUNDED = "refunded", "Refunded"
+    PENDING = "pending", _("Waiting for payment")
+    CONFIRMING = "confirming", _("Confirming")
+    COMPLETED = "completed", _("Completed")
+    EXPIRED = "expired", _("Expired")
+    UNDERPAID = "underpaid", _("Underpaid")
+    NEEDS_REVIEW = "needs_review", _("Needs review")
+    FAILED = "failed", _("Failed")
+    REFUNDED = "refunded", _("Refunded")
 
 
 S = PaymentStatus
@@ -285,9 +270,9 @@ class WalletChallenge(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    REQUESTED = "requested", "Awaiting approval"
-    APPROVED = "approved", "Approved and reversed"
-    REJECTED = "rejected", "Rejected"
+    REQUESTED = "requested", _("Awaiting approval")
+    APPROVED = "approved", _("Approved and reversed")
+    REJECTED = "rejected", _("Rejected")
 
 
 class RefundRequest(models.Model):
