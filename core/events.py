@@ -27,6 +27,10 @@ DOWNLOAD_JOB_QUEUED: a download job and its hold committed.
     Recorded by downloads. Payload: job_id. Handled by downloads: queue the job's run.
 HOLD_EXPIRED: the expiry sweep released a hold nobody captured.
     Recorded by wallet. Payload: hold_id, account_id, amount. No handler yet.
+BALANCE_CHANGED: a member's balance or held amount changed (every transfer kind, every hold
+    placed, captured, released or expired), in the transaction that changed it.
+    Recorded by wallet (wallet.services, the only writer). Payload: user_ids (list of int).
+    Handled by wallet: push the new figures to the members' open pages (core.live).
 """
 
 from collections.abc import Callable
@@ -43,6 +47,7 @@ class Event(StrEnum):
     EA_REVIEWED = "download.ea_reviewed"
     DOWNLOAD_JOB_QUEUED = "download.job_queued"
     HOLD_EXPIRED = "wallet.hold_expired"
+    BALANCE_CHANGED = "wallet.balance_changed"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 
+from core.events import Event, record
+
 from ..errors import (
     IdempotencyConflict,
     InvalidAmount,
@@ -118,3 +120,13 @@ def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
         raise IdempotencyConflict(
             f"Idempotency key {existing.idempotency_key!r} was already used for a different operation."
         )
+
+
+def _balances_changed(*accounts: Account) -> None:
+    """Record, in the caller's transaction, that these accounts' members see new figures: after
+    commit the outbox pushes them to their open pages; a rollback takes the event with it.
+    Callers record before taking the account row locks where they can, so the extra INSERT does
+    not lengthen the queue on a hot account."""
+    user_ids = sorted({a.user_id for a in accounts if a.user_id is not None})
+    if user_ids:
+        record(Event.BALANCE_CHANGED, {"user_ids": user_ids})
