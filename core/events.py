@@ -18,11 +18,12 @@ NEW_SIGN_IN_ADDRESS: a member signed in from an address never seen for them.
     Recorded by accounts. Payload: user_id, ip. Handled by accounts: the new-address email.
 PURCHASE_COMPLETED: a purchase was credited (the only place: payments' completion).
     Recorded by payments. Payload: payment_id, user_id, wallet_address (str, may be empty).
-    Handled by payments: the receipt email; rewards: the referral payout on a first purchase.
+    Handled by payments: the receipt email; rewards: the referral payout on a first purchase;
+    portal: the member's notification.
 EA_REVIEWED: staff verified or withdrew an uploaded EA.
     Recorded by downloads. Payload: item_id, uploader_id (or null), verified, was_verified.
     Handled by downloads: the decision email; rewards: the `ea.verified` award, or its claw-back
-    when a verified EA is withdrawn.
+    when a verified EA is withdrawn; portal: the uploader's notification.
 DOWNLOAD_JOB_QUEUED: a download job and its hold committed.
     Recorded by downloads. Payload: job_id. Handled by downloads: queue the job's run.
 HOLD_EXPIRED: the expiry sweep released a hold nobody captured.
@@ -31,6 +32,21 @@ BALANCE_CHANGED: a member's balance or held amount changed (every transfer kind,
     placed, captured, released or expired), in the transaction that changed it.
     Recorded by wallet (wallet.services, the only writer). Payload: user_ids (list of int).
     Handled by wallet: push the new figures to the members' open pages (core.live).
+ADJUSTMENT_APPROVED: staff approved (and so posted) a balance adjustment.
+    Recorded by wallet. Payload: request_id, user_id, amount (signed minor units), reason.
+    Handled by portal: the member's notification.
+PAYMENT_NEEDS_REVIEW: a payment was moved to needs_review (short, unknown amount, a chain doubt).
+    Recorded by payments. Payload: payment_id, user_id, detail. Handled by portal: notification.
+AWARD_GRANTED: a reward was paid to a member (forum activity, referral payouts, EA verified).
+    Recorded by rewards. Payload: award_id, user_id, amount (minor units), rule (its name).
+    Handled by portal: the member's notification.
+AWARD_REVERSED: an award was taken back. Recorded by rewards. Payload: award_id, user_id,
+    amount, taken (minor units taken from the balance), debt (the rest), reason.
+    Handled by portal: the member's notification, with the reason.
+BOUNTY_ANSWERED: an answer arrived on a thread with open bounties. Recorded by rewards.
+    Payload: bounty_ids, offerer_ids (parallel lists). Handled by portal: the offerers' notification.
+BOUNTY_AWARDED: a bounty was awarded. Recorded by rewards. Payload: bounty_id, winner_id,
+    amount (minor units), title. Handled by portal: the winner's notification.
 """
 
 from collections.abc import Callable
@@ -48,6 +64,12 @@ class Event(StrEnum):
     DOWNLOAD_JOB_QUEUED = "download.job_queued"
     HOLD_EXPIRED = "wallet.hold_expired"
     BALANCE_CHANGED = "wallet.balance_changed"
+    ADJUSTMENT_APPROVED = "wallet.adjustment_approved"
+    PAYMENT_NEEDS_REVIEW = "payment.needs_review"
+    AWARD_GRANTED = "reward.award_granted"
+    AWARD_REVERSED = "reward.award_reversed"
+    BOUNTY_ANSWERED = "reward.bounty_answered"
+    BOUNTY_AWARDED = "reward.bounty_awarded"
 
 
 @dataclass(frozen=True)
