@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.site",
                 "wallet.context_processors.wallet",
+                "portal.context_processors.notifications",
             ],
         },
     },
