@@ -75,11 +75,10 @@ def message(note: Notification) -> str:
     p = note.params
     kind = note.kind
     if kind == NotificationKind.PAYMENT_COMPLETED:
-        return _("Your payment was credited: %(credits)s, bonus %(bonus)s (%(package)s).") % {
-            "credits": _money(p.get("credits", 0)),
-            "bonus": _money(p.get("bonus", 0)),
-            "package": p.get("package", ""),
-        }
+        values = {"credits": _money(p.get("credits", 0)), "bonus": _money(p.get("bonus", 0))}
+        if p.get("bonus"):
+            return _("Your payment was credited: %(credits)s plus a %(bonus)s bonus.") % values
+        return _("Your payment was credited: %(credits)s.") % values
     if kind == NotificationKind.PAYMENT_NEEDS_REVIEW:
         return _("Your payment #%(payment)s needs a review by our staff; we will credit it once checked.") % {
             "payment": p.get("payment_id", "")
@@ -99,10 +98,11 @@ def message(note: Notification) -> str:
             "amount": _money(p.get("amount", 0)),
         }
     if kind == NotificationKind.ADJUSTMENT:
-        return _("Staff adjusted your balance by %(amount)s. Reason: %(reason)s.") % {
-            "amount": _money(p.get("amount", 0)),
-            "reason": p.get("reason", ""),
-        }
+        amount = int(p.get("amount", 0))
+        values = {"amount": _money(abs(amount)), "reason": p.get("reason", "")}
+        if amount < 0:
+            return _("Staff deducted %(amount)s from your balance. Reason: %(reason)s.") % values
+        return _("Staff added %(amount)s to your balance. Reason: %(reason)s.") % values
     if kind == NotificationKind.EA_REVIEWED:
         if p.get("verified"):
             return _("Your EA “%(title)s” was verified.") % {"title": p.get("title", "")}

@@ -40,7 +40,7 @@ def test_an_approved_adjustment_notifies_the_member_with_the_reason(member, djan
     note = Notification.objects.get(user=member)
     assert note.kind == NotificationKind.ADJUSTMENT and note.read_at is None
     money = f"2.50 {settings.GOLDBOOK_CURRENCY_NAME}"
-    assert message(note) == f"Staff adjusted your balance by {money}. Reason: Goodwill for a failed download."
+    assert message(note) == f"Staff added {money} to your balance. Reason: Goodwill for a failed download."
 
 
 def test_awards_and_their_reversal_notify_with_the_reason(member, django_capture_on_commit_callbacks):
