@@ -9,11 +9,14 @@ the database stays the truth. `publish` never raises: it logs and returns False.
 
 import asyncio
 import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -21,6 +24,36 @@ logger = logging.getLogger(__name__)
 
 def member_group(user_id: int) -> str:
     return f"member.{int(user_id)}"
+
+
+_thread = threading.local()
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine from sync code. Inside an ASGI request (a thread the server's loop handed
+    the view), on that loop: the in-memory layer's queues belong to it. Elsewhere (Celery, the
+    embedded default's eager tasks, commands), on one event loop kept per thread: async_to_sync
+    would start a thread and a loop per call, and channels-redis a connection pool per loop."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid():
+        async_to_sync(make)()
+        return
+    loop = getattr(_thread, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread.loop = asyncio.new_event_loop()
+    loop.run_until_complete(make())
+
+
+def may_be_listening(user_id: int) -> bool:
+    """False only when it is certain that no page of the member listens: the in-memory layer
+    (the embedded default) holds every socket of the site in this process, so a group it does
+    not know has none. The Redis layer cannot tell without asking Redis: True. Lets a publisher
+    skip reading figures nobody will see (every transfer on the embedded default)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    if isinstance(layer, InMemoryChannelLayer):
+        return bool(layer.groups.get(member_group(user_id)))
+    return True
 
 
 def publish(*, user_id: int, event: dict[str, Any]) -> bool:
@@ -38,7 +71,7 @@ def publish(*, user_id: int, event: dict[str, Any]) -> bool:
         )
 
     try:
-        async_to_sync(send)()
+        _run(send)
     except Exception:  # redis, timeouts, a running loop: all mean "the page polls instead"
         logger.warning(
             "Live: member #%s: could not publish %s; their pages fall back to polling",

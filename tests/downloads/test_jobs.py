@@ -248,12 +248,10 @@ def test_broker_down_at_commit_the_job_commits_and_the_sweep_runs_it_once(
     assert event.payload == {"job_id": job.pk} and event.delivered_at is None
     assert job.status == JobStatus.QUEUED and balance_for_user(user_id=user.pk).held == 105
 
-    pending = outbox.pending_count()  # the job's run, and the live pushes of balance changes
-    assert outbox.sweep() == pending  # the broker is back
+    assert outbox.sweep() == 1  # the broker is back
     job.refresh_from_db()
     assert (job.status, job.credits_charged) == (JobStatus.COMPLETED, 105)
-    assert OutboxEvent.objects.get(pk=event.pk).delivered_at is not None
-    outbox.sweep()  # the capture's balance push; the job's event is not run again
+    assert outbox.sweep() == 0
     handlers.queue_job_run(Delivered(event_id=event.pk, name=Event.DOWNLOAD_JOB_QUEUED, payload=event.payload))
     bal = balance_for_user(user_id=user.pk)
     assert (bal.balance, bal.held, revenue()) == (500 - 105, 0, 105)

@@ -1,5 +1,5 @@
-"""Every committed balance change reaches the member's open pages, after commit, through the
-outbox (Event.BALANCE_CHANGED); a rolled-back one reaches nobody."""
+"""Every committed balance change reaches the member's open pages, after commit
+(Event.BALANCE_CHANGED, a LIVE event); a rolled-back one reaches nobody."""
 
 from decimal import Decimal
 
@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from config.asgi import application
+from core import events
 from core.events import Event
 from core.models import OutboxEvent
 from tests.core.test_live import session_headers
@@ -36,9 +37,15 @@ def spend(user, amount: int, key: str):
     )
 
 
-def balance_events() -> list[list[int]]:
-    rows = OutboxEvent.objects.filter(name=str(Event.BALANCE_CHANGED)).order_by("id")
-    return [row.payload["user_ids"] for row in rows]
+@pytest.fixture
+def delivered():
+    """The payloads of BALANCE_CHANGED as its handlers receive them, after commit."""
+    seen: list[list[int]] = []
+    events.subscribe(Event.BALANCE_CHANGED, lambda e: seen.append(e.payload["user_ids"]), name="tests.seen")
+    yield seen
+    events._handlers[Event.BALANCE_CHANGED] = [
+        s for s in events._handlers[Event.BALANCE_CHANGED] if s.name != "tests.seen"
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -64,10 +71,10 @@ def test_a_committed_spend_pushes_the_new_balance_to_the_members_socket():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_transfer_publishes_nothing():
+def test_a_rolled_back_transfer_publishes_nothing(delivered):
     member = UserFactory()
     fund(member, "10.00")
-    before = len(balance_events())
+    assert delivered == [[member.pk]]
     headers = session_headers(member)
 
     def spend_then_fail():
@@ -83,46 +90,74 @@ def test_a_rolled_back_transfer_publishes_nothing():
         await ws.disconnect()
 
     async_to_sync(run)()
-    assert len(balance_events()) == before
+    assert delivered == [[member.pk]]  # only the funding
     assert services.user_account(user_id=member.pk).balance == 1000
 
 
 @pytest.mark.django_db
-def test_every_kind_of_balance_change_records_the_event_for_its_members():
+def test_every_kind_of_balance_change_is_delivered_after_commit_for_its_members(
+    delivered, django_capture_on_commit_callbacks
+):
     alice, bob = UserFactory(), UserFactory()
-    fund(alice, "10.00")  # a purchase (system -> user)
-    assert balance_events()[-1] == [alice.pk]
-    services.transfer_post(
-        from_account=services.user_account(user_id=alice.pk),
-        to_account=services.user_account(user_id=bob.pk),
-        amount=100,
-        kind=TransferKind.ADJUSTMENT,
-        idempotency_key="a-to-b",
-    )
-    assert balance_events()[-1] == sorted([alice.pk, bob.pk])
-    count = len(balance_events())
-    hold = services.hold_place(
-        account=services.user_account(user_id=alice.pk), amount=100, kind=TransferKind.DOWNLOAD, idempotency_key="h1"
-    )
-    services.hold_release(hold_id=hold.pk)
-    hold = services.hold_place(
-        account=services.user_account(user_id=alice.pk), amount=100, kind=TransferKind.DOWNLOAD, idempotency_key="h2"
-    )
-    services.hold_capture(hold_id=hold.pk, amount=60, to_account=revenue())
-    reversal = services.transfer_reverse(transfer=spend(alice, 50, "s1"))
+    with django_capture_on_commit_callbacks(execute=True):
+        fund(alice, "10.00")  # a purchase (system -> user)
+    assert delivered == [[alice.pk]]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.transfer_post(
+            from_account=services.user_account(user_id=alice.pk),
+            to_account=services.user_account(user_id=bob.pk),
+            amount=100,
+            kind=TransferKind.ADJUSTMENT,
+            idempotency_key="a-to-b",
+        )
+    assert delivered[-1] == sorted([alice.pk, bob.pk])
+    delivered.clear()
+    account = services.user_account(user_id=alice.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        hold = services.hold_place(account=account, amount=100, kind=TransferKind.DOWNLOAD, idempotency_key="h1")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.hold_release(hold_id=hold.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        hold = services.hold_place(account=account, amount=100, kind=TransferKind.DOWNLOAD, idempotency_key="h2")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.hold_capture(hold_id=hold.pk, amount=60, to_account=revenue())
+    with django_capture_on_commit_callbacks(execute=True):
+        reversal = services.transfer_reverse(transfer=spend(alice, 50, "s1"))
     assert reversal.kind == TransferKind.REVERSAL
-    # place, release, place, capture, spend, reversal: one event each, all for alice.
-    assert balance_events()[count:] == [[alice.pk]] * 6
+    # place, release, place, capture, spend, reversal: one each, all for alice.
+    assert delivered == [[alice.pk]] * 6
 
 
 @pytest.mark.django_db
-def test_a_transfer_between_system_accounts_records_nothing():
-    before = len(balance_events())
-    services.transfer_post(
-        from_account=services.system_account(name=SystemAccount.ISSUANCE),
-        to_account=revenue(),
-        amount=100,
-        kind=TransferKind.ADJUSTMENT,
-        idempotency_key="sys-sys",
-    )
-    assert len(balance_events()) == before
+def test_balance_changes_write_no_outbox_rows_and_system_transfers_tell_nobody(
+    delivered, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        fund(UserFactory(), "1.00")
+        services.transfer_post(
+            from_account=services.system_account(name=SystemAccount.ISSUANCE),
+            to_account=revenue(),
+            amount=100,
+            kind=TransferKind.ADJUSTMENT,
+            idempotency_key="sys-sys",
+        )
+    assert len(delivered) == 1
+    assert not OutboxEvent.objects.filter(name=str(Event.BALANCE_CHANGED)).exists()
+
+
+@pytest.mark.django_db
+def test_a_failing_live_handler_does_not_fail_the_committed_request(django_capture_on_commit_callbacks, caplog):
+    def broken(event):
+        raise RuntimeError("layer exploded")
+
+    events.subscribe(Event.BALANCE_CHANGED, broken, name="tests.broken")
+    try:
+        user = UserFactory()
+        with django_capture_on_commit_callbacks(execute=True):
+            fund(user, "1.00")
+    finally:
+        events._handlers[Event.BALANCE_CHANGED] = [
+            s for s in events._handlers[Event.BALANCE_CHANGED] if s.name != "tests.broken"
+        ]
+    assert services.user_account(user_id=user.pk).balance == 100
+    assert "handler tests.broken failed" in caplog.text

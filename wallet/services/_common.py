@@ -124,9 +124,8 @@ def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
 
 def _balances_changed(*accounts: Account) -> None:
     """Record, in the caller's transaction, that these accounts' members see new figures: after
-    commit the outbox pushes them to their open pages; a rollback takes the event with it.
-    Callers record before taking the account row locks where they can, so the extra INSERT does
-    not lengthen the queue on a hot account."""
+    commit their open pages are told (a LIVE event: no row written, nothing added under the
+    account locks); a rollback drops it."""
     user_ids = sorted({a.user_id for a in accounts if a.user_id is not None})
     if user_ids:
         record(Event.BALANCE_CHANGED, {"user_ids": user_ids})
