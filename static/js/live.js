@@ -6,8 +6,8 @@
  *   - [data-live="balance"] (the header): the spendable balance; [data-live="balance-total"],
  *     [data-live="held"] where a page shows them;
  *   - [data-live="unread"]: the unread notification count (hidden at 0);
- *   - the dashboard (figures and history) and any [data-live-refresh][id] region: fetched again
- *     and swapped in, unless the member is typing in that region;
+ *   - the dashboard (figures and history) and any [data-live-refresh][id] region: the page is
+ *     fetched again and those parts swapped in, unless the member is typing in one;
  *   - the checkout (#checkout) and download job (#job) pages: their status endpoint is asked at
  *     once and the page reloads when the status moved (their own polling keeps running).
  * The socket reconnects with backoff (1 s doubling to 30 s). While it is down, the state endpoint
@@ -46,17 +46,35 @@
     return !!pill && pill.pathname === window.location.pathname;
   }
 
-  function refreshRegions() {
+  // The dashboard's figures and history, by their test ids (the page is not ours to mark up);
+  // a first transaction turns the empty state into a table, so then the whole page body.
+  var DASHBOARD_PARTS = ["stat-balance", "stat-available", "stat-held", "history"];
+
+  function keyOf(el) {
+    return el.id ? "#" + el.id : '[data-testid="' + el.getAttribute("data-testid") + '"]';
+  }
+
+  function liveRegions() {
     var regions = Array.prototype.slice.call(document.querySelectorAll("[data-live-refresh][id]"));
-    if (!regions.length && onDashboard()) regions = [document.getElementById("main")];
-    regions = regions.filter(function (el) { return el && !typingIn(el); });
+    if (onDashboard()) {
+      if (document.querySelector('[data-testid="history-empty"]')) return [document.getElementById("main")];
+      DASHBOARD_PARTS.forEach(function (id) {
+        var el = document.querySelector('[data-testid="' + id + '"]');
+        if (el) regions.push(el);
+      });
+    }
+    return regions.filter(function (el) { return el && !typingIn(el); });
+  }
+
+  function refreshRegions() {
+    var regions = liveRegions();
     if (!regions.length) return;
     fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html");
         regions.forEach(function (el) {
-          var next = fresh.getElementById(el.id);
+          var next = fresh.querySelector(keyOf(el));
           if (next) el.innerHTML = next.innerHTML;
         });
       })

@@ -233,6 +233,9 @@ def test_a_second_tab_follows_ipn_award_and_adjustment_without_reload(browser, a
 
     assert second.evaluate("window.__sameDocument === true")  # updated in place, never reloaded
     expect(first.locator('[data-live="balance"]')).to_have_text(f"{after_ipn + Decimal('17.00'):.2f}")
+    # The dashboard in the first tab: its figures and history follow too.
+    expect(first.get_by_test_id("stat-available")).to_contain_text(f"{after_ipn + Decimal('17.00'):.2f}")
+    expect(first.get_by_test_id("history")).to_contain_text("Duplicate welcome bonus")
     shot(second, "live-second-tab")
     second.goto("/notifications/")
     expect(second.get_by_test_id("notification")).to_have_count(unread + 3)
