@@ -112,3 +112,35 @@ def test_a_socket_is_refused_when_the_layer_is_down(settings):
         assert not connected
 
     async_to_sync(run)()
+
+
+@pytest.mark.redis
+def test_the_redis_layer_carries_a_members_events_to_their_socket(settings):
+    """What production runs: the publisher (a Celery worker) and the socket share only Redis."""
+    import os
+    import uuid
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_connect_timeout": 1, "socket_timeout": 2}],
+                "prefix": f"goldbook:test:{uuid.uuid4().hex[:8]}",
+            },
+        }
+    }
+    member, other = UserFactory(), UserFactory()
+    mine, theirs = session_headers(member), session_headers(other)
+
+    async def run():
+        from asgiref.sync import sync_to_async
+
+        a, b = socket(mine), socket(theirs)
+        assert (await a.connect(timeout=5))[0] and (await b.connect(timeout=5))[0]
+        assert await sync_to_async(publish)(user_id=member.pk, event={"type": "balance", "available": "3.00"})
+        assert await a.receive_json_from(timeout=5) == {"type": "balance", "available": "3.00"}
+        assert await b.receive_nothing(timeout=0.5)
+        await a.disconnect()
+        await b.disconnect()
+
+    async_to_sync(run)()
