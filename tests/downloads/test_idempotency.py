@@ -108,6 +108,7 @@ def test_a_bad_idempotency_key_is_400(api, key):
     assert not DownloadJob.objects.filter(user=user).exists()
 
 
+@pytest.mark.postgres  # real concurrency: SQLite locks the whole file ("database table is locked")
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_starts_with_one_key_make_one_job(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
