@@ -27,6 +27,7 @@ SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # the branded 403 page, with what to do
 
 INSTALLED_APPS = [
     # First: its runserver replaces Django's, so `make run` serves HTTP and /ws/ (ASGI) in one process.
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.usersessions",
+    # Who changed a money setting, when, and from what to what (rules, boosters, packages, tiers).
+    "simple_history",
     "core",
     "accounts",
     "wallet",
@@ -59,12 +62,17 @@ MIDDLEWARE = [
     "core.middleware.BodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language from the language cookie (the switcher) or Accept-Language; a signed-in
+    # member's saved language overrides it below (accounts.middleware).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Stamps each recorded change with the staff member who made it.
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Innermost: a lost database connection is a 503 with Retry-After, never a 500 (core/middleware.py).
     "core.middleware.ServiceUnavailableMiddleware",
 ]

@@ -22,3 +22,6 @@ urlpatterns = [
     path("", include("portal.urls")),
     path("", include("rewards.urls")),
 ]
+
+# The branded 500 page, rendered from settings alone (config/errors.py).
+handler500 = "config.errors.server_error"

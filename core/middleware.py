@@ -50,7 +50,8 @@ def error_response(request: HttpRequest, exc: GoldbookError) -> HttpResponse:
     if _wants_json(request):
         response: HttpResponse = JsonResponse(error_body(exc), status=exc.status)
     else:
-        page = render_to_string("error.html", {"status": exc.status, "message": exc.message}, request=None)
+        context = {"status": exc.status, "message": exc.message, "site_name": settings.GOLDBOOK_SITE_NAME}
+        page = render_to_string("error.html", context, request=None)
         response = HttpResponse(page, status=exc.status)
     if exc.status == 503:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -1,6 +1,7 @@
 """The transactional outbox: one row per domain event, written in the transaction that made it
 true, and one row per handler that has run it (so a re-delivery skips handlers that succeeded)."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -39,3 +40,48 @@ class OutboxDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} ran {self.event_id}"
+
+
+class ConfigChangeStatus(models.TextChoices):
+    REQUESTED = "requested", "Awaiting approval"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class ConfigChange(models.Model):
+    """A staff edit to a setting that creates money (an earning rule, a booster, a credit package
+    worth more than its price, a bonus tier), held until a second staff member approves it
+    (core.config_changes). `values` are the proposed field values as the model's fields serialise
+    them; `before` the same fields as they were when it was proposed (empty for a new object)."""
+
+    model = models.CharField(max_length=100, help_text="app_label.ModelName")
+    object_id = models.BigIntegerField(null=True, blank=True, help_text="Blank: the change creates a new row.")
+    summary = models.CharField(max_length=255)
+    values = models.JSONField(default=dict)
+    before = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=ConfigChangeStatus.choices, default=ConfigChangeStatus.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=255, blank=True)
+    applied_object_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        permissions = [("approve_configchange", "Can approve changes that create money")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True) | ~models.Q(decided_by=models.F("requested_by")),
+                name="core_configchange_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="requested") | models.Q(decided_by__isnull=False),
+                name="core_configchange_decided_by",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Change #{self.pk}: {self.summary}"

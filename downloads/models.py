@@ -309,7 +309,8 @@ class DownloadRecord(models.Model):
         return f"Download #{self.pk} of item #{self.item_id} by #{self.user_id}"
 
     def history_fields(self, transfer: object) -> dict[str, object]:
-        return {"songs_downloaded": 1 if self.item.kind == ItemKind.SONG else 0}
+        # `subject`: what the member got, for the dashboard's history (portal).
+        return {"songs_downloaded": 1 if self.item.kind == ItemKind.SONG else 0, "subject": self.item.title}
 
 
 class Unlock(models.Model):

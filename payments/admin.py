@@ -1,13 +1,17 @@
 """Payments admin: packages, tiers and the CNY rate are editable; payments and provider
 messages are read-only, changed only through actions that call services."""
 
+from fractions import Fraction
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import FourEyesConfigAdmin
 from core.approvals import FourEyesAdmin
+from core.config_changes import Snapshot, lowered, raised, switched_on
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 
@@ -27,22 +31,40 @@ from .models import (
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(admin.ModelAdmin):
+class CreditPackageAdmin(FourEyesConfigAdmin):
+    """A package that gives more credits than its price (1 credit per dollar) creates money: adding
+    one, raising its credits per dollar or switching it on waits for a second staff member.
+    (`active` is not editable in the list, so every switch-on goes through this check.)"""
+
     list_display = ("name", "usd_cents", "base_credits", "bonus_credits", "badge", "style", "sort_order", "active")
-    list_editable = ("sort_order", "active")
+    list_editable = ("sort_order",)
     list_filter = ("style", "active")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate instead: payments keep pointing at their package
 
+    def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
+        def per_dollar(s: Snapshot) -> Fraction:
+            return Fraction(s["base_credits"] + s["bonus_credits"], s["usd_cents"])
+
+        if not after["active"] or per_dollar(after) <= 1:
+            return False
+        return switched_on(before, after, "active") or bool(before and per_dollar(after) > per_dollar(before))
+
 
 @admin.register(BonusTier)
-class BonusTierAdmin(admin.ModelAdmin):
+class BonusTierAdmin(FourEyesConfigAdmin):
+    """Every bonus tier creates money: a new one, a higher percent or a lower threshold waits for
+    a second staff member."""
+
     list_display = ("min_usd_cents", "percent")
+
+    def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
+        return raised(before, after, "percent") or lowered(before, after, "min_usd_cents")
 
 
 @admin.register(PricingConfig)
-class PricingConfigAdmin(admin.ModelAdmin):
+class PricingConfigAdmin(SimpleHistoryAdmin):
     list_display = ("cny_per_usd", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 FEATURED_BADGE = "MOST POPULAR"
 
@@ -29,6 +30,7 @@ class CreditPackage(models.Model):
     style = models.CharField(max_length=16, choices=Style.choices, default=Style.CARD)
     sort_order = models.IntegerField(default=0)
     active = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["sort_order", "id"]
@@ -56,6 +58,7 @@ class BonusTier(models.Model):
 
     min_usd_cents = models.BigIntegerField(unique=True)
     percent = models.DecimalField(max_digits=5, decimal_places=2)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["min_usd_cents"]
@@ -77,6 +80,7 @@ class PricingConfig(models.Model):
         max_digits=10, decimal_places=4, help_text="Yuan shown per US dollar on the recharge page."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "pricing settings"
@@ -217,7 +221,8 @@ class Payment(models.Model):
         if kind == "purchase":
             return {"package_name": self.package_name}
         if kind == "bonus":
-            return {"notes": "Bonus credits for package purchase"}
+            # `subject`: the package the bonus came with, for the dashboard's history (portal).
+            return {"notes": "Bonus credits for package purchase", "subject": self.package_name}
         return {}
 
 

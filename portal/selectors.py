@@ -3,6 +3,7 @@ count) in one statement, and their transaction history with the details each app
 
 import functools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from downloads.selectors import songs_downloaded_sql
 from wallet import statement
 from wallet.models import Account, Currency, Entry, TransferKind
 from wallet.selectors import (
+    HistoryFilter,
     account_for_user,
     decode_cursor,
     default_currency,
@@ -147,6 +149,8 @@ def api_session_with_summary(token: str) -> tuple[ApiSession, AccountSummary] | 
 TYPE_NAMES: dict[str, str] = {TransferKind.DOWNLOAD: "deduction"}
 # Extra fields the apps' history details may contribute to a row (core.registry).
 EXTRA_FIELDS = ("package_name", "notes", "songs_downloaded")
+# Rows the CSV export reads per statement (keyset chunks: memory stays flat however long the history).
+EXPORT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,14 @@ class HistoryRow:
     memo: str
     created_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """What was bought or earned: the item, the package, the rule, the bounty, the reward (the
+        `subject`, `package_name` or `notes` the cause's app declares), else the transfer's memo
+        (an adjustment's reason)."""
+        extra = self.extra
+        return str(extra.get("subject") or extra.get("package_name") or extra.get("notes") or self.memo or "")
 
 
 @dataclass(frozen=True)
@@ -195,7 +207,7 @@ def _row(entry: Entry, currency: Currency) -> HistoryRow:
         id=entry.pk,
         type=TYPE_NAMES.get(kind, kind),
         kind=kind,
-        label=TransferKind(kind).label if kind in TransferKind.values else kind,
+        label=str(TransferKind(kind).label) if kind in TransferKind.values else kind,
         amount=currency.to_decimal(entry.amount),
         balance_after=currency.to_decimal(entry.balance_after or 0),
         memo=transfer.memo,
@@ -204,8 +216,15 @@ def _row(entry: Entry, currency: Currency) -> HistoryRow:
     )
 
 
-def history_page(*, user_id: int, limit: int, offset: int = 0, cursor: str | None = None) -> HistoryPage:
-    """A page of the member's history, newest first.
+def history_page(
+    *,
+    user_id: int,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
+    filters: HistoryFilter | None = None,
+) -> HistoryPage:
+    """A page of the member's history, newest first, only the entries `filters` keeps.
 
     With a `cursor` (from a previous page's `next_cursor`) the page is a keyset page and `offset`
     is ignored; otherwise it starts `offset` rows in. Either way `next_cursor` continues from the
@@ -220,17 +239,41 @@ def history_page(*, user_id: int, limit: int, offset: int = 0, cursor: str | Non
     account = account_for_user(user_id=user_id)
     if account is None:
         return HistoryPage(rows=[], total_count=0, next_cursor=None)
-    total = Entry.objects.filter(account=account).count()
+    entries = history_entries(account=account, filters=filters)
+    total = entries.count()
     if after_id is None and offset > 0:
         # Turn the offset into the keyset position just before it, so both modes share one path.
-        ids = list(history_entries(account=account).values_list("id", flat=True)[offset - 1 : offset])
+        ids = list(entries.values_list("id", flat=True)[offset - 1 : offset])
         if not ids:
             return HistoryPage(rows=[], total_count=total, next_cursor=None)
         after_id = ids[0]
-    page = history_after(account=account, limit=limit, after_id=after_id)
+    page = history_after(account=account, limit=limit, after_id=after_id, filters=filters)
     prefetch_related_objects(page.entries, "transfer__cause")
     rows = [_row(entry, account.currency) for entry in page.entries]
     return HistoryPage(rows=rows, total_count=total, next_cursor=page.next_cursor)
+
+
+def history_rows(*, user_id: int, filters: HistoryFilter | None = None) -> Iterator[HistoryRow]:
+    """Every history row of the member that `filters` keeps, newest first, read in keyset chunks
+    (for the CSV export: nothing holds the whole history in memory)."""
+    account = account_for_user(user_id=user_id)
+    if account is None:
+        return
+    after_id: int | None = None
+    while True:
+        entries = list(
+            history_entries(account=account, filters=filters).filter(
+                **({} if after_id is None else {"id__lt": after_id})
+            )[:EXPORT_CHUNK]
+        )
+        if not entries:
+            return
+        prefetch_related_objects(entries, "transfer__cause")
+        for entry in entries:
+            yield _row(entry, account.currency)
+        if len(entries) < EXPORT_CHUNK:
+            return
+        after_id = entries[-1].pk
 
 
 def live_api_sessions(*, user_id: int) -> int:

@@ -9,9 +9,14 @@ from django.contrib import admin, messages
 from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest
 
+from core.admin import FourEyesConfigAdmin
+from core.config_changes import Snapshot, changed, lowered, raised, switched_on
 from wallet.selectors import default_currency
 
-from . import services
+from . import (
+    admin_intake,  # noqa: F401  (registers the forum integrations' admin)
+    services,
+)
 from .errors import RewardsError
 from .models import (
     ActivityEvent,
@@ -21,8 +26,6 @@ from .models import (
     EarningRule,
     EventStatus,
     GroupGrant,
-    Integration,
-    MemberLink,
     Redemption,
     RedemptionStatus,
     Referral,
@@ -100,26 +103,6 @@ def _coins(value: int) -> Decimal:
     return default_currency().to_decimal(value)
 
 
-@admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "created_at")
-    readonly_fields = ("created_at",)
-
-
-@admin.register(MemberLink)
-class MemberLinkAdmin(admin.ModelAdmin):
-    """Which forum account credits which member. Staff can see and undo (delete) a link, never
-    re-point it: events then wait as pending until the member's verified address claims them."""
-
-    list_display = ("integration", "external_id", "user", "created_at")
-    list_filter = ("integration",)
-    search_fields = ("external_id", "user__email")
-    readonly_fields = ("integration", "external_id", "user", "created_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
 @admin.register(ActivityEvent)
 class ActivityEventAdmin(admin.ModelAdmin):
     list_display = (
@@ -149,7 +132,9 @@ class ActivityEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(FourEyesConfigAdmin):
+    """A new rule, or one that pays more or more often, waits for a second staff member."""
+
     form = RuleForm
     list_display = (
         "name",
@@ -167,11 +152,37 @@ class EarningRuleAdmin(admin.ModelAdmin):
     def coins(self, obj: EarningRule) -> Decimal:
         return _coins(obj.amount)
 
+    def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
+        limit_raised = (
+            before is not None
+            and before["max_per_cycle"] != 0
+            and (after["max_per_cycle"] == 0 or after["max_per_cycle"] > before["max_per_cycle"])
+        )
+        return (
+            limit_raised
+            or raised(before, after, "amount", "ends_at")
+            or lowered(before, after, "min_upvotes", "starts_at")
+            or switched_on(before, after, "is_active", "exempt_from_daily_cap")
+            or changed(before, after, "event_type", "cycle")
+            or bool(before and before["once_per_object"] and not after["once_per_object"])
+        )
+
 
 @admin.register(Booster)
-class BoosterAdmin(admin.ModelAdmin):
+class BoosterAdmin(FourEyesConfigAdmin):
+    """Every booster creates money: a new one, a higher multiplier, a longer window or more rules
+    wait for a second staff member."""
+
     list_display = ("name", "multiplier", "starts_at", "ends_at", "is_active")
     filter_horizontal = ("rules",)
+
+    def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
+        return (
+            raised(before, after, "multiplier", "ends_at")
+            or lowered(before, after, "starts_at")
+            or switched_on(before, after, "is_active")
+            or bool(before and set(after["rules"]) - set(before["rules"]))
+        )
 
 
 @admin.register(Award)

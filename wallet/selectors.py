@@ -2,12 +2,13 @@
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
 
-from .models import Account, Currency, Entry, Hold, HoldStatus
+from .models import Account, Currency, Entry, Hold, HoldStatus, KindCategory, kinds_in
 
 
 def default_currency() -> Currency:
@@ -90,17 +91,39 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def history_entries(*, account: Account) -> QuerySet[Entry]:
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which entries a history shows: transfers of some kind categories (none = all), created in
+    [since, until) (aware datetimes; None = open)."""
+
+    categories: tuple[KindCategory, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, qs: QuerySet[Entry]) -> QuerySet[Entry]:
+        if self.categories:
+            qs = qs.filter(transfer__kind__in=kinds_in(*self.categories))
+        if self.since is not None:
+            qs = qs.filter(created_at__gte=self.since)
+        if self.until is not None:
+            qs = qs.filter(created_at__lt=self.until)
+        return qs
+
+
+def history_entries(*, account: Account, filters: HistoryFilter | None = None) -> QuerySet[Entry]:
     """The account's entries newest first, with their transfers (one query, no N+1)."""
-    return Entry.objects.filter(account=account).select_related("transfer", "transfer__cause_type").order_by("-id")
+    qs = Entry.objects.filter(account=account).select_related("transfer", "transfer__cause_type").order_by("-id")
+    return qs if filters is None else filters.apply(qs)
 
 
-def history_after(*, account: Account, limit: int, after_id: int | None = None) -> HistoryPage:
+def history_after(
+    *, account: Account, limit: int, after_id: int | None = None, filters: HistoryFilter | None = None
+) -> HistoryPage:
     """Keyset page of the account's history: page 1000 costs what page 1 costs.
 
     `after_id` is the id of the last entry already shown (from `decode_cursor`).
     """
-    qs = history_entries(account=account)
+    qs = history_entries(account=account, filters=filters)
     if after_id is not None:
         qs = qs.filter(id__lt=after_id)
     rows = list(qs[: limit + 1])

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from .intake import ActivityEvent, EventType
 
@@ -34,6 +35,7 @@ class EarningRule(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_rule_amount_gt_0")]
@@ -58,6 +60,7 @@ class Booster(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     is_active = models.BooleanField(default=True)
+    history = HistoricalRecords(m2m_fields=[rules])
 
     class Meta:
         constraints = [

@@ -4,6 +4,7 @@ remembers about forum objects (distinct voters, deletions)."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 
 class Integration(models.Model):
@@ -16,6 +17,8 @@ class Integration(models.Model):
     secret = models.CharField(max_length=128)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The secret itself is never copied into the history: a rotation shows only as a change.
+    history = HistoricalRecords(excluded_fields=["secret"])
 
     def __str__(self) -> str:
         return self.name
@@ -28,6 +31,7 @@ class MemberLink(models.Model):
     external_id = models.CharField(max_length=128)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [

@@ -35,7 +35,7 @@ def test_metered_item_charges_every_download(api, client):
     assert resp.status_code == 402 and resp.json()["credits_needed"] == 0.05
     assert selectors.total_songs_downloaded(user_id=user.pk) == 2
     record = DownloadRecord.objects.filter(transfer__isnull=False).first()
-    assert record.history_fields(record.transfer) == {"songs_downloaded": 1}
+    assert record.history_fields(record.transfer) == {"songs_downloaded": 1, "subject": record.item.title}
 
 
 def test_metered_retry_with_same_idempotency_key_charges_once(api):

@@ -247,7 +247,7 @@ def test_genuine_ipn_credits_purchase_and_bonus_once(cp_settings, rsps, client):
     assert purchase.cause == payment
     assert payment.history_fields(purchase) == {"package_name": "Popular Pack"}
     bonus = Transfer.objects.get(idempotency_key=f"payment:{payment.pk}:bonus")
-    assert payment.history_fields(bonus) == {"notes": "Bonus credits for package purchase"}
+    assert payment.history_fields(bonus) == {"notes": "Bonus credits for package purchase", "subject": "Popular Pack"}
     assert ProviderMessage.objects.filter(payment=payment, verified=True).count() == 1
 
 
