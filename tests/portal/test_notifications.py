@@ -18,6 +18,13 @@ from wallet import services as wallet
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages render in the active language; these assertions read English."""
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def member():
     user = UserFactory()
