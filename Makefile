@@ -43,7 +43,9 @@ migrate: createdb ## Apply database migrations
 seed: migrate ## Load demo data (idempotent)
 	$(PY) manage.py seed_demo
 
-run: seed ## Start the site on http://127.0.0.1:8000 (SQLite, in-process tasks, demo data)
+# daphne's runserver (first in INSTALLED_APPS) serves ASGI: pages and live updates (/ws/) in one
+# process, with the in-memory channel layer and autoreload.
+run: seed ## Start the site on http://127.0.0.1:8000 (SQLite, in-process tasks, demo data, live updates)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 typecheck: install ## mypy with django-stubs (strict on core, wallet, payments)

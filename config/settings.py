@@ -30,6 +30,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # the branded 403 page, with what to do
 
 INSTALLED_APPS = [
+    # First: its runserver replaces Django's, so `make run` serves HTTP and /ws/ (ASGI) in one process.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -38,6 +40,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "channels",  # live updates over /ws/ (config/asgi.py, core/live.py)
     "ninja",  # serves /api/docs assets from our static files instead of a CDN
     "allauth",
     "allauth.account",
@@ -78,6 +81,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -93,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.tz",
                 "config.context_processors.site",
                 "wallet.context_processors.wallet",
+                "portal.context_processors.notifications",
             ],
         },
     },
@@ -428,5 +433,29 @@ if REDIS_URL:
         **REDIS_TIMEOUTS,
         "connect_retries_timeout": GOLDBOOK_REDIS_TIMEOUT,
     }
+# --- Live updates (issue 12): the channel layer behind /ws/ ----------------------------------
+# With REDIS_URL, the Redis layer: outbox handlers run in the Celery worker and must reach sockets
+# held by the web process. Without it (the embedded default), the in-memory layer: Celery runs
+# eagerly in the web process, so the handler and the sockets share one process and one layer.
+# When Redis fails, a publish gives up within GOLDBOOK_LIVE_PUBLISH_TIMEOUT and logs; a socket
+# that cannot join its group is refused; either way the pages poll (static/js/live.js) or reload.
+GOLDBOOK_LIVE_PUBLISH_TIMEOUT = env.float(
+    "GOLDBOOK_LIVE_PUBLISH_TIMEOUT", default=GOLDBOOK_REDIS_CONNECT_TIMEOUT + GOLDBOOK_REDIS_TIMEOUT
+)
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **REDIS_TIMEOUTS}],
+                "prefix": "goldbook:live",
+                # An event older than this is stale (the figures moved on): drop, do not queue.
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 # Leaderboards marked stale (a Redis update failed) are rebuilt into Redis by this task.
 CELERY_BEAT_SCHEDULE["rewards-resync-leaderboards"] = {"task": "rewards.resync_leaderboards", "schedule": 60.0}

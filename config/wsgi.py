@@ -1,4 +1,5 @@
-"""The WSGI app (gunicorn `config.wsgi:application`).
+"""The WSGI app (gunicorn `config.wsgi:application`). The site is served over ASGI
+(`config.asgi`, for the live-update sockets); this stays for WSGI-only tools and tests.
 
 Refuses to start outside DEBUG with the development SECRET_KEY (issue 11 item 16): that key is
 published in this repository, so sessions, PIN-recovery links and CSRF tokens signed with it
@@ -8,23 +9,11 @@ started on the embedded default's settings with DEBUG turned off.
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
+
+from config.startup import refuse_the_development_key
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
 
-
-def _refuse_the_development_key() -> None:
-    from django.conf import settings
-
-    from config.settings import INSECURE_DEV_SECRET_KEY
-
-    if not settings.DEBUG and settings.SECRET_KEY == INSECURE_DEV_SECRET_KEY:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is the published development key and DEBUG is off: set SECRET_KEY to a random "
-            "value of at least 50 characters (or DEBUG=true on a development machine)."
-        )
-
-
-_refuse_the_development_key()
+refuse_the_development_key()

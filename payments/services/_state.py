@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from django.db import OperationalError, transaction
 
+from core.events import Event, record
+
 from ..errors import TransientFailure
 from ..models import Payment, PaymentStatus
 
@@ -53,6 +55,8 @@ def move(payment: Payment, status: PaymentStatus, detail: str = "") -> bool:
     logger.info("Payment #%s: %s → %s %s", payment.pk, payment.status, status, detail)
     payment.status = status
     payment.status_detail = detail[:255]
+    if status == PaymentStatus.NEEDS_REVIEW:
+        record(Event.PAYMENT_NEEDS_REVIEW, {"payment_id": payment.pk, "user_id": payment.user_id, "detail": detail})
     return True
 
 

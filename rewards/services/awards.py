@@ -13,6 +13,7 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from core.events import Event, record
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
 from wallet.models import SystemAccount, Transfer, TransferKind
@@ -213,6 +214,7 @@ def _award(
         cause=award,
     )
     award.save(update_fields=["transfer"])
+    record(Event.AWARD_GRANTED, {"award_id": award.pk, "user_id": user.pk, "amount": amount, "rule": rule.name})
     totals_add(user_id=user.pk, at=award.created_at, delta=amount)
     logger.info("Award #%s: %s to user #%s for %s", award.pk, amount, user.pk, object_key)
     recovered = _recover_debt(profile=profile, award=award)
@@ -296,6 +298,17 @@ def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str
     award.reversal_transfer = reversal
     award.reversed_at = now
     award.save(update_fields=["status", "reversal_transfer", "reversed_at"])
+    record(
+        Event.AWARD_REVERSED,
+        {
+            "award_id": award.pk,
+            "user_id": award.user_id,
+            "amount": award.amount,
+            "taken": covered,
+            "debt": debt,
+            "reason": reason,
+        },
+    )
     # The whole award leaves the leaderboard now, in the period it was earned in.
     totals_add(user_id=award.user_id, at=award.created_at, delta=-award.amount)
     logger.info("Award #%s: reversed (%s), %s taken back, %s recorded as debt", award.pk, reason, covered, debt)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.events import Event, record
 from wallet import services as wallet
 from wallet.errors import IdempotencyConflict
 from wallet.models import SystemAccount, TransferKind
@@ -144,6 +145,10 @@ def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
         bounty.resolved_at = now
         bounty.save(update_fields=["status", "winner", "payout_transfer", "resolved_at"])
         totals_add(user_id=winner.pk, at=payout.created_at, delta=bounty.amount)
+        record(
+            Event.BOUNTY_AWARDED,
+            {"bounty_id": bounty.pk, "winner_id": winner.pk, "amount": bounty.amount, "title": bounty.title},
+        )
     logger.info("Bounty #%s: awarded to user #%s", bounty.pk, winner.pk)
     return bounty
 

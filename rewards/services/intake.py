@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
+from core.events import Event, record
 
 from ..errors import EventConflict, InvalidEvent
 from ..models import ActivityEvent, Bounty, BountyStatus, EventStatus, EventType, Integration, MemberLink
@@ -134,9 +135,14 @@ def _count_bounty_answer(data: dict[str, Any]) -> None:
     the event arrives, whether or not the answerer has a Goldbook account yet."""
     thread_ref = data.get("thread_ref")
     if isinstance(thread_ref, str | int) and not isinstance(thread_ref, bool) and str(thread_ref):
-        Bounty.objects.filter(thread_ref=str(thread_ref)[:200], status=BountyStatus.OPEN).update(
-            answer_count=F("answer_count") + 1
-        )
+        open_bounties = Bounty.objects.filter(thread_ref=str(thread_ref)[:200], status=BountyStatus.OPEN)
+        answered = list(open_bounties.values_list("pk", "offerer_id"))
+        open_bounties.update(answer_count=F("answer_count") + 1)
+        if answered:
+            record(
+                Event.BOUNTY_ANSWERED,
+                {"bounty_ids": [pk for pk, _ in answered], "offerer_ids": [offerer for _, offerer in answered]},
+            )
 
 
 def _verified_user(email: str) -> User | None:

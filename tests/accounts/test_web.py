@@ -145,4 +145,4 @@ def test_header_shows_the_live_balance(client):
     fund(user, "12.30")
     client.force_login(user)
     page = client.get("/").content.decode()
-    assert '<span id="header-balance">12.30</span>' in page
+    assert '<span id="header-balance" data-live="balance">12.30</span>' in page

@@ -11,6 +11,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.utils.translation import gettext as _
 
+from core.events import Event, record
+
 from ..errors import (
     IdempotencyConflict,
     InvalidAmount,
@@ -120,3 +122,12 @@ def _same_or_conflict(existing: Transfer | Hold, fingerprint: str) -> None:
             _("Idempotency key “%(key)s” was already used for a different operation.")
             % {"key": existing.idempotency_key}
         )
+
+
+def _balances_changed(*accounts: Account) -> None:
+    """Record, in the caller's transaction, that these accounts' members see new figures: after
+    commit their open pages are told (a LIVE event: no row written, nothing added under the
+    account locks); a rollback drops it."""
+    user_ids = sorted({a.user_id for a in accounts if a.user_id is not None})
+    if user_ids:
+        record(Event.BALANCE_CHANGED, {"user_ids": user_ids})

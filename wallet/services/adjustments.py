@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.approvals import lock_undecided, record_decision, require_staff_perm
+from core.events import Event, record
 
 from ..errors import (
     AdjustmentNotAllowed,
@@ -76,6 +77,11 @@ def adjustment_approve(*, request_id: int, approver_id: int, note: str = "") -> 
         )
         req.transfer = transfer
         record_decision(req, AdjustmentStatus.APPROVED, decider_id=approver_id, note=note, also=("transfer",))
+        if req.account.user_id is not None:
+            record(
+                Event.ADJUSTMENT_APPROVED,
+                {"request_id": req.pk, "user_id": req.account.user_id, "amount": req.amount, "reason": req.reason},
+            )
     return req
 
 

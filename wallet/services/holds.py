@@ -24,6 +24,7 @@ from ..models import (
     TransferKind,
 )
 from ._common import (
+    _balances_changed,
     _cause_fields,
     _cause_ref,
     _check_amount,
@@ -66,6 +67,7 @@ def hold_place(
     expires_at = expires_at or timezone.now() + timedelta(seconds=settings.GOLDBOOK_HOLD_TTL_SECONDS)
     try:
         with transaction.atomic():
+            _balances_changed(account)
             row = _lock_user_accounts([account.pk])[account.pk]
             existing = Hold.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
@@ -131,6 +133,7 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
             raise InvalidAmount(_("A hold is captured into another account than the one it is on."))
         if to_account.currency_id != hold.account.currency_id:
             raise CurrencyMismatch(_("A hold is captured in its own currency."))
+        _balances_changed(hold.account, to_account)
         locked = _lock_user_accounts([hold.account_id, to_account.pk])
         transfer = _write_transfer(
             locked=locked,
@@ -157,6 +160,7 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
 def _hold_resolve(hold: Hold, status: HoldStatus) -> None:
     """Give the held amount back to available; the hold row is already locked."""
     row = _lock_user_accounts([hold.account_id])[hold.account_id]
+    _balances_changed(row)
     row.held -= hold.amount
     row.save(update_fields=["held"])
     hold.status = status

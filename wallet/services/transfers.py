@@ -18,6 +18,7 @@ from ..models import (
     TransferKind,
 )
 from ._common import (
+    _balances_changed,
     _cause_fields,
     _cause_ref,
     _check_amount,
@@ -121,6 +122,7 @@ def _post(
     single_user = (from_account.user_id is None) != (to_account.user_id is None)
     try:
         with transaction.atomic():
+            _balances_changed(from_account, to_account)
             transfer = None
             if single_user and connection.vendor == "postgresql":
                 transfer = _post_single_user_postgres(debit=from_account, credit=to_account, amount=amount, **fields)

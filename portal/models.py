@@ -1,0 +1,38 @@
+"""What happened to a member while they were away: the in-site notification centre."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class NotificationKind(models.TextChoices):
+    PAYMENT_COMPLETED = "payment_completed", _("Payment completed")
+    PAYMENT_NEEDS_REVIEW = "payment_needs_review", _("Payment needs review")
+    AWARD = "award", _("Reward")
+    AWARD_REVERSED = "award_reversed", _("Reward reversed")
+    BOUNTY_ANSWERED = "bounty_answered", _("Bounty answered")
+    BOUNTY_AWARDED = "bounty_awarded", _("Bounty won")
+    ADJUSTMENT = "adjustment", _("Balance adjustment")
+    EA_REVIEWED = "ea_reviewed", _("EA review")
+
+
+class Notification(models.Model):
+    """One per member per outbox event (the unique pair makes a re-delivered event a no-op). The
+    text is rendered from `kind` and `params` when shown, in the reader's language."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    event_id = models.BigIntegerField(help_text="The outbox event that caused it.")
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event_id"], name="portal_notification_once_per_event"),
+        ]
+        indexes = [models.Index(fields=["user", "read_at"], name="portal_notif_user_read")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user #{self.user_id}"
