@@ -27,6 +27,12 @@ DOWNLOAD_JOB_QUEUED: a download job and its hold committed.
     Recorded by downloads. Payload: job_id. Handled by downloads: queue the job's run.
 HOLD_EXPIRED: the expiry sweep released a hold nobody captured.
     Recorded by wallet. Payload: hold_id, account_id, amount. No handler yet.
+CREDITS_EXPIRING: a member's promotional credits expire within GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS
+    (once per lot). Recorded by wallet (`credits_announce_expiring`). Payload: lot_id, user_id,
+    account_id, category, amount (minor units left), expires_at (ISO 8601). No handler yet: the
+    member's notice is the notifications work's.
+CREDITS_EXPIRED: promotional credits expired (an `expiry` transfer). Recorded by wallet
+    (`credits_expire`). Payload: lot_id, user_id, amount, transfer_id. No handler yet.
 """
 
 from collections.abc import Callable
@@ -43,6 +49,8 @@ class Event(StrEnum):
     EA_REVIEWED = "download.ea_reviewed"
     DOWNLOAD_JOB_QUEUED = "download.job_queued"
     HOLD_EXPIRED = "wallet.hold_expired"
+    CREDITS_EXPIRING = "wallet.credits_expiring"
+    CREDITS_EXPIRED = "wallet.credits_expired"
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ class TransferKind(models.TextChoices):
     ESCROW = "escrow", "Escrow"
     BOUNTY = "bounty", "Bounty"
     CONVERSION = "conversion", "Plan conversion"
+    EXPIRY = "expiry", "Expired"
 
 
 class KindCategory(models.TextChoices):
@@ -150,6 +151,7 @@ class KindCategory(models.TextChoices):
     SPENDING = "spending", "Spending"  # credits left the member for something they got
     REVERSAL = "reversal", "Reversal"  # undoes another transfer, or gives spent credits back
     ADJUSTMENT = "adjustment", "Adjustment"  # staff corrections, plan conversions
+    EXPIRY = "expiry", "Expiry"  # promotional credits that lapsed unspent (breakage)
 
 
 KIND_CATEGORY: dict[TransferKind, KindCategory] = {
@@ -164,6 +166,7 @@ KIND_CATEGORY: dict[TransferKind, KindCategory] = {
     TransferKind.REVERSAL: KindCategory.REVERSAL,
     TransferKind.ADJUSTMENT: KindCategory.ADJUSTMENT,
     TransferKind.CONVERSION: KindCategory.ADJUSTMENT,
+    TransferKind.EXPIRY: KindCategory.EXPIRY,
 }
 
 
@@ -339,3 +342,29 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Adjustment #{self.pk} {self.amount:+d} ({self.status})"
+
+
+# The credit categories of a member's balance (paid vs promotional) live in `wallet/lots.py`;
+# imported here so Django registers the models with the app.
+from .lots import CreditCategory, CreditLot, LotEntry  # noqa: E402
+
+__all__ = [
+    "Account",
+    "AdjustmentRequest",
+    "AdjustmentStatus",
+    "AppendOnlyModel",
+    "CreditCategory",
+    "CreditLot",
+    "Currency",
+    "Entry",
+    "Hold",
+    "HoldStatus",
+    "KIND_CATEGORY",
+    "KindCategory",
+    "LedgerImmutable",
+    "LotEntry",
+    "SystemAccount",
+    "Transfer",
+    "TransferKind",
+    "kinds_in",
+]

@@ -13,6 +13,7 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from wallet import selectors as wallet_selectors
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
 from wallet.models import SystemAccount, Transfer, TransferKind
@@ -265,8 +266,8 @@ def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str
     reversal: Transfer | None = None
     want = award.amount
     for _ in range(3):  # the available balance can shrink between reading it and posting
-        account.refresh_from_db(fields=["balance", "held"])
-        take = min(want, account.available)
+        # What is available and still in the category the award credited (earned).
+        take = min(want, wallet_selectors.reversible_amount(transfer=award.transfer))
         if take <= 0:
             break
         try:

@@ -13,6 +13,7 @@ from ..models import (
     Entry,
     Transfer,
 )
+from . import _lots
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def _write_transfer(
     credit: Account,
     amount: int,
     held_release: int = 0,
+    lot_source: str | None = None,
+    lot_id: int | None = None,
     **fields: object,
 ) -> Transfer:
     """Insert the transfer and its two entries and move the locked balances.
@@ -73,6 +76,8 @@ def _write_transfer(
     The new balances and versions are computed here, under the row locks the caller holds;
     `held_release` is taken off the debited account's `held` in the same row update (captures).
     A used idempotency key (or reversal link) makes the transfer INSERT raise IntegrityError.
+    The user accounts' credit lots move with their balances (`_lots`; `lot_source` names where a
+    credit comes from when the kind alone does not, `lot_id` the one lot an expiry draws from).
     """
     values = _transfer_values(debit=debit, credit=credit, amount=amount, now=timezone.now(), fields=fields)
     entries: list[tuple[int, int, int | None, int | None]] = []  # account, amount, balance_after, version
@@ -92,6 +97,17 @@ def _write_transfer(
         transfer_id = _write_rows_postgres(values, entries, updates)
     else:
         transfer_id = _write_rows_orm(values, entries, updates)
+    _lots.apply(
+        transfer_id=transfer_id,
+        kind=values["kind"],
+        reverses_id=values["reverses_id"],
+        debit_user=debit.pk if debit.pk in locked else None,
+        credit_user=credit.pk if credit.pk in locked else None,
+        amount=amount,
+        now=values["created_at"],
+        source=lot_source,
+        lot_id=lot_id,
+    )
     transfer = Transfer(id=transfer_id, **values)
     transfer._state.adding = False
     transfer._state.db = connection.alias
@@ -144,7 +160,9 @@ def _single_user_sql(*, debit_is_user: bool) -> str:
 _SINGLE_USER_SQL = {True: _single_user_sql(debit_is_user=True), False: _single_user_sql(debit_is_user=False)}
 
 
-def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, **fields: object) -> Transfer | None:
+def _post_single_user_postgres(
+    *, debit: Account, credit: Account, amount: int, lot_source: str | None = None, **fields: object
+) -> Transfer | None:
     """The fast path for a transfer between one user account and one system account: one round
     trip between taking the row lock and COMMIT, so a hot account's queue moves as fast as the
     server commits. None when nothing was written (funds short, or not such a pair)."""
@@ -162,6 +180,17 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
         row = cursor.fetchone()
     if row is None:
         return None
+    # The UPDATE above holds the user row's lock from here to COMMIT: the lots are read after it.
+    _lots.apply(
+        transfer_id=int(row[0]),
+        kind=values["kind"],
+        reverses_id=values["reverses_id"],
+        debit_user=user.pk if debit_is_user else None,
+        credit_user=None if debit_is_user else user.pk,
+        amount=amount,
+        now=now,
+        source=lot_source,
+    )
     transfer = Transfer(id=int(row[0]), **values)
     transfer._state.adding = False
     transfer._state.db = connection.alias
