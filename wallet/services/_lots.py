@@ -22,9 +22,6 @@ transfer with it, so a refund of spent paid credits is refused with nothing move
 import math
 from datetime import datetime, timedelta
 
-from django.db import connection
-from django.utils import timezone
-
 from ..errors import InsufficientFunds
 from ..lots import CreditLot, LotEntry, expiry_days, source_category, spend_rank
 
@@ -67,11 +64,6 @@ def apply(
 
 
 def _draw(*, transfer_id: int, account_id: int, amount: int, reverses_id: int | None, lot_id: int | None) -> None:
-    if reverses_id is None and lot_id is None and connection.vendor == "postgresql":
-        drawn = _draw_postgres(transfer_id=transfer_id, account_id=account_id, amount=amount)
-        if drawn < amount:
-            raise InsufficientFunds(available=drawn, required=amount)
-        return
     lots = CreditLot.objects.filter(account_id=account_id, remaining__gt=0)
     first: frozenset[int] = frozenset()
     if lot_id is not None:
@@ -121,9 +113,6 @@ def _credit(
                 break
             changes[entry.lot_id] = (entry.lot, back)
             left -= back
-    if left and not changes and connection.vendor == "postgresql" and expiry_days(source) is None:
-        _credit_open_postgres(transfer_id=transfer_id, account_id=account_id, amount=left, source=source, now=now)
-        return
     if left:
         # A new credit; or a spend from before the categories existed, with no lots to return to.
         lot = _lot_for(account_id=account_id, source=source, transfer_id=transfer_id, now=now)
@@ -160,45 +149,46 @@ def _save(transfer_id: int, changes: Changes) -> None:
     LotEntry.objects.bulk_create(LotEntry(lot=lot, transfer_id=transfer_id, amount=delta) for lot, delta in moved)
 
 
-# PostgreSQL: a plain spend and a plain credit in one statement each, since every statement run
-# between taking the account's row lock and COMMIT lengthens the queue on a busy account. Both run
-# after the lock is taken (never folded into the statement that takes it: that statement's
-# snapshot predates the lock, and the lot rows' locks would be taken before the account's).
-_DRAW_SQL = (
-    "WITH c AS (SELECT id, remaining, SUM(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, {rank}, id)"
-    " - remaining AS before FROM wallet_creditlot WHERE account_id = %s AND remaining > 0),"
-    " d AS (SELECT id, LEAST(remaining, %s - before) AS take FROM c WHERE before < %s),"
-    " u AS (UPDATE wallet_creditlot l SET remaining = l.remaining - d.take FROM d WHERE l.id = d.id"
-    " RETURNING l.id, d.take),"
-    " i AS (INSERT INTO wallet_lotentry (lot_id, transfer_id, amount, created_at) SELECT id, %s, -take, %s FROM u)"
-    " SELECT COALESCE(SUM(take), 0) FROM u"
-)
-
-_CREDIT_SQL = (
-    "WITH l AS (INSERT INTO wallet_creditlot (account_id, category, remaining, expires_at, source_transfer_id,"
-    " announced_at, created_at) VALUES (%s, %s, %s, NULL, NULL, NULL, %s)"
-    " ON CONFLICT (account_id, category) WHERE expires_at IS NULL"
-    " DO UPDATE SET remaining = wallet_creditlot.remaining + EXCLUDED.remaining RETURNING id)"
-    " INSERT INTO wallet_lotentry (lot_id, transfer_id, amount, created_at) SELECT id, %s, %s, %s FROM l"
-)
+# PostgreSQL: a plain spend's draw and a plain credit's lot are written by two functions (migration
+# 0006) called from the statement that writes the transfer, so lots cost no extra round trip while
+# the account's row lock is held. A VOLATILE function's statements each take a fresh snapshot, and
+# the call is evaluated from the transfer's RETURNING row, i.e. after the statement took the row
+# lock: they see every lot change of earlier lock holders, as the ORM path does.
 
 
-def _rank_sql() -> str:
-    rank = spend_rank()
-    # Category names are the four CreditCategory values (spend_rank checked them): inlined.
-    return "CASE category " + " ".join(f"WHEN '{c}' THEN {i}" for c, i in rank.items()) + " END"
+def postgres_calls(
+    *,
+    kind: str,
+    reverses_id: int | None,
+    debit_user: int | None,
+    credit_user: int | None,
+    amount: int,
+    now: datetime,
+    source: str | None = None,
+    lot_id: int | None = None,
+) -> tuple[str, list[object], bool, bool]:
+    """(two SELECT-list expressions over `t.id`, their parameters, draw handled, credit handled).
+    What is not handled (reversals, expiring credits, an expiry's own lot) goes through `apply`."""
+    draw = debit_user is not None and reverses_id is None and lot_id is None
+    source = source or kind
+    credit = credit_user is not None and reverses_id is None and expiry_days(source) is None
+    exprs: list[str] = []
+    params: list[object] = []
+    if draw:
+        order = sorted(spend_rank(), key=spend_rank().__getitem__)
+        exprs.append("wallet_lots_draw(%s::bigint, %s::bigint, t.id, %s::timestamptz, %s::text[])")
+        params += [debit_user, amount, now, order]
+    else:
+        exprs.append("NULL::bigint")
+    if credit:
+        exprs.append("wallet_lots_credit(%s::bigint, %s::text, %s::bigint, t.id, %s::timestamptz)")
+        params += [credit_user, str(source_category(source)), amount, now]
+    else:
+        exprs.append("NULL::bigint")
+    return ", ".join(exprs), params, draw, credit
 
 
-def _draw_postgres(*, transfer_id: int, account_id: int, amount: int) -> int:
-    """Draw `amount` in the spend order; returns what the lots covered (less means short)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _DRAW_SQL.format(rank=_rank_sql()),
-            [account_id, amount, amount, transfer_id, timezone.now()],
-        )
-        return int(cursor.fetchone()[0])
-
-
-def _credit_open_postgres(*, transfer_id: int, account_id: int, amount: int, source: str, now: datetime) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_CREDIT_SQL, [account_id, str(source_category(source)), amount, now, transfer_id, amount, now])
+def check_drawn(drawn: object, amount: int) -> None:
+    """Raise InsufficientFunds when the SQL draw covered less than `amount`."""
+    if drawn is not None and int(drawn) < amount:  # type: ignore[call-overload]
+        raise InsufficientFunds(available=int(drawn), required=amount)  # type: ignore[call-overload]
