@@ -60,6 +60,7 @@ def seed(*, stdout: OutputWrapper) -> None:
         kind=TransferKind.BONUS,
         idempotency_key=f"demo:welcome:{member.pk}",
         memo="Welcome bonus (demo data)",
+        credit_source="welcome",  # granted credits, expiring per GOLDBOOK_CREDIT_EXPIRY_DAYS
     )
     stdout.write(
         f"accounts: member {DEMO_MEMBER[0]} PIN {DEMO_MEMBER[1]}; "

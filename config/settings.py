@@ -158,6 +158,7 @@ CELERY_TIMEZONE = "UTC"
 # Periodic schedules live in code, next to the tasks they drive.
 CELERY_BEAT_SCHEDULE = {
     "wallet-expire-holds": {"task": "wallet.expire_holds", "schedule": 60.0},
+    "wallet-expire-credits": {"task": "wallet.expire_credits", "schedule": 3600.0},
     # Delivers outbox events whose after-commit kick was lost (broker down, process killed).
     "core-outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
 }
@@ -210,6 +211,13 @@ GOLDBOOK_CURRENCY_NAME = env.str("GOLDBOOK_CURRENCY_NAME", default="Credits")
 GOLDBOOK_CURRENCY_DECIMALS = 2
 # A hold nobody captures or releases is released after this long.
 GOLDBOOK_HOLD_TTL_SECONDS = env.int("GOLDBOOK_HOLD_TTL_SECONDS", default=3600)
+# Credit categories (wallet/lots.py). Promotional credits from these sources (a transfer kind, or
+# `welcome`/`referral`) expire this many days after they are credited; paid credits never do.
+GOLDBOOK_CREDIT_EXPIRY_DAYS: dict[str, int] = {"welcome": 90}
+# Spending draws from lots soonest-expiring first, then from open-ended lots in this order.
+GOLDBOOK_CREDIT_SPEND_ORDER = ("granted", "bonus", "earned", "paid")
+# Members are told (Event.CREDITS_EXPIRING) this many days before their credits expire.
+GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS = env.int("GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS", default=7)
 # One song download costs this many credits (downloads charge it; accounts reports
 # `songs_available` = spendable balance / price, rounded down).
 GOLDBOOK_SONG_PRICE = Decimal(env.str("GOLDBOOK_SONG_PRICE", default="0.35"))

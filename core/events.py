@@ -49,6 +49,12 @@ BOUNTY_ANSWERED: an answer arrived on a thread with open bounties. Recorded by r
     Payload: bounty_ids, offerer_ids (parallel lists). Handled by portal: the offerers' notification.
 BOUNTY_AWARDED: a bounty was awarded. Recorded by rewards. Payload: bounty_id, winner_id,
     amount (minor units), title. Handled by portal: the winner's notification.
+CREDITS_EXPIRING: a member's promotional credits expire within GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS
+    (once per lot). Recorded by wallet (`credits_announce_expiring`). Payload: lot_id, user_id,
+    account_id, category, amount (minor units left), expires_at (ISO 8601). No handler yet: the
+    member's notice is the notifications work's.
+CREDITS_EXPIRED: promotional credits expired (an `expiry` transfer). Recorded by wallet
+    (`credits_expire`). Payload: lot_id, user_id, amount, transfer_id. No handler yet.
 """
 
 import logging
@@ -75,6 +81,8 @@ class Event(StrEnum):
     AWARD_REVERSED = "reward.award_reversed"
     BOUNTY_ANSWERED = "reward.bounty_answered"
     BOUNTY_AWARDED = "reward.bounty_awarded"
+    CREDITS_EXPIRING = "wallet.credits_expiring"
+    CREDITS_EXPIRED = "wallet.credits_expired"
 
 
 # Events whose worth expires in seconds: a push to open pages, which poll when they miss one.

@@ -100,6 +100,11 @@ class BalanceOut(Schema):
         ..., description="Downloads, redemptions, captured holds, bounties and escrow, net of refunds."
     )
     total_songs_downloaded: int
+    paid_balance: Money = Field(..., description="Credits bought and not yet spent: refundable, never expire.")
+    promotional_balance: Money = Field(..., description="Bonus, earned and granted credits (balance minus paid).")
+    expiring_soon: Money = Field(
+        ..., description="Promotional credits that expire within the notice period (7 days by default)."
+    )
 
 
 class TransactionOut(Schema):
@@ -212,6 +217,9 @@ def balance(request: HttpRequest, payload: TokenIn) -> Any:
             "total_credits_purchased": summary.total_credits_purchased,
             "total_credits_spent": summary.total_credits_spent,
             "total_songs_downloaded": summary.total_songs_downloaded,
+            "paid_balance": summary.paid,
+            "promotional_balance": summary.promotional,
+            "expiring_soon": summary.expiring_soon,
         },
         status=200,
     )

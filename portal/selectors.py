@@ -5,12 +5,13 @@ import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db.models import prefetch_related_objects
+from django.utils import timezone
 
 from accounts.models import ApiSession
 from accounts.selectors import SESSION_BRIEF, TOKEN_TABLES, TOKEN_WHERE, USER_BRIEF, session_from_row, token_params
@@ -43,6 +44,10 @@ class AccountSummary:
     total_credits_purchased: Decimal
     total_credits_spent: Decimal
     total_songs_downloaded: int
+    # The balance by credit category (issue 13): paid is owed to the member, the rest promotional.
+    paid: Decimal = Decimal(0)
+    promotional: Decimal = Decimal(0)
+    expiring_soon: Decimal = Decimal(0)
 
 
 # --- the summary statement ----------------------------------------------------------------------
@@ -51,13 +56,14 @@ _ACCOUNT_JOINS = (
     f" LEFT JOIN {Account._meta.db_table} a ON a.user_id = u.id AND a.currency_id = %(currency)s"
     f" LEFT JOIN {Currency._meta.db_table} c ON c.code = %(currency)s"
 )
-# wallet's summary columns, then the currency, then the songs downloaded.
-_TAIL = statement.SUMMARY_WIDTH + 4
+# wallet's summary columns, then the currency, the songs downloaded and the credit categories.
+_TAIL = statement.SUMMARY_WIDTH + 4 + statement.CATEGORY_WIDTH
 
 
 def _columns() -> str:
     songs = songs_downloaded_sql(user_id_column="u.id")
-    return f"{statement.summary_columns()}, c.code, c.name, c.decimal_places, {songs}"
+    categories = statement.category_columns()
+    return f"{statement.summary_columns()}, c.code, c.name, c.decimal_places, {songs}, {categories}"
 
 
 class _Statements(dict[str, PreparedStatement]):
@@ -83,7 +89,12 @@ def _summary_row(lookup: str, params: dict[str, Any], memo_key: tuple[str, objec
     """Run the summary statement, summing only the entries after the version wallet's memo
     remembers for this key; the row's ledger columns carry the full sums either way."""
     for _attempt in range(2):
-        params = {**params, "currency": settings.GOLDBOOK_CURRENCY_CODE, "since": statement.since_for(memo_key)}
+        params = {
+            **params,
+            "currency": settings.GOLDBOOK_CURRENCY_CODE,
+            "since": statement.since_for(memo_key),
+            "soon": timezone.now() + timedelta(days=settings.GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS),
+        }
         row = _STATEMENTS[lookup].fetchone(params)
         if row is None:
             return None
@@ -100,15 +111,16 @@ def _currency(code: str, name: str, places: int) -> Currency:
 
 
 def _summary_from(email: str, tail: tuple[Any, ...] | None) -> AccountSummary:
-    balance = held = purchased = spent = songs = 0
+    balance = held = purchased = spent = songs = paid = soon = 0
     if tail is None:  # no such member
         currency = default_currency()
     else:
-        account_id, account_balance, account_held, _, _, bought, spent_sum, code, name, places, songs = tail
+        account_id, account_balance, account_held, _, _, bought, spent_sum, code, name, places, songs, *lots = tail
         currency = default_currency() if code is None else _currency(code, name, places)
         if account_id is not None:  # else no account yet: nothing ever moved
             balance, held = account_balance, account_held
             purchased, spent = max(0, int(bought)), max(0, -int(spent_sum))
+            paid, soon = int(lots[0] or 0), int(lots[1] or 0)
     available = currency.to_decimal(balance - held)
     return AccountSummary(
         email=email,
@@ -120,6 +132,9 @@ def _summary_from(email: str, tail: tuple[Any, ...] | None) -> AccountSummary:
         total_credits_purchased=currency.to_decimal(purchased),
         total_credits_spent=currency.to_decimal(spent),
         total_songs_downloaded=int(songs),
+        paid=currency.to_decimal(paid),
+        promotional=currency.to_decimal(balance - paid),
+        expiring_soon=currency.to_decimal(soon),
     )
 
 

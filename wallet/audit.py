@@ -339,11 +339,15 @@ def _audit(*, batch_size: int, progress: ProgressFn) -> AuditResult:
                 f"({kind}, {tamount}, #{tdebit} -> #{tcredit})"
             )
 
+    from .audit_lots import check_lots  # it builds on this module's Check
+
+    categories = check_lots(rows=_rows, ranges=_ranges, batch_size=batch_size)
+    progress("credit categories", 1.0, categories[0].checked)
     for code in currencies:
         tot(code)
     return AuditResult(
         vendor=connection.vendor,
-        checks=[accounts, chains, system, transfers, reversals, holds, adjustments],
+        checks=[accounts, chains, system, transfers, reversals, holds, adjustments, *categories],
         system_balances=system_balances,
         totals=totals,
         currencies=currencies,

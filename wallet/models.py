@@ -150,6 +150,7 @@ class TransferKind(models.TextChoices):
     ESCROW = "escrow", _("Escrow")
     BOUNTY = "bounty", _("Bounty")
     CONVERSION = "conversion", _("Plan conversion")
+    EXPIRY = "expiry", _("Expired")
 
 
 class KindCategory(models.TextChoices):
@@ -163,6 +164,7 @@ class KindCategory(models.TextChoices):
     SPENDING = "spending", _("Spending")  # credits left the member for something they got
     REVERSAL = "reversal", _("Reversal")  # undoes another transfer, or gives spent credits back
     ADJUSTMENT = "adjustment", _("Adjustment")  # staff corrections, plan conversions
+    EXPIRY = "expiry", _("Expiry")  # promotional credits that lapsed unspent (breakage)
 
 
 KIND_CATEGORY: dict[TransferKind, KindCategory] = {
@@ -177,6 +179,7 @@ KIND_CATEGORY: dict[TransferKind, KindCategory] = {
     TransferKind.REVERSAL: KindCategory.REVERSAL,
     TransferKind.ADJUSTMENT: KindCategory.ADJUSTMENT,
     TransferKind.CONVERSION: KindCategory.ADJUSTMENT,
+    TransferKind.EXPIRY: KindCategory.EXPIRY,
 }
 
 
@@ -334,60 +337,29 @@ class Hold(models.Model):
         return f"Hold #{self.pk} {self.amount} ({self.status})"
 
 
-class AdjustmentStatus(models.TextChoices):
-    REQUESTED = "requested", _("Awaiting approval")
-    APPROVED = "approved", _("Approved and posted")
-    REJECTED = "rejected", _("Rejected")
+# Staff adjustments under maker-checker live in `wallet/adjustment_requests.py`, the credit
+# categories of a member's balance (paid vs promotional) in `wallet/lots.py`; imported here so
+# Django registers their models with the app.
+from .adjustment_requests import AdjustmentRequest, AdjustmentStatus  # noqa: E402
+from .lots import CreditCategory, CreditLot, LotEntry  # noqa: E402
 
-
-class AdjustmentRequest(models.Model):
-    """A manual credit or debit (maker-checker): posted only when a second staff user approves."""
-
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="adjustment_requests", verbose_name=_("account")
-    )
-    # Signed minor units: positive credits the user, negative debits them.
-    amount = models.BigIntegerField(verbose_name=_("amount"))
-    reason = models.TextField(verbose_name=_("reason"))
-    status = models.CharField(
-        max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.REQUESTED, verbose_name=_("status")
-    )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
-    )
-    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("decided by"),
-    )
-    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
-    decision_note = models.CharField(max_length=255, blank=True, verbose_name=_("decision note"))
-    transfer = models.OneToOneField(
-        Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
-    )
-
-    class Meta:
-        verbose_name = _("adjustment request")
-        verbose_name_plural = _("adjustment requests")
-        permissions = [
-            ("request_adjustment", "Can request a manual balance adjustment"),
-            ("approve_adjustment", "Can approve or reject a manual balance adjustment"),
-        ]
-        constraints = [
-            models.CheckConstraint(condition=~Q(amount=0), name="wallet_adjustment_amount_nonzero"),
-            models.CheckConstraint(
-                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
-                name="wallet_adjustment_four_eyes",
-            ),
-            models.CheckConstraint(
-                condition=~Q(status=AdjustmentStatus.APPROVED) | Q(transfer__isnull=False),
-                name="wallet_adjustment_approved_has_transfer",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Adjustment #{self.pk} {self.amount:+d} ({self.status})"
+__all__ = [
+    "Account",
+    "AdjustmentRequest",
+    "AdjustmentStatus",
+    "AppendOnlyModel",
+    "CreditCategory",
+    "CreditLot",
+    "Currency",
+    "Entry",
+    "Hold",
+    "HoldStatus",
+    "KIND_CATEGORY",
+    "KindCategory",
+    "LedgerImmutable",
+    "LotEntry",
+    "SystemAccount",
+    "Transfer",
+    "TransferKind",
+    "kinds_in",
+]

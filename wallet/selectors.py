@@ -2,13 +2,15 @@
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
-from .models import Account, Currency, Entry, Hold, HoldStatus, KindCategory, kinds_in
+from .lots import CreditCategory, CreditLot, LotEntry
+from .models import Account, Currency, Entry, Hold, HoldStatus, KindCategory, Transfer, kinds_in
 
 
 def default_currency() -> Currency:
@@ -136,3 +138,54 @@ def history_after(
 from .statement import StatementTotals, statement_totals  # noqa: E402
 
 __all__ = ["StatementTotals", "statement_totals"]
+
+
+@dataclass(frozen=True)
+class CreditSplit:
+    """A balance by credit category (minor units): paid is owed to the member, the rest is
+    promotional; `expiring_soon` is the promotional part that expires within the notice period."""
+
+    paid: int
+    bonus: int
+    earned: int
+    granted: int
+    expiring_soon: int
+
+    @property
+    def promotional(self) -> int:
+        return self.bonus + self.earned + self.granted
+
+
+def credit_split(*, account_id: int | None, now: datetime | None = None) -> CreditSplit:
+    sums = dict.fromkeys(CreditCategory.values, 0)
+    soon = 0
+    if account_id is not None:
+        horizon = (now or timezone.now()) + timedelta(days=settings.GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS)
+        for category, remaining, expires_at in CreditLot.objects.filter(
+            account_id=account_id, remaining__gt=0
+        ).values_list("category", "remaining", "expires_at"):
+            sums[category] += remaining
+            if expires_at is not None and expires_at <= horizon:
+                soon += remaining
+    return CreditSplit(
+        paid=sums[CreditCategory.PAID],
+        bonus=sums[CreditCategory.BONUS],
+        earned=sums[CreditCategory.EARNED],
+        granted=sums[CreditCategory.GRANTED],
+        expiring_soon=soon,
+    )
+
+
+def reversible_amount(*, transfer: Transfer) -> int:
+    """How much of a credit a reversal can take back now: what its account has available, and
+    at most what is left in the categories that credit went to."""
+    account = Account.objects.get(pk=transfer.credit_account_id)
+    categories = set(
+        LotEntry.objects.filter(transfer=transfer, amount__gt=0, lot__account=account).values_list(
+            "lot__category", flat=True
+        )
+    )
+    if not categories:
+        return account.available
+    left = CreditLot.objects.filter(account=account, category__in=categories).aggregate(s=Sum("remaining"))["s"] or 0
+    return min(account.available, int(left))

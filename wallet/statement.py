@@ -77,6 +77,20 @@ def summary_columns() -> str:
 SUMMARY_WIDTH = 7
 
 
+def category_columns() -> str:
+    """Account `a`'s paid credits and its promotional credits expiring by %(soon)s, from its
+    live credit lots (a handful of rows on a partial index; never memoised: lots change in
+    place). Promotional = balance − paid, since the lots sum to the balance (audit_ledger)."""
+    lots = "wallet_creditlot l WHERE l.account_id = a.id AND l.remaining > 0"
+    return (
+        f"(SELECT COALESCE(SUM(l.remaining), 0) FROM {lots} AND l.category = 'paid'),"  # noqa: S608 (constants)
+        f" (SELECT COALESCE(SUM(l.remaining), 0) FROM {lots} AND l.expires_at <= %(soon)s)"
+    )
+
+
+CATEGORY_WIDTH = 2
+
+
 @dataclass(frozen=True)
 class LedgerSums:
     """The raw signed sums behind purchased and spent over an account's entries up to `version`."""

@@ -8,3 +8,12 @@ def expire_holds() -> int:
     """Release holds nobody captured or released in time. Safe to run twice: each hold is
     re-checked under its row lock."""
     return services.holds_expire()
+
+
+@shared_task(name="wallet.expire_credits", ignore_result=True, acks_late=True)
+def expire_credits() -> int:
+    """Tell members about promotional credits expiring soon, then expire the ones due. Safe to
+    run twice: announcements are marked once per lot, and each expiry re-reads its lot under the
+    account's row lock."""
+    services.credits_announce_expiring()
+    return services.credits_expire()

@@ -1,7 +1,9 @@
 """Refunds, maker-checker: one staff member requests, a different one approves or rejects.
 
 Approval reverses the purchase and bonus transfers (wallet.transfer_reverse) while the credits
-are unspent; otherwise nothing moves and the shortfall is reported.
+are unspent; otherwise nothing moves and the shortfall is reported. Each reversal takes back from
+the category its transfer credited: the purchase only from unspent paid credits, the bonus from
+bonus credits, so promotional credits never pay for a refund of money.
 """
 
 from django.db import IntegrityError, transaction
@@ -10,7 +12,7 @@ from core.approvals import lock_undecided, record_decision, require_staff_perm
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
 from wallet.models import Transfer
-from wallet.selectors import balance_for_user, default_currency
+from wallet.selectors import balance_for_user, default_currency, reversible_amount
 
 from ..errors import RefundNotAllowed, RefundShortfall
 from ..models import Payment, PaymentStatus, RefundRequest, RefundStatus
@@ -83,7 +85,10 @@ def _reverse_purchase(payment: Payment, *, approver_id: int) -> None:
         ).order_by("pk")
     )
     needed = sum(t.amount for t in transfers)
-    available = balance_for_user(user_id=payment.user_id).available
+    # Unspent in each transfer's own category (paid for the purchase, bonus for the bonus), and
+    # never more than the balance leaves available in all.
+    unspent = sum(min(t.amount, reversible_amount(transfer=t)) for t in transfers)
+    available = min(unspent, balance_for_user(user_id=payment.user_id).available)
     currency = default_currency()
     if available < needed:
         raise RefundShortfall(

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.events import Event, record
+from wallet import selectors as wallet_selectors
 from wallet import services as wallet
 from wallet.errors import InsufficientFunds
 from wallet.models import SystemAccount, Transfer, TransferKind
@@ -267,8 +268,8 @@ def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str
     reversal: Transfer | None = None
     want = award.amount
     for _ in range(3):  # the available balance can shrink between reading it and posting
-        account.refresh_from_db(fields=["balance", "held"])
-        take = min(want, account.available)
+        # What is available and still in the category the award credited (earned).
+        take = min(want, wallet_selectors.reversible_amount(transfer=award.transfer))
         if take <= 0:
             break
         try:

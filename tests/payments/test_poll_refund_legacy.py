@@ -321,3 +321,33 @@ def test_fund_helper_still_works():
     user = UserFactory()
     fund(user, "1.00")
     assert balance_for_user(user_id=user.pk).balance == 100
+
+
+def test_refund_takes_back_only_unspent_paid_credits_not_promotional_ones(cp_settings, rsps, client):
+    """Earned credits make the balance look big enough, but the paid credits were spent: refused."""
+    payment = completed_payment(rsps, client)
+    user_account = wallet.user_account(user_id=payment.user.pk)
+    spent = payment.bonus_credits + 500  # the bonus first (spend order), then 500 of the paid credits
+    wallet.transfer_post(
+        from_account=user_account,
+        to_account=wallet.system_account(name=SystemAccount.REVENUE),
+        amount=spent,
+        kind=TransferKind.DOWNLOAD,
+        idempotency_key="spend-bonus-and-some-paid",
+    )
+    wallet.transfer_post(
+        from_account=wallet.system_account(name=SystemAccount.REWARDS_POOL),
+        to_account=user_account,
+        amount=payment.bonus_credits + 5000,
+        kind=TransferKind.EARN,
+        idempotency_key="earn-plenty",
+    )
+    balance = balance_for_user(user_id=payment.user.pk)
+    assert balance.available >= payment.base_credits + payment.bonus_credits  # enough in total...
+    maker, checker = staff(*REFUND_MAKER), staff(*REFUND_CHECKER)
+    req = services.refund_request(payment_id=payment.pk, requested_by_id=maker.pk, reason="Chargeback")
+    with pytest.raises(RefundShortfall) as exc:
+        services.refund_approve(request_id=req.pk, approver_id=checker.pk)
+    # ...but 500 paid and the whole bonus are gone from their categories.
+    assert exc.value.shortfall == 500 + payment.bonus_credits
+    assert balance_for_user(user_id=payment.user.pk).balance == balance.balance

@@ -162,6 +162,10 @@ def test_balance_totals_come_from_the_ledger(api, settings):
         "total_credits_purchased": 75.0,
         "total_credits_spent": 29.5,
         "total_songs_downloaded": 0,
+        # issue 13's split: the spends drew the promotional credits first
+        "paid_balance": 45.5,
+        "promotional_balance": 1.0,
+        "expiring_soon": 0.0,
     }
     settings.GOLDBOOK_SONG_PRICE = Decimal("0.50")
     assert api("/users/balance", token=api_token(user)).json()["songs_available"] == 83

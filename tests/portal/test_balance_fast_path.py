@@ -140,6 +140,10 @@ def test_totals_follow_every_new_entry(api):
         "total_credits_purchased": 75.0,
         "total_credits_spent": 29.5,
         "total_songs_downloaded": 0,
+        # issue 13's split: the spends drew the promotional credits first
+        "paid_balance": 45.5,
+        "promotional_balance": 1.0,
+        "expiring_soon": 0.0,
     }
     # The same figures as summing the whole history from scratch.
     statement.sums_memo.clear()
@@ -253,3 +257,47 @@ def test_the_body_is_exactly_what_validating_it_through_the_schema_would_write(a
     validated = BalanceOut.model_validate(json.loads(response.content, parse_float=Decimal))
     assert list(json.loads(response.content)) == list(BalanceOut.model_fields)
     assert response.content.decode() == MoneyJSONRenderer().render(None, validated.model_dump(), response_status=200)
+
+
+def test_the_balance_answer_adds_the_credit_split_after_the_seed_fields(api, settings):
+    """The seed's fields stay as they were, in order; paid, promotional and expiring soon follow."""
+    settings.GOLDBOOK_CREDIT_EXPIRY_DAYS = {"welcome": 5}  # inside the 7-day notice period
+    user = UserFactory()
+    token = api_token(user)
+    fund(user, "10.00")
+    for amount, source, key in (("3.00", None, "bonus"), ("2.00", "welcome", "welcome")):
+        wallet.transfer_post(
+            from_account=wallet.system_account(name=SystemAccount.PROMOTIONS),
+            to_account=wallet.user_account(user_id=user.pk),
+            amount=default_currency().to_minor(Decimal(amount)),
+            kind=TransferKind.BONUS,
+            idempotency_key=key,
+            credit_source=source,
+        )
+    _spend(user, "2.50")  # the welcome credits (soonest to expire), then 0.50 of the bonus
+    status, body = _balance(api, token)
+    assert status == 200
+    assert list(body) == [
+        "email",
+        "credit_balance",
+        "available_balance",
+        "held_balance",
+        "songs_available",
+        "total_credits_purchased",
+        "total_credits_spent",
+        "total_songs_downloaded",
+        "paid_balance",
+        "promotional_balance",
+        "expiring_soon",
+    ]
+    assert (body["credit_balance"], body["paid_balance"], body["promotional_balance"]) == (12.5, 10.0, 2.5)
+    assert body["expiring_soon"] == 0.0  # the welcome credits were spent first
+    wallet.transfer_post(
+        from_account=wallet.system_account(name=SystemAccount.PROMOTIONS),
+        to_account=wallet.user_account(user_id=user.pk),
+        amount=100,
+        kind=TransferKind.BONUS,
+        idempotency_key="welcome-2",
+        credit_source="welcome",
+    )
+    assert _balance(api, token)[1]["expiring_soon"] == 1.0

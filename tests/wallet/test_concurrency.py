@@ -302,3 +302,33 @@ def test_a_hold_resolves_exactly_once_under_racing_capture_and_release():
     else:
         assert account.balance == 1000 and not Transfer.objects.filter(hold=hold).exists()
     assert_audit_clean()
+
+
+def test_racing_spends_never_overdraw_a_credit_category():
+    """Eight spends race on one account holding paid and bonus credits: the row lock serialises
+    them, so the lots move in step with the balance and none goes below zero."""
+    from wallet.lots import CreditCategory, CreditLot
+
+    user = UserFactory()
+    fund(user, "0.50")  # 50 paid
+    services.transfer_post(
+        from_account=services.system_account(name=SystemAccount.PROMOTIONS),
+        to_account=services.user_account(user_id=user.pk),
+        amount=30,
+        kind=TransferKind.BONUS,
+        idempotency_key="bonus",
+    )
+    account = services.user_account(user_id=user.pk)
+    revenue = services.system_account(name=SystemAccount.REVENUE)
+
+    def work(i: int) -> object:
+        return services.transfer_post(
+            from_account=account, to_account=revenue, amount=15, kind=TransferKind.DOWNLOAD, idempotency_key=f"race:{i}"
+        )
+
+    results, errors = in_threads(work)
+    assert all(isinstance(e, InsufficientFunds) for e in errors)
+    assert sum(1 for r in results if r is not None) == 5 and len(errors) == 3  # 80 // 15
+    lots = {lot.category: lot.remaining for lot in CreditLot.objects.filter(account=account)}
+    assert lots == {CreditCategory.BONUS: 0, CreditCategory.PAID: 5}
+    assert_audit_clean()

@@ -22,12 +22,14 @@ System accounts are never locked or updated: their balances are sums of their en
 one issuance or revenue row per transfer would serialise every transfer in the system behind it.
 
 Modules: `transfers` (post, reverse), `holds` (place, capture, release, expire), `adjustments`
-(maker-checker), and the private `_common` (lookups, checks, locks) and `_rows` (writing a
-transfer's rows). Callers use this package: `from wallet import services`.
+(maker-checker), `credits` (expiring promotional credits, categorising old balances), and the
+private `_lots` (credit categories moving with each balance), `_common` (lookups, checks, locks)
+and `_rows` (writing a transfer's rows). Callers use this package: `from wallet import services`.
 """
 
 from ._common import MAX_AMOUNT, system_account, user_account
 from .adjustments import adjustment_approve, adjustment_reject, adjustment_request
+from .credits import credits_announce_expiring, credits_categorise_existing, credits_expire
 from .holds import hold_capture, hold_place, hold_release, holds_expire
 from .transfers import transfer_post, transfer_reverse
 
@@ -36,6 +38,9 @@ __all__ = [
     "adjustment_approve",
     "adjustment_reject",
     "adjustment_request",
+    "credits_announce_expiring",
+    "credits_categorise_existing",
+    "credits_expire",
     "hold_capture",
     "hold_place",
     "hold_release",

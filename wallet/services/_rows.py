@@ -13,6 +13,7 @@ from ..models import (
     Entry,
     Transfer,
 )
+from . import _lots
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def _write_transfer(
     credit: Account,
     amount: int,
     held_release: int = 0,
+    lot_source: str | None = None,
+    lot_id: int | None = None,
     **fields: object,
 ) -> Transfer:
     """Insert the transfer and its two entries and move the locked balances.
@@ -73,6 +76,8 @@ def _write_transfer(
     The new balances and versions are computed here, under the row locks the caller holds;
     `held_release` is taken off the debited account's `held` in the same row update (captures).
     A used idempotency key (or reversal link) makes the transfer INSERT raise IntegrityError.
+    The user accounts' credit lots move with their balances (`_lots`; `lot_source` names where a
+    credit comes from when the kind alone does not, `lot_id` the one lot an expiry draws from).
     """
     values = _transfer_values(debit=debit, credit=credit, amount=amount, now=timezone.now(), fields=fields)
     entries: list[tuple[int, int, int | None, int | None]] = []  # account, amount, balance_after, version
@@ -88,10 +93,25 @@ def _write_transfer(
             row.held -= held_release
         updates.append(row)
         entries.append((row.pk, signed, row.balance, row.version))
+    lots: dict[str, Any] = dict(
+        kind=values["kind"],
+        reverses_id=values["reverses_id"],
+        debit_user=debit.pk if debit.pk in locked else None,
+        credit_user=credit.pk if credit.pk in locked else None,
+        amount=amount,
+        now=values["created_at"],
+        source=lot_source,
+        lot_id=lot_id,
+    )
     if connection.vendor == "postgresql":
-        transfer_id = _write_rows_postgres(values, entries, updates)
+        calls, call_params, drew, credited = _lots.postgres_calls(**lots)
+        transfer_id, drawn = _write_rows_postgres(values, entries, updates, calls, call_params)
+        _lots.check_drawn(drawn, amount)
+        lots.update(debit_user=None if drew else lots["debit_user"])
+        lots.update(credit_user=None if credited else lots["credit_user"])
     else:
         transfer_id = _write_rows_orm(values, entries, updates)
+    _lots.apply(transfer_id=transfer_id, **lots)
     transfer = Transfer(id=transfer_id, **values)
     transfer._state.adding = False
     transfer._state.db = connection.alias
@@ -106,13 +126,14 @@ _WRITE_SQL_HEAD = (
     " e AS (INSERT INTO wallet_entry (transfer_id, account_id, amount, balance_after, account_version, created_at)"
     f" SELECT t.id, v.a, v.m, v.b, v.n, %s FROM t, (VALUES {_ROW4}, {_ROW4}) AS v(a, m, b, n))"
 )
+# The final SELECT names the transfer and calls the lot functions (`_lots.postgres_calls`).
 _WRITE_SQL = {
-    0: _WRITE_SQL_HEAD + " SELECT id FROM t",  # noqa: S608
+    0: _WRITE_SQL_HEAD + " SELECT t.id, {calls} FROM t",  # noqa: S608
     **{
         n: _WRITE_SQL_HEAD  # noqa: S608
         + ", u AS (UPDATE wallet_account AS a SET balance = v.b, held = v.h, version = v.n"
         + f" FROM (VALUES {', '.join([_ROW4] * n)}) AS v(id, b, h, n) WHERE a.id = v.id)"
-        + " SELECT id FROM t"
+        + " SELECT t.id, {calls} FROM t"
         for n in (1, 2)
     },
 }
@@ -137,14 +158,16 @@ def _single_user_sql(*, debit_is_user: bool) -> str:
         " e AS (INSERT INTO wallet_entry (transfer_id, account_id, amount, balance_after, account_version, created_at)"
         f" SELECT t.id, u.id, {user_amount}, u.balance, u.version, %s FROM t, u"
         f" UNION ALL SELECT t.id, %s, {other_amount}, NULL, NULL, %s FROM t)"
-        " SELECT t.id FROM t"
+        " SELECT t.id, {calls} FROM t"  # `t` comes from `u`: evaluated once the row lock is held
     )
 
 
 _SINGLE_USER_SQL = {True: _single_user_sql(debit_is_user=True), False: _single_user_sql(debit_is_user=False)}
 
 
-def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, **fields: object) -> Transfer | None:
+def _post_single_user_postgres(
+    *, debit: Account, credit: Account, amount: int, lot_source: str | None = None, **fields: object
+) -> Transfer | None:
     """The fast path for a transfer between one user account and one system account: one round
     trip between taking the row lock and COMMIT, so a hot account's queue moves as fast as the
     server commits. None when nothing was written (funds short, or not such a pair)."""
@@ -157,11 +180,24 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
         params.append(amount)
     params += [values[c] for c in TRANSFER_COLUMNS]
     params += [amount, now, other.pk, amount, now]
+    lots: dict[str, Any] = dict(
+        kind=values["kind"],
+        reverses_id=values["reverses_id"],
+        debit_user=user.pk if debit_is_user else None,
+        credit_user=None if debit_is_user else user.pk,
+        amount=amount,
+        now=now,
+        source=lot_source,
+    )
+    calls, call_params, drew, credited = _lots.postgres_calls(**lots)
     with connection.cursor() as cursor:
-        cursor.execute(_SINGLE_USER_SQL[debit_is_user], params)
+        cursor.execute(_SINGLE_USER_SQL[debit_is_user].format(calls=calls), params + call_params)
         row = cursor.fetchone()
     if row is None:
         return None
+    _lots.check_drawn(row[1], amount)
+    if not (drew or credited):  # a reversal: the lots it names are read now, under the row lock
+        _lots.apply(transfer_id=int(row[0]), **lots)
     transfer = Transfer(id=int(row[0]), **values)
     transfer._state.adding = False
     transfer._state.db = connection.alias
@@ -169,8 +205,12 @@ def _post_single_user_postgres(*, debit: Account, credit: Account, amount: int, 
 
 
 def _write_rows_postgres(
-    values: dict[str, Any], entries: list[tuple[int, int, int | None, int | None]], updates: list[Account]
-) -> int:
+    values: dict[str, Any],
+    entries: list[tuple[int, int, int | None, int | None]],
+    updates: list[Account],
+    calls: str,
+    call_params: list[object],
+) -> tuple[int, object]:
     """The transfer, its two entries and the balance updates in ONE statement (data-modifying CTEs).
 
     The row locks are held from the SELECT … FOR NO KEY UPDATE until COMMIT, so every statement
@@ -183,8 +223,9 @@ def _write_rows_postgres(
     for row in updates:
         params.extend((row.pk, row.balance, row.held, row.version))
     with connection.cursor() as cursor:
-        cursor.execute(_WRITE_SQL[len(updates)], params)
-        return int(cursor.fetchone()[0])
+        cursor.execute(_WRITE_SQL[len(updates)].format(calls=calls), params + call_params)
+        row = cursor.fetchone()
+        return int(row[0]), row[1]
 
 
 def _write_rows_orm(

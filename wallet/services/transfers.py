@@ -43,6 +43,7 @@ def transfer_post(
     cause: models.Model | None = None,
     created_by_id: int | None = None,
     reverses: Transfer | None = None,
+    credit_source: str | None = None,
 ) -> Transfer:
     """Move `amount` minor units from one account to another.
 
@@ -55,6 +56,12 @@ def transfer_post(
     debited account as the credit, and at most its amount. `transfer_reverse` reverses in full;
     a partial reversal is for callers that can only take back what is still there (rewards turns
     the rest of a clawed-back award into a debt).
+
+    Credit categories move with the balances (`_lots`): a credit to a user lands in the category
+    of `credit_source` (default: the kind; e.g. `welcome` for a welcome bonus, which may expire),
+    a debit draws in the spend order, a reversal takes back from the category it credited and
+    gives a spend back to the lots it came from. A reversal whose category holds less than the
+    amount raises InsufficientFunds like a short balance.
 
     Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict,
     AlreadyReversed.
@@ -77,6 +84,7 @@ def transfer_post(
         memo=memo,
         created_by_id=created_by_id,
         reverses_id=reverses.pk if reverses is not None else None,
+        lot_source=credit_source,
         **_cause_fields(cause),
     )
 
@@ -93,6 +101,7 @@ def _post(
     reverses_id: int | None,
     cause_type_id: int | None,
     cause_id: str,
+    lot_source: str | None = None,
 ) -> Transfer:
     _check_amount(amount)
     _check_key(idempotency_key)
@@ -125,7 +134,9 @@ def _post(
             _balances_changed(from_account, to_account)
             transfer = None
             if single_user and connection.vendor == "postgresql":
-                transfer = _post_single_user_postgres(debit=from_account, credit=to_account, amount=amount, **fields)
+                transfer = _post_single_user_postgres(
+                    debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
+                )
             if transfer is None:
                 locked = _lock_user_accounts([from_account.pk, to_account.pk])
                 # No look-up of the key before writing: the unique index answers a reused key
@@ -140,7 +151,7 @@ def _post(
                         return existing
                     raise InsufficientFunds(available=debit_row.available, required=amount)
                 transfer = _write_transfer(
-                    locked=locked, debit=from_account, credit=to_account, amount=amount, **fields
+                    locked=locked, debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
                 )
     except IntegrityError:
         # The key (or the reversal link) is taken: a retry, a concurrent caller with the same key
