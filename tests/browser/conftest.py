@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,25 @@ def sign_in(page: object, email: str, pin: str, *, next_path: str = "") -> None:
     main.get_by_label("PIN").fill(pin)
     main.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()  # type: ignore[attr-defined]
+
+
+LOCALES = {"en": ("en-US", "en-US,en;q=0.9"), "zh": ("zh-CN", "zh-CN,zh;q=0.9")}
+WIDTHS = (1280, 390)
+
+
+def signed_in_context(browser: Any, live_server: Any, user: Any, lang: str = "en") -> Any:
+    """A browser context already signed in as `user` (session cookie), in a language."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    locale, accept = LOCALES[lang]
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 900},
+        locale=locale,
+        extra_http_headers={"Accept-Language": accept},
+    )
+    context.set_default_timeout(15_000)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    return context

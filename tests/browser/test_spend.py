@@ -6,33 +6,14 @@ from decimal import Decimal
 
 import pytest
 import responses
-from django.test import Client
 
 from payments.models import ExchangeRate
+from tests.browser.conftest import WIDTHS, signed_in_context
 from tests.factories import RewardFactory, UserFactory, fund, make_songs
 from tests.payments.conftest import API_URL, create_result
 from wallet.selectors import balance_for_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-LOCALES = {"en": ("en-US", "en-US,en;q=0.9"), "zh": ("zh-CN", "zh-CN,zh;q=0.9")}
-WIDTHS = (1280, 390)
-
-
-def signed_in_context(browser, live_server, user, lang="en"):
-    """A browser context already signed in as `user` (session cookie), in a language."""
-    client = Client()
-    client.force_login(user)
-    locale, accept = LOCALES[lang]
-    context = browser.new_context(
-        base_url=live_server.url,
-        viewport={"width": 1280, "height": 900},
-        locale=locale,
-        extra_http_headers={"Accept-Language": accept},
-    )
-    context.set_default_timeout(15_000)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
-    return context
 
 
 def both_widths(page, shot, name):
