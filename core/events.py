@@ -51,10 +51,11 @@ BOUNTY_AWARDED: a bounty was awarded. Recorded by rewards. Payload: bounty_id, w
     amount (minor units), title. Handled by portal: the winner's notification.
 CREDITS_EXPIRING: a member's promotional credits expire within GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS
     (once per lot). Recorded by wallet (`credits_announce_expiring`). Payload: lot_id, user_id,
-    account_id, category, amount (minor units left), expires_at (ISO 8601). No handler yet: the
-    member's notice is the notifications work's.
+    account_id, category, amount (minor units left), expires_at (ISO 8601). Handled by portal:
+    the member's notification (the announcement before expiry).
 CREDITS_EXPIRED: promotional credits expired (an `expiry` transfer). Recorded by wallet
-    (`credits_expire`). Payload: lot_id, user_id, amount, transfer_id. No handler yet.
+    (`credits_expire`). Payload: lot_id, user_id, amount, transfer_id. Handled by portal:
+    the member's notification.
 """
 
 import logging

@@ -25,5 +25,7 @@ class PortalConfig(AppConfig):
             (Event.BOUNTY_AWARDED, handlers.bounty_awarded),
             (Event.ADJUSTMENT_APPROVED, handlers.adjustment_approved),
             (Event.EA_REVIEWED, handlers.ea_reviewed),
+            (Event.CREDITS_EXPIRING, handlers.credits_expiring),
+            (Event.CREDITS_EXPIRED, handlers.credits_expired),
         ):
             subscribe(event, handler, name=f"portal.notify.{handler.__name__}")

@@ -82,3 +82,15 @@ def ea_reviewed(event: Delivered) -> None:
         "link": reverse("downloads:item", args=[item.pk]),
     }
     notify(user_id=p["uploader_id"], kind=NotificationKind.EA_REVIEWED, event_id=event.event_id, params=params)
+
+
+def credits_expiring(event: Delivered) -> None:
+    p = event.payload
+    params = {"amount": p["amount"], "expires_at": p["expires_at"], "category": p.get("category", "")}
+    notify(user_id=p["user_id"], kind=NotificationKind.CREDITS_EXPIRING, event_id=event.event_id, params=params)
+
+
+def credits_expired(event: Delivered) -> None:
+    p = event.payload
+    params = {"amount": p["amount"], "transfer_id": p.get("transfer_id")}
+    notify(user_id=p["user_id"], kind=NotificationKind.CREDITS_EXPIRED, event_id=event.event_id, params=params)

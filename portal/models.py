@@ -14,6 +14,8 @@ class NotificationKind(models.TextChoices):
     BOUNTY_AWARDED = "bounty_awarded", _("Bounty won")
     ADJUSTMENT = "adjustment", _("Balance adjustment")
     EA_REVIEWED = "ea_reviewed", _("EA review")
+    CREDITS_EXPIRING = "credits_expiring", _("Credits expiring soon")
+    CREDITS_EXPIRED = "credits_expired", _("Credits expired")
 
 
 class Notification(models.Model):

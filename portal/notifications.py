@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.live import publish
@@ -107,4 +108,13 @@ def message(note: Notification) -> str:
         if p.get("verified"):
             return _("Your EA “%(title)s” was verified.") % {"title": p.get("title", "")}
         return _("Your EA “%(title)s” was withdrawn from verified.") % {"title": p.get("title", "")}
+    if kind == NotificationKind.CREDITS_EXPIRING:
+        expires = parse_datetime(str(p.get("expires_at", "")))
+        when = formats.date_format(timezone.localtime(expires), "DATETIME_FORMAT") if expires else ""
+        return _("%(amount)s of your promotional balance expire on %(when)s: spend them before then.") % {
+            "amount": _money(p.get("amount", 0)),
+            "when": when,
+        }
+    if kind == NotificationKind.CREDITS_EXPIRED:
+        return _("%(amount)s of your promotional balance expired unspent.") % {"amount": _money(p.get("amount", 0))}
     return str(note.get_kind_display())

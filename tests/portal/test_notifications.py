@@ -131,3 +131,33 @@ def test_notifications_read_in_chinese(member, django_capture_on_commit_callback
         kind = note.get_kind_display()
     assert "余额" in text and "补偿" in text
     assert kind != "Balance adjustment"
+
+
+def test_promotional_credits_are_announced_before_they_expire_and_when_they_do(member):
+    """Issue 13: expiry is announced beforehand; the wallet records the events, portal tells the
+    member, with the date in their time zone."""
+    from datetime import timedelta
+
+    from core.models import OutboxEvent
+    from core.outbox import deliver
+    from wallet.lots import CreditLot
+
+    issuance = wallet.system_account(name="issuance")
+    grant = wallet.transfer_post(
+        from_account=issuance,
+        to_account=wallet.user_account(user_id=member.pk),
+        amount=300,
+        kind="adjustment",
+        idempotency_key="welcome-1",
+        credit_source="welcome",
+    )
+    lot = CreditLot.objects.get(source_transfer=grant)
+    wallet.credits_announce_expiring(now=lot.expires_at - timedelta(days=3))
+    wallet.credits_expire(now=lot.expires_at)
+    for event in OutboxEvent.objects.filter(name__in=[Event.CREDITS_EXPIRING, Event.CREDITS_EXPIRED]):
+        deliver(event.pk)
+    expiring, expired = Notification.objects.filter(user=member).order_by("id")
+    assert expiring.kind == NotificationKind.CREDITS_EXPIRING
+    assert message(expiring).startswith(f"3.00 {settings.GOLDBOOK_CURRENCY_NAME} of your promotional balance expire")
+    assert expired.kind == NotificationKind.CREDITS_EXPIRED
+    assert message(expired) == f"3.00 {settings.GOLDBOOK_CURRENCY_NAME} of your promotional balance expired unspent."
