@@ -65,7 +65,7 @@ check: createdb ## Django system checks, and --deploy against production setting
 	$(PY) manage.py check --deploy --fail-level WARNING --settings=config.settings_production
 
 pytest: createdb ## Run only the pytest suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
 
 # The ledger has two write paths (one PostgreSQL statement; the ORM under SQLite's write lock): CI
 # runs the wallet's and the outbox's tests on SQLite too, after the whole suite on PostgreSQL.
