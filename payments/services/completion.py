@@ -11,7 +11,9 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from core.events import Event, record
 from wallet import services as wallet
@@ -76,15 +78,31 @@ def send_purchase_receipt(*, payment_id: int) -> bool:
         return False
     currency = default_currency()
     balance = balance_for_user(user_id=payment.user_id)
+    receipt_url = settings.SITE_URL + reverse("payments:receipt", args=[payment.pk])
+    # Outbox work runs outside any request: the email is in the member's saved language.
+    with translation.override(payment.user.language or settings.LANGUAGE_CODE):
+        money = gettext(settings.GOLDBOOK_CURRENCY_NAME)
+        subject = gettext("%(site)s: receipt for payment #%(id)s") % {
+            "site": settings.GOLDBOOK_SITE_NAME,
+            "id": payment.pk,
+        }
+        lines = [
+            gettext("Thank you for your purchase."),
+            "",
+            f"{payment.package_name}: US${payment.usd_amount}",
+            gettext("%(money)s: %(base)s + %(bonus)s bonus")
+            % {
+                "money": money,
+                "base": currency.to_decimal(payment.base_credits),
+                "bonus": currency.to_decimal(payment.bonus_credits),
+            },
+            gettext("New balance: %(balance)s %(money)s") % {"balance": balance.balance_decimal, "money": money},
+            "",
+            gettext("Receipt: %(url)s") % {"url": receipt_url},
+        ]
     send_mail(
-        subject=f"{settings.GOLDBOOK_SITE_NAME}: receipt for payment #{payment.pk}",
-        message=(
-            f"Thank you for your purchase.\n\n"
-            f"{payment.package_name}: ${payment.usd_amount}\n"
-            f"Credits: {currency.to_decimal(payment.base_credits)}"
-            f" + {currency.to_decimal(payment.bonus_credits)} bonus\n"
-            f"New balance: {balance.balance_decimal} {settings.GOLDBOOK_CURRENCY_NAME}\n"
-        ),
+        subject=subject,
+        message="\n".join(lines) + "\n",
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[payment.user.email],
         fail_silently=False,

@@ -108,6 +108,14 @@ def test_ea_verify_lists_the_ea_and_emails_the_uploader(django_capture_on_commit
     assert len(mail.outbox) == 1
 
 
+def test_the_ea_decision_email_is_in_the_uploaders_language(django_capture_on_commit_callbacks):
+    uploader, staff = UserFactory(language="zh-hans"), UserFactory(is_staff=True)
+    ea = make_item(kind="ea", verification="pending", uploader=uploader, filename="y.ex4")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ea_verify(item_id=ea.pk, staff_id=staff.pk)
+    assert "已通过审核" in mail.outbox[0].subject
+
+
 def test_ea_decisions_are_told_as_events_in_their_transaction():
     from core.events import Event
     from core.models import OutboxEvent

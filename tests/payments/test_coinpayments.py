@@ -373,6 +373,18 @@ def test_receipt_email_is_sent_once(cp_settings, rsps, client, mailoutbox, djang
         post_ipn(client, ipn_body(payment, ipn_id="dup"))
     assert len(mailoutbox) == 1
     assert "75.00" in mailoutbox[0].body and mailoutbox[0].to == [payment.user.email]
+    assert f"/payments/{payment.pk}/receipt/" in mailoutbox[0].body
+
+
+def test_the_receipt_email_is_in_the_members_language(
+    cp_settings, rsps, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    payment = make_payment(rsps)
+    payment.user.language = "zh-hans"
+    payment.user.save(update_fields=["language"])
+    with django_capture_on_commit_callbacks(execute=True):
+        post_ipn(client, ipn_body(payment))
+    assert "收据" in mailoutbox[0].subject and "感谢" in mailoutbox[0].body
 
 
 def test_ipn_amount_compares_as_decimal(cp_settings, rsps, client):
