@@ -117,7 +117,7 @@ class KnownAddress(models.Model):
 
     class Meta:
         verbose_name = _("known address")
-        verbose_name_plural = _("known addresss")
+        verbose_name_plural = _("known addresses")
         constraints = [models.UniqueConstraint(fields=["user", "ip"], name="accounts_knownaddress_user_ip_unique")]
 
     def __str__(self) -> str:

@@ -40,7 +40,7 @@ class OutboxDelivery(models.Model):
 
     class Meta:
         verbose_name = _("outbox delivery")
-        verbose_name_plural = _("outbox deliverys")
+        verbose_name_plural = _("outbox deliveries")
         constraints = [models.UniqueConstraint(fields=["event", "handler"], name="core_outbox_delivery_once")]
 
     def __str__(self) -> str:

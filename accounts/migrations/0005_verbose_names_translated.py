@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='knownaddress',
-            options={'verbose_name': 'known address', 'verbose_name_plural': 'known addresss'},
+            options={'verbose_name': 'known address', 'verbose_name_plural': 'known addresses'},
         ),
         migrations.AlterField(
             model_name='apisession',

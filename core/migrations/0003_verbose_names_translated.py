@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='outboxdelivery',
-            options={'verbose_name': 'outbox delivery', 'verbose_name_plural': 'outbox deliverys'},
+            options={'verbose_name': 'outbox delivery', 'verbose_name_plural': 'outbox deliveries'},
         ),
         migrations.AlterModelOptions(
             name='outboxevent',

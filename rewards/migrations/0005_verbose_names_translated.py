@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='debtrecovery',
-            options={'verbose_name': 'debt recovery', 'verbose_name_plural': 'debt recoverys'},
+            options={'verbose_name': 'debt recovery', 'verbose_name_plural': 'debt recoveries'},
         ),
         migrations.AlterModelOptions(
             name='deletedobject',

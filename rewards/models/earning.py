@@ -215,7 +215,7 @@ class DebtRecovery(models.Model):
 
     class Meta:
         verbose_name = _("debt recovery")
-        verbose_name_plural = _("debt recoverys")
+        verbose_name_plural = _("debt recoveries")
         constraints = [
             models.UniqueConstraint(fields=["debt", "award"], name="rewards_recovery_once_per_award"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_recovery_amount_gt_0"),
