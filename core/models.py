@@ -48,9 +48,9 @@ class OutboxDelivery(models.Model):
 
 
 class ConfigChangeStatus(models.TextChoices):
-    REQUESTED = "requested", "Awaiting approval"
-    APPROVED = "approved", "Approved and applied"
-    REJECTED = "rejected", "Rejected"
+    REQUESTED = "requested", _("Awaiting approval")
+    APPROVED = "approved", _("Approved and applied")
+    REJECTED = "rejected", _("Rejected")
 
 
 class ConfigChange(models.Model):

@@ -22,8 +22,8 @@ class CreditPackage(models.Model):
     """A fixed offer: pay `usd_cents`, get base + bonus credits. Admin-editable."""
 
     class Style(models.TextChoices):
-        CARD = "card", "Pricing card"
-        COIN_PACK = "coin_pack", "Coin-amount button"
+        CARD = "card", _("Pricing card")
+        COIN_PACK = "coin_pack", _("Coin-amount button")
 
     name = models.CharField(max_length=80, verbose_name=_("name"))
     usd_cents = models.BigIntegerField(help_text=_("Price in US cents (2500 = $25.00)."), verbose_name=_("usd cents"))
@@ -239,8 +239,8 @@ class ProviderMessage(models.Model):
 
     class Kind(models.TextChoices):
         IPN = "ipn", "IPN"
-        POLL = "poll", "Poll answer"
-        RECEIPT = "receipt", "Chain receipt"
+        POLL = "poll", _("Poll answer")
+        RECEIPT = "receipt", _("Chain receipt")
 
     provider = models.CharField(max_length=16, choices=Provider.choices, verbose_name=_("provider"))
     # The provider's own id (CoinPayments ipn_id), or a digest of the content. Messages that
