@@ -89,16 +89,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 class ApiSession(models.Model):
     """A token-authenticated API session. Only the SHA-256 digest of the token is stored."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_sessions")
-    token_digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_sessions", verbose_name=_("user"))
+    token_digest = models.CharField(max_length=64, unique=True, verbose_name=_("token digest"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=255, blank=True, verbose_name=_("user agent"))
 
     class Meta:
+        verbose_name = _("api session")
+        verbose_name_plural = _("api sessions")
         indexes = [models.Index(fields=["user", "-created_at"], name="accounts_apisession_user_idx")]
 
     def __str__(self) -> str:
@@ -108,12 +110,14 @@ class ApiSession(models.Model):
 class KnownAddress(models.Model):
     """A client IP a member has signed in from; a sign-in from a new one is emailed to them."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_addresses")
-    ip = models.GenericIPAddressField()
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_addresses", verbose_name=_("user"))
+    ip = models.GenericIPAddressField(verbose_name=_("ip"))
+    first_seen_at = models.DateTimeField(auto_now_add=True, verbose_name=_("first seen at"))
+    last_seen_at = models.DateTimeField(auto_now_add=True, verbose_name=_("last seen at"))
 
     class Meta:
+        verbose_name = _("known address")
+        verbose_name_plural = _("known addresses")
         constraints = [models.UniqueConstraint(fields=["user", "ip"], name="accounts_knownaddress_user_ip_unique")]
 
     def __str__(self) -> str:

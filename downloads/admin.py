@@ -6,6 +6,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
@@ -56,18 +58,40 @@ class ItemAdmin(admin.ModelAdmin):
                     services.ea_reject(item_id=item.pk, staff_id=signed_in_id(request))
                 done += 1
             except DownloadError as exc:
-                self.message_user(request, f"{item}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request, gettext("%(item)s: %(error)s") % {"item": item, "error": exc.message}, messages.ERROR
+                )
         skipped = queryset.exclude(kind=ItemKind.EA).count()
-        verb = "verified" if verify else "rejected"
-        self.message_user(request, f"{done} EA(s) {verb}; uploaders are notified by email.", messages.SUCCESS)
+        if verify:
+            done_text = ngettext(
+                "%(count)d EA verified; uploaders are notified by email.",
+                "%(count)d EAs verified; uploaders are notified by email.",
+                done,
+            )
+        else:
+            done_text = ngettext(
+                "%(count)d EA rejected; uploaders are notified by email.",
+                "%(count)d EAs rejected; uploaders are notified by email.",
+                done,
+            )
+        self.message_user(request, done_text % {"count": done}, messages.SUCCESS)
         if skipped:
-            self.message_user(request, f"{skipped} item(s) skipped: only EAs are reviewed.", messages.WARNING)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d item skipped: only EAs are reviewed.",
+                    "%(count)d items skipped: only EAs are reviewed.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
 
-    @admin.action(description="Verify selected EAs (lists them, emails the uploader)")
+    @admin.action(description=_("Verify selected EAs (lists them, emails the uploader)"))
     def verify_eas(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
         self._decide(request, queryset, verify=True)
 
-    @admin.action(description="Reject selected EAs (hides them, emails the uploader)")
+    @admin.action(description=_("Reject selected EAs (hides them, emails the uploader)"))
     def reject_eas(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
         self._decide(request, queryset, verify=False)
 

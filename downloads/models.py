@@ -17,6 +17,9 @@ from django.db.models import F, Q
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
 
+from .allowances import AdCompletion as AdCompletion  # the app registry finds models here
+from .allowances import FreeAllowance as FreeAllowance
+
 
 def item_storage() -> Storage:
     """Item files and archives: the configured alias (local MEDIA_ROOT by default; never routed)."""
@@ -78,43 +81,68 @@ class Timeframe(models.TextChoices):
 
 
 class Item(models.Model):
-    slug = models.SlugField(max_length=120, unique=True)
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    kind = models.CharField(max_length=16, choices=ItemKind.choices, default=ItemKind.SONG)
-    file = models.FileField(upload_to=item_upload_to, storage=item_storage, max_length=255)
-    size = models.BigIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True)
+    slug = models.SlugField(max_length=120, unique=True, verbose_name=_("slug"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    kind = models.CharField(max_length=16, choices=ItemKind.choices, default=ItemKind.SONG, verbose_name=_("kind"))
+    file = models.FileField(upload_to=item_upload_to, storage=item_storage, max_length=255, verbose_name=_("file"))
+    size = models.BigIntegerField(default=0, verbose_name=_("size"))
+    sha256 = models.CharField(max_length=64, blank=True, verbose_name=_("sha256"))
     # Minor units of the site currency. Songs default to GOLDBOOK_SONG_PRICE.
-    price = models.BigIntegerField(default=song_price_minor)
-    pricing_mode = models.CharField(max_length=16, choices=PricingMode.choices, default=PricingMode.METERED)
-    is_active = models.BooleanField(default=True)
+    price = models.BigIntegerField(default=song_price_minor, verbose_name=_("price"))
+    pricing_mode = models.CharField(
+        max_length=16, choices=PricingMode.choices, default=PricingMode.METERED, verbose_name=_("pricing mode")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
     uploader = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploaded_items"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uploaded_items",
+        verbose_name=_("uploader"),
     )
     # Premium content only members of this group may download (rewards grant the membership).
     access_group = models.ForeignKey(
-        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="download_items"
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="download_items",
+        verbose_name=_("access group"),
     )
     # Expert advisors: the performance data the forum asks for.
-    platform = models.CharField(max_length=8, choices=Platform.choices, blank=True)
-    symbol = models.CharField(max_length=16, blank=True)
-    timeframe = models.CharField(max_length=4, choices=Timeframe.choices, blank=True)
-    backtest_start = models.DateField(null=True, blank=True)
-    backtest_end = models.DateField(null=True, blank=True)
-    profit_factor = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    max_drawdown_pct = models.DecimalField("max drawdown (%)", max_digits=5, decimal_places=2, null=True, blank=True)
-    report_file = models.FileField(upload_to=report_upload_to, storage=item_storage, max_length=255, blank=True)
-    verification = models.CharField(max_length=16, choices=Verification.choices, default=Verification.NOT_REQUIRED)
-    verified_at = models.DateTimeField(null=True, blank=True)
-    verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    platform = models.CharField(max_length=8, choices=Platform.choices, blank=True, verbose_name=_("platform"))
+    symbol = models.CharField(max_length=16, blank=True, verbose_name=_("symbol"))
+    timeframe = models.CharField(max_length=4, choices=Timeframe.choices, blank=True, verbose_name=_("timeframe"))
+    backtest_start = models.DateField(null=True, blank=True, verbose_name=_("backtest start"))
+    backtest_end = models.DateField(null=True, blank=True, verbose_name=_("backtest end"))
+    profit_factor = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True, verbose_name=_("profit factor")
     )
-    verification_note = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    max_drawdown_pct = models.DecimalField(_("max drawdown (%)"), max_digits=5, decimal_places=2, null=True, blank=True)
+    report_file = models.FileField(
+        upload_to=report_upload_to, storage=item_storage, max_length=255, blank=True, verbose_name=_("report file")
+    )
+    verification = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.NOT_REQUIRED, verbose_name=_("verification")
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("verified at"))
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("verified by"),
+    )
+    verification_note = models.CharField(max_length=255, blank=True, verbose_name=_("verification note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("item")
+        verbose_name_plural = _("items")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="downloads_item_price_gte_0"),
@@ -171,42 +199,53 @@ class DownloadJob(models.Model):
     by the hold, so a retried task never charges twice.
     """
 
-    public_id = models.CharField(max_length=40, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_jobs")
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    requested_songs = models.PositiveIntegerField()
-    # Free-tier downloads spent on this job; they cover the first songs delivered.
-    free_songs = models.PositiveIntegerField(default=0)
-    unit_price = models.BigIntegerField()
-    hold = models.OneToOneField(
-        "wallet.Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="download_job"
+    public_id = models.CharField(max_length=40, unique=True, verbose_name=_("public id"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_jobs", verbose_name=_("user")
     )
-    progress_done = models.PositiveIntegerField(default=0)
-    delivered_songs = models.PositiveIntegerField(default=0)
-    credits_charged = models.BigIntegerField(default=0)
-    archive_name = models.CharField(max_length=255, blank=True)
-    archive_size = models.BigIntegerField(default=0)
-    error = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, verbose_name=_("status")
+    )
+    requested_songs = models.PositiveIntegerField(verbose_name=_("requested songs"))
+    # Free-tier downloads spent on this job; they cover the first songs delivered.
+    free_songs = models.PositiveIntegerField(default=0, verbose_name=_("free songs"))
+    unit_price = models.BigIntegerField(verbose_name=_("unit price"))
+    hold = models.OneToOneField(
+        "wallet.Hold",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="download_job",
+        verbose_name=_("hold"),
+    )
+    progress_done = models.PositiveIntegerField(default=0, verbose_name=_("progress done"))
+    delivered_songs = models.PositiveIntegerField(default=0, verbose_name=_("delivered songs"))
+    credits_charged = models.BigIntegerField(default=0, verbose_name=_("credits charged"))
+    archive_name = models.CharField(max_length=255, blank=True, verbose_name=_("archive name"))
+    archive_size = models.BigIntegerField(default=0, verbose_name=_("archive size"))
+    error = models.CharField(max_length=255, blank=True, verbose_name=_("error"))
     # Runs begun. The current run's number is its fencing token: only the run whose number is
     # still the job's may renew the lease or complete the job (downloads/services/job_lease.py).
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
     # No run begins after this (creation + hold TTL - job time limit), so every run, bounded by
     # the time limit, ends before the hold expires.
-    deadline_at = models.DateTimeField()
+    deadline_at = models.DateTimeField(verbose_name=_("deadline at"))
     # The client's Idempotency-Key (unique per member) and a digest of what it asked for: a
     # retry returns this job, a different request under the same key is refused.
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
-    request_digest = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, verbose_name=_("idempotency key"))
+    request_digest = models.CharField(max_length=64, blank=True, verbose_name=_("request digest"))
     # What the start answered, kept so a retried start answers the same.
-    available_at_start = models.BigIntegerField(default=0)
+    available_at_start = models.BigIntegerField(default=0, verbose_name=_("available at start"))
     # Running: the run is presumed alive until then (it renews this as it packs songs). Queued:
     # a run was queued and should have begun by then. Once it passes, the sweep queues it again.
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("lease until"))
 
     class Meta:
+        verbose_name = _("download job")
+        verbose_name_plural = _("download jobs")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -260,11 +299,13 @@ class DownloadJob(models.Model):
 
 
 class DownloadJobItem(models.Model):
-    job = models.ForeignKey(DownloadJob, on_delete=models.CASCADE, related_name="job_items")
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
-    position = models.PositiveIntegerField()
+    job = models.ForeignKey(DownloadJob, on_delete=models.CASCADE, related_name="job_items", verbose_name=_("job"))
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+", verbose_name=_("item"))
+    position = models.PositiveIntegerField(verbose_name=_("position"))
 
     class Meta:
+        verbose_name = _("download job item")
+        verbose_name_plural = _("download job items")
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["job", "item"], name="downloads_jobitem_unique"),
@@ -285,18 +326,28 @@ class RecordSource(models.TextChoices):
 class DownloadRecord(models.Model):
     """One delivered item for one user (free downloads included): the download history."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_records")
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="records")
-    source = models.CharField(max_length=16, choices=RecordSource.choices)
-    job = models.ForeignKey(DownloadJob, null=True, blank=True, on_delete=models.PROTECT, related_name="records")
-    transfer = models.ForeignKey("wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    charged = models.BigIntegerField(default=0)
-    free_tier = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="download_records", verbose_name=_("user")
+    )
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="records", verbose_name=_("item"))
+    source = models.CharField(max_length=16, choices=RecordSource.choices, verbose_name=_("source"))
+    job = models.ForeignKey(
+        DownloadJob, null=True, blank=True, on_delete=models.PROTECT, related_name="records", verbose_name=_("job")
+    )
+    transfer = models.ForeignKey(
+        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
+    charged = models.BigIntegerField(default=0, verbose_name=_("charged"))
+    free_tier = models.BooleanField(default=False, verbose_name=_("free tier"))
     # Single-item purchases: the client's (or derived) key, so a retried request charges once.
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    idempotency_key = models.CharField(
+        max_length=200, null=True, blank=True, unique=True, verbose_name=_("idempotency key")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("download record")
+        verbose_name_plural = _("download records")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(charged__gte=0), name="downloads_record_charged_gte_0"),
@@ -317,44 +368,19 @@ class DownloadRecord(models.Model):
 class Unlock(models.Model):
     """Paid once: the user may download the item again for free, forever."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="unlocks")
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="unlocks")
-    record = models.OneToOneField(DownloadRecord, on_delete=models.PROTECT, related_name="unlock")
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="unlocks", verbose_name=_("user")
+    )
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="unlocks", verbose_name=_("item"))
+    record = models.OneToOneField(
+        DownloadRecord, on_delete=models.PROTECT, related_name="unlock", verbose_name=_("record")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("unlock")
+        verbose_name_plural = _("unlocks")
         constraints = [models.UniqueConstraint(fields=["user", "item"], name="downloads_unlock_once")]
 
     def __str__(self) -> str:
         return f"Unlock of item #{self.item_id} by #{self.user_id}"
-
-
-class FreeAllowance(models.Model):
-    """The user's free downloads: starts at DOWNLOADS_FREE_PER_ACCOUNT, ads add one each."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="free_downloads")
-    remaining = models.PositiveIntegerField()
-    used_total = models.PositiveIntegerField(default=0)
-    granted_by_ads = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(remaining__gte=0), name="downloads_free_remaining_gte_0")]
-
-    def __str__(self) -> str:
-        return f"{self.remaining} free downloads of #{self.user_id}"
-
-
-class AdCompletion(models.Model):
-    """A redeemed ad-completion token. The nonce is unique: a token is redeemed once."""
-
-    nonce = models.CharField(max_length=128, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ad_completions")
-    issued_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["user", "created_at"], name="downloads_ad_user_day_idx")]
-
-    def __str__(self) -> str:
-        return f"Ad completion {self.nonce[:12]}… by #{self.user_id}"

@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import FourEyesConfigAdmin
@@ -110,7 +112,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     def has_request_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("payments.request_refund")
 
-    @admin.action(description="Request a refund (a second staff member approves it)", permissions=["request_refund"])
+    @admin.action(description=_("Request a refund (a second staff member approves it)"), permissions=["request_refund"])
     def request_refund(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         for payment in queryset:
             try:
@@ -120,9 +122,15 @@ class PaymentAdmin(ReadOnlyAdmin):
                     reason="Requested from the admin",
                 )
             except PaymentError as exc:
-                self.message_user(request, f"Payment #{payment.pk}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Payment #%(id)s: %(error)s") % {"id": payment.pk, "error": exc.message},
+                    messages.ERROR,
+                )
             else:
-                self.message_user(request, f"Payment #{payment.pk}: refund requested.", messages.SUCCESS)
+                self.message_user(
+                    request, gettext("Payment #%(id)s: refund requested.") % {"id": payment.pk}, messages.SUCCESS
+                )
 
 
 @admin.register(ProviderMessage)
@@ -132,15 +140,21 @@ class ProviderMessageAdmin(ReadOnlyAdmin):
     search_fields = ("message_id", "=payment__id")
     actions = ["reprocess"]
 
-    @admin.action(description="Re-process the selected messages")
+    @admin.action(description=_("Re-process the selected messages"))
     def reprocess(self, request: HttpRequest, queryset: QuerySet[ProviderMessage]) -> None:
         for msg in queryset:
             try:
                 outcome = services.message_reprocess(message_id=msg.pk)
             except PaymentError as exc:
-                self.message_user(request, f"Message #{msg.pk}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Message #%(id)s: %(error)s") % {"id": msg.pk, "error": exc.message},
+                    messages.ERROR,
+                )
             else:
-                self.message_user(request, f"Message #{msg.pk}: {outcome}", messages.INFO)
+                self.message_user(
+                    request, gettext("Message #%(id)s: %(outcome)s") % {"id": msg.pk, "outcome": outcome}, messages.INFO
+                )
 
 
 @admin.register(RefundRequest)
@@ -164,23 +178,29 @@ class RefundRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
         obj.pk = created.pk
 
     # The services check the permission and four-eyes again; declaring it hides the actions.
-    @admin.action(description="Approve (reverse the credits)", permissions=["approve"])
+    @admin.action(description=_("Approve (reverse the credits)"), permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:
                 services.refund_approve(request_id=req.pk, approver_id=signed_in_id(request))
             except PaymentError as exc:
-                self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request, gettext("Refund #%(id)s: %(error)s") % {"id": req.pk, "error": exc.message}, messages.ERROR
+                )
             else:
-                self.message_user(request, f"Refund #{req.pk}: approved and reversed.", messages.SUCCESS)
+                self.message_user(
+                    request, gettext("Refund #%(id)s: approved and reversed.") % {"id": req.pk}, messages.SUCCESS
+                )
 
-    @admin.action(description="Reject", permissions=["approve"])
+    @admin.action(description=_("Reject"), permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[RefundRequest]) -> None:
         for req in queryset.filter(status=RefundStatus.REQUESTED):
             try:
                 services.refund_reject(request_id=req.pk, approver_id=signed_in_id(request))
             except PaymentError as exc:
-                self.message_user(request, f"Refund #{req.pk}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request, gettext("Refund #%(id)s: %(error)s") % {"id": req.pk, "error": exc.message}, messages.ERROR
+                )
 
 
 @admin.register(LinkedWallet)

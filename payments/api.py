@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.responses import Status
 from pydantic import Field
@@ -168,7 +169,7 @@ def payment_status(request: HttpRequest, payment_id: int) -> dict[str, object]:
     payment = selectors.payment_for_owner(payment_id=payment_id, user_id=signed_in_id(request))
     if payment is None:
         # Someone else's payment answers exactly like a missing one.
-        raise PaymentNotFound(f"You have no payment #{payment_id}.")
+        raise PaymentNotFound(_("You have no payment #%(id)s.") % {"id": payment_id})
     return payment_out(payment)
 
 

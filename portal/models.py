@@ -22,14 +22,18 @@ class Notification(models.Model):
     """One per member per outbox event (the unique pair makes a re-delivered event a no-op). The
     text is rendered from `kind` and `params` when shown, in the reader's language."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    params = models.JSONField(default=dict, blank=True)
-    event_id = models.BigIntegerField(help_text="The outbox event that caused it.")
-    created_at = models.DateTimeField()
-    read_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices, verbose_name=_("kind"))
+    params = models.JSONField(default=dict, blank=True, verbose_name=_("params"))
+    event_id = models.BigIntegerField(help_text=_("The outbox event that caused it."), verbose_name=_("event id"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(fields=["user", "event_id"], name="portal_notification_once_per_event"),

@@ -8,6 +8,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import FourEyesConfigAdmin
 from core.config_changes import Snapshot, changed, lowered, raised, switched_on
@@ -124,11 +126,11 @@ class ActivityEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Re-apply failed events")
+    @admin.action(description=_("Re-apply failed events"))
     def retry(self, request: HttpRequest, queryset: QuerySet[ActivityEvent]) -> None:
         for event in queryset.filter(status=EventStatus.FAILED):
             services.event_retry(event_id=event.pk)
-        self.message_user(request, "Failed events were re-applied where their user is known.")
+        self.message_user(request, gettext("Failed events were re-applied where their user is known."))
 
 
 @admin.register(EarningRule)
@@ -148,7 +150,7 @@ class EarningRuleAdmin(FourEyesConfigAdmin):
     )
     list_filter = ("event_type", "is_active")
 
-    @admin.display(description="Coins")
+    @admin.display(description=_("Coins"))
     def coins(self, obj: EarningRule) -> Decimal:
         return _coins(obj.amount)
 
@@ -199,15 +201,15 @@ class AwardAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.display(description="Coins")
+    @admin.display(description=_("Coins"))
     def coins(self, obj: Award) -> Decimal:
         return _coins(obj.amount)
 
-    @admin.action(description="Reverse selected awards (linked reversal; uncovered part becomes debt)")
+    @admin.action(description=_("Reverse selected awards (linked reversal; uncovered part becomes debt)"))
     def reverse(self, request: HttpRequest, queryset: QuerySet[Award]) -> None:
         for award in queryset:
             services.award_reverse(award_id=award.pk, reason=f"reversed by {request.user}")
-        self.message_user(request, "Awards reversed.")
+        self.message_user(request, gettext("Awards reversed."))
 
 
 @admin.register(RewardDebt)
@@ -229,7 +231,7 @@ class BountyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="Coins")
+    @admin.display(description=_("Coins"))
     def coins(self, obj: Bounty) -> Decimal:
         return _coins(obj.amount)
 
@@ -241,7 +243,7 @@ class RewardAdmin(admin.ModelAdmin):
     list_filter = ("kind", "is_active")
     prepopulated_fields = {"slug": ("name",)}
 
-    @admin.display(description="Price")
+    @admin.display(description=_("Price"))
     def price_coins(self, obj: Reward) -> Decimal:
         return _coins(obj.price)
 
@@ -257,24 +259,24 @@ class RedemptionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="Price")
+    @admin.display(description=_("Price"))
     def price_coins(self, obj: Redemption) -> Decimal:
         return _coins(obj.price)
 
-    @admin.action(description="Mark fulfilled")
+    @admin.action(description=_("Mark fulfilled"))
     def fulfil(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> None:
         for r in queryset.filter(status=RedemptionStatus.PENDING):
             services.redemption_fulfil(redemption_id=r.pk, staff_id=request.user.pk)
-        self.message_user(request, "Pending redemptions fulfilled.")
+        self.message_user(request, gettext("Pending redemptions fulfilled."))
 
-    @admin.action(description="Cancel and refund")
+    @admin.action(description=_("Cancel and refund"))
     def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> None:
         for r in queryset:
             try:
                 services.redemption_cancel(redemption_id=r.pk, staff_id=request.user.pk)
             except RewardsError as exc:
                 self.message_user(request, f"#{r.pk}: {exc}", level=messages.WARNING)
-        self.message_user(request, "Pending redemptions cancelled and refunded.")
+        self.message_user(request, gettext("Pending redemptions cancelled and refunded."))
 
 
 @admin.register(GroupGrant)
@@ -312,14 +314,14 @@ class ReferralAdmin(admin.ModelAdmin):
         held_first = Case(When(status=ReferralStatus.REVIEW, then=Value(0)), default=Value(1))
         return super().get_queryset(request).order_by(held_first, "-created_at")
 
-    @admin.action(description="Approve held referrals (pay the referrer)")
+    @admin.action(description=_("Approve held referrals (pay the referrer)"))
     def approve(self, request: HttpRequest, queryset: QuerySet[Referral]) -> None:
         for r in queryset.filter(status=ReferralStatus.REVIEW):
             services.referral_review(referral_id=r.pk, approve=True, staff_id=request.user.pk)
-        self.message_user(request, "Approved.")
+        self.message_user(request, gettext("Approved."))
 
-    @admin.action(description="Reject held referrals")
+    @admin.action(description=_("Reject held referrals"))
     def reject(self, request: HttpRequest, queryset: QuerySet[Referral]) -> None:
         for r in queryset.filter(status=ReferralStatus.REVIEW):
             services.referral_review(referral_id=r.pk, approve=False, staff_id=request.user.pk)
-        self.message_user(request, "Rejected.")
+        self.message_user(request, gettext("Rejected."))

@@ -13,6 +13,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import Integration, MemberLink
@@ -50,10 +52,10 @@ class IntegrationAdmin(SimpleHistoryAdmin):
     ) -> HttpResponse:
         return self._show_secrets(request, [(obj, obj.secret)], created=True)
 
-    @admin.action(description="Rotate secret (the forum must be given the new one)", permissions=["change"])
+    @admin.action(description=_("Rotate secret (the forum must be given the new one)"), permissions=["change"])
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Integration]) -> HttpResponse | None:
         if queryset.count() != 1:
-            self.message_user(request, "Rotate one integration at a time.", messages.ERROR)
+            self.message_user(request, gettext("Rotate one integration at a time."), messages.ERROR)
             return None
         integration, secret = intake.integration_rotate(name=queryset.get().name)
         return self._show_secrets(request, [(integration, secret)], created=False)

@@ -15,6 +15,7 @@ from typing import Any
 import pydantic
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.errors import AuthenticationError
 
@@ -295,7 +296,9 @@ def bounty_create(
     try:
         amount = currency.to_minor(payload.coins)
     except (ValueError, InvalidOperation):
-        raise GoldbookError(f"coins has more than {currency.decimal_places} decimal places.") from None
+        raise GoldbookError(
+            _("coins has more than %(places)s decimal places.") % {"places": currency.decimal_places}
+        ) from None
     with _paying("You do not have enough coins for this bounty."):
         bounty = services.bounty_create(
             offerer_id=api_session(request).user_id,

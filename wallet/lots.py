@@ -82,19 +82,28 @@ class CreditLot(models.Model):
     """Credits of one category on one user account; `remaining` changes only under the
     account's row lock, always together with an entry below."""
 
-    account = models.ForeignKey("wallet.Account", on_delete=models.PROTECT, related_name="credit_lots")
-    category = models.CharField(max_length=16, choices=CreditCategory.choices)
-    remaining = models.BigIntegerField(default=0)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    account = models.ForeignKey(
+        "wallet.Account", on_delete=models.PROTECT, related_name="credit_lots", verbose_name=_("account")
+    )
+    category = models.CharField(max_length=16, choices=CreditCategory.choices, verbose_name=_("category"))
+    remaining = models.BigIntegerField(default=0, verbose_name=_("remaining"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
     # The credit that opened an expiring lot (open-ended lots collect many credits: none).
     source_transfer = models.OneToOneField(
-        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "wallet.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("source transfer"),
     )
     # When the member was told these credits expire soon (the CREDITS_EXPIRING event): once.
-    announced_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    announced_at = models.DateTimeField(null=True, blank=True, verbose_name=_("announced at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("credit lot")
+        verbose_name_plural = _("credit lots")
         constraints = [
             models.CheckConstraint(condition=Q(remaining__gte=0), name="wallet_creditlot_remaining_gte_0"),
             models.CheckConstraint(
@@ -124,13 +133,16 @@ class LotEntry(AppendOnlyModel):
     """One change to a lot: + credited, − drawn. `transfer` is null only for the opening balance
     the one-off categorisation of existing balances wrote (migration 0006)."""
 
-    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entries")
-    transfer = models.ForeignKey("wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    amount = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entries", verbose_name=_("lot"))
+    transfer = models.ForeignKey(
+        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
-        verbose_name_plural = "lot entries"
+        verbose_name = _("lot entry")
+        verbose_name_plural = _("lot entries")
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="wallet_lotentry_amount_nonzero"),
             models.UniqueConstraint(fields=["transfer", "lot"], name="wallet_lotentry_one_per_lot"),

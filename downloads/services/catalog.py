@@ -16,6 +16,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.events import Event, record
@@ -122,7 +123,7 @@ def _ea_decide(*, item_id: int, staff_id: int, status: Verification, note: str) 
     with transaction.atomic(durable=True):
         item = Item.objects.select_for_update(no_key=True).filter(pk=item_id, kind=ItemKind.EA).first()
         if item is None:
-            raise VerificationError(f"Item #{item_id} is not an EA.")
+            raise VerificationError(_("Item #%(id)s is not an EA.") % {"id": item_id})
         if item.verification == status:
             return item  # idempotent: deciding the same way twice changes nothing, notifies once
         was_verified = item.is_verified

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from wallet import services as wallet
@@ -33,7 +34,10 @@ def _downloadable(*, user: User, item_id: int) -> Item:
     if item is None:
         raise ItemUnavailable("There is no downloadable item with that id.")
     if not selectors.can_access(user=user, item=item):
-        raise ItemForbidden(f"This item is only for members of {item.access_group}.", group=str(item.access_group))
+        raise ItemForbidden(
+            _("This item is only for members of %(group)s.") % {"group": item.access_group},
+            group=str(item.access_group),
+        )
     return item
 
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.events import Event, record
@@ -162,7 +163,7 @@ def job_start(
             return _replay(earlier, digest, currency)
     max_songs = settings.DOWNLOADS_MAX_SONGS_PER_JOB
     if not 1 <= requested_songs <= max_songs:
-        raise InvalidRequest(f"requested_songs must be between 1 and {max_songs}.")
+        raise InvalidRequest(_("requested_songs must be between 1 and %(max)s.") % {"max": max_songs})
     items = _job_items(user=user, requested_songs=requested_songs, item_ids=item_ids)
     unit_price = song_price_minor()
     now = timezone.now()

@@ -22,20 +22,28 @@ class CreditPackage(models.Model):
     """A fixed offer: pay `usd_cents`, get base + bonus credits. Admin-editable."""
 
     class Style(models.TextChoices):
-        CARD = "card", "Pricing card"
-        COIN_PACK = "coin_pack", "Coin-amount button"
+        CARD = "card", _("Pricing card")
+        COIN_PACK = "coin_pack", _("Coin-amount button")
 
-    name = models.CharField(max_length=80)
-    usd_cents = models.BigIntegerField(help_text="Price in US cents (2500 = $25.00).")
-    base_credits = models.BigIntegerField(help_text="Credits in minor units (2500 = 25.00 credits).")
-    bonus_credits = models.BigIntegerField(default=0, help_text="Bonus credits in minor units.")
-    badge = models.CharField(max_length=40, blank=True, help_text='Ribbon text, e.g. "MOST POPULAR".')
-    style = models.CharField(max_length=16, choices=Style.choices, default=Style.CARD)
-    sort_order = models.IntegerField(default=0)
-    active = models.BooleanField(default=True)
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    usd_cents = models.BigIntegerField(help_text=_("Price in US cents (2500 = $25.00)."), verbose_name=_("usd cents"))
+    base_credits = models.BigIntegerField(
+        help_text=_("Credits in minor units (2500 = 25.00 credits)."), verbose_name=_("base credits")
+    )
+    bonus_credits = models.BigIntegerField(
+        default=0, help_text=_("Bonus credits in minor units."), verbose_name=_("bonus credits")
+    )
+    badge = models.CharField(
+        max_length=40, blank=True, help_text=_('Ribbon text, e.g. "MOST POPULAR".'), verbose_name=_("badge")
+    )
+    style = models.CharField(max_length=16, choices=Style.choices, default=Style.CARD, verbose_name=_("style"))
+    sort_order = models.IntegerField(default=0, verbose_name=_("sort order"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("credit package")
+        verbose_name_plural = _("credit packages")
         ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(usd_cents__gt=0), name="payments_package_price_gt_0"),
@@ -59,11 +67,13 @@ class CreditPackage(models.Model):
 class BonusTier(models.Model):
     """Bulk bonus for custom amounts: from `min_usd_cents` on, `percent` extra credits."""
 
-    min_usd_cents = models.BigIntegerField(unique=True)
-    percent = models.DecimalField(max_digits=5, decimal_places=2)
+    min_usd_cents = models.BigIntegerField(unique=True, verbose_name=_("min usd cents"))
+    percent = models.DecimalField(max_digits=5, decimal_places=2, verbose_name=_("percent"))
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("bonus tier")
+        verbose_name_plural = _("bonus tiers")
         ordering = ["min_usd_cents"]
         constraints = [
             models.CheckConstraint(condition=Q(min_usd_cents__gt=0), name="payments_tier_min_gt_0"),
@@ -113,47 +123,59 @@ class Payment(models.Model):
         S.REFUNDED: frozenset(),
     }
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
-    package = models.ForeignKey(CreditPackage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    package_name = models.CharField(max_length=80, help_text="The package's name at purchase, or 'Custom amount'.")
-    usd_cents = models.BigIntegerField()
-    base_credits = models.BigIntegerField()
-    bonus_credits = models.BigIntegerField(default=0)
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", verbose_name=_("user")
+    )
+    package = models.ForeignKey(
+        CreditPackage, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("package")
+    )
+    package_name = models.CharField(
+        max_length=80,
+        help_text=_("The package's name at purchase, or 'Custom amount'."),
+        verbose_name=_("package name"),
+    )
+    usd_cents = models.BigIntegerField(verbose_name=_("usd cents"))
+    base_credits = models.BigIntegerField(verbose_name=_("base credits"))
+    bonus_credits = models.BigIntegerField(default=0, verbose_name=_("bonus credits"))
+    provider = models.CharField(max_length=16, choices=Provider.choices, verbose_name=_("provider"))
     # CoinPayments txn_id; the chain tx_hash in lower case; demo payments get a random one.
     # NULL until the provider gave one (and for a rejected chain claim, so it reserves nothing).
-    reference = models.CharField(max_length=128, null=True, blank=True)
-    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
-    status_detail = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(max_length=128, null=True, blank=True, verbose_name=_("reference"))
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, verbose_name=_("status")
+    )
+    status_detail = models.CharField(max_length=255, blank=True, verbose_name=_("status detail"))
     # What the buyer sends: the coin and its amount exactly as the provider wrote it.
-    coin = models.CharField(max_length=32, blank=True)
-    coin_amount = models.CharField(max_length=64, blank=True)
-    received_amount = models.CharField(max_length=64, blank=True)
-    address = models.CharField(max_length=255, blank=True)
-    confirms_needed = models.PositiveIntegerField(default=0)
-    confirmations = models.PositiveIntegerField(default=0)
-    checkout_url = models.URLField(max_length=500, blank=True)
-    status_url = models.URLField(max_length=500, blank=True)
-    qrcode_url = models.URLField(max_length=500, blank=True)
+    coin = models.CharField(max_length=32, blank=True, verbose_name=_("coin"))
+    coin_amount = models.CharField(max_length=64, blank=True, verbose_name=_("coin amount"))
+    received_amount = models.CharField(max_length=64, blank=True, verbose_name=_("received amount"))
+    address = models.CharField(max_length=255, blank=True, verbose_name=_("address"))
+    confirms_needed = models.PositiveIntegerField(default=0, verbose_name=_("confirms needed"))
+    confirmations = models.PositiveIntegerField(default=0, verbose_name=_("confirmations"))
+    checkout_url = models.URLField(max_length=500, blank=True, verbose_name=_("checkout url"))
+    status_url = models.URLField(max_length=500, blank=True, verbose_name=_("status url"))
+    qrcode_url = models.URLField(max_length=500, blank=True, verbose_name=_("qrcode url"))
     # On-chain deposits: the claimed sender and the block the receipt was seen in.
-    wallet_address = models.CharField(max_length=42, blank=True)
-    block_number = models.BigIntegerField(null=True, blank=True)
-    block_hash = models.CharField(max_length=66, blank=True)
-    rejected_reference = models.CharField(max_length=128, blank=True)
+    wallet_address = models.CharField(max_length=42, blank=True, verbose_name=_("wallet address"))
+    block_number = models.BigIntegerField(null=True, blank=True, verbose_name=_("block number"))
+    block_hash = models.CharField(max_length=66, blank=True, verbose_name=_("block hash"))
+    rejected_reference = models.CharField(max_length=128, blank=True, verbose_name=_("rejected reference"))
     # Credited, but staff should look (issue 11): an overpayment, with what was sent beyond the
     # coin amount asked for (in the coin). The admin lists flagged payments.
-    flagged_for_review = models.BooleanField(default=False)
-    excess_amount = models.CharField(max_length=64, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    flagged_for_review = models.BooleanField(default=False, verbose_name=_("flagged for review"))
+    excess_amount = models.CharField(max_length=64, blank=True, verbose_name=_("excess amount"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
     # The client's Idempotency-Key, prefixed by the endpoint ("checkout:", "purchase:"): a retry
     # returns this payment. Released (NULL) when the attempt failed with nothing made, so the
     # same key may try again.
-    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, verbose_name=_("idempotency key"))
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         constraints = [
             models.UniqueConstraint(fields=["provider", "reference"], name="payments_payment_provider_reference_uniq"),
             models.UniqueConstraint(
@@ -217,24 +239,28 @@ class ProviderMessage(models.Model):
 
     class Kind(models.TextChoices):
         IPN = "ipn", "IPN"
-        POLL = "poll", "Poll answer"
-        RECEIPT = "receipt", "Chain receipt"
+        POLL = "poll", _("Poll answer")
+        RECEIPT = "receipt", _("Chain receipt")
 
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=Provider.choices, verbose_name=_("provider"))
     # The provider's own id (CoinPayments ipn_id), or a digest of the content. Messages that
     # fail verification get an "unverified:" prefix so a forger can never claim a genuine id.
-    message_id = models.CharField(max_length=160)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
-    body = models.TextField()
-    headers = models.JSONField(default=dict, blank=True)
-    verified = models.BooleanField(default=False)
-    verification_error = models.CharField(max_length=255, blank=True)
-    outcome = models.CharField(max_length=255, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=160, verbose_name=_("message id"))
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="messages", verbose_name=_("payment")
+    )
+    body = models.TextField(verbose_name=_("body"))
+    headers = models.JSONField(default=dict, blank=True, verbose_name=_("headers"))
+    verified = models.BooleanField(default=False, verbose_name=_("verified"))
+    verification_error = models.CharField(max_length=255, blank=True, verbose_name=_("verification error"))
+    outcome = models.CharField(max_length=255, blank=True, verbose_name=_("outcome"))
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
 
     class Meta:
+        verbose_name = _("provider message")
+        verbose_name_plural = _("provider messages")
         constraints = [
             models.UniqueConstraint(fields=["provider", "message_id"], name="payments_message_provider_id_uniq")
         ]
@@ -247,9 +273,17 @@ class ProviderMessage(models.Model):
 class LinkedWallet(models.Model):
     """The one E9th wallet a user proved to control (EIP-191 signature). One address, one user."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="e9th_wallet")
-    address = models.CharField(max_length=42, unique=True, help_text="Lower-case 0x address.")
-    linked_at = models.DateTimeField(auto_now_add=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="e9th_wallet", verbose_name=_("user")
+    )
+    address = models.CharField(
+        max_length=42, unique=True, help_text=_("Lower-case 0x address."), verbose_name=_("address")
+    )
+    linked_at = models.DateTimeField(auto_now_add=True, verbose_name=_("linked at"))
+
+    class Meta:
+        verbose_name = _("linked wallet")
+        verbose_name_plural = _("linked wallets")
 
     def __str__(self) -> str:
         return f"{self.address} → {self.user_id}"
@@ -258,12 +292,18 @@ class LinkedWallet(models.Model):
 class WalletChallenge(models.Model):
     """A one-time message with a nonce the user signs to link a wallet."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    nonce = models.CharField(max_length=64, unique=True)
-    message = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    nonce = models.CharField(max_length=64, unique=True, verbose_name=_("nonce"))
+    message = models.TextField(verbose_name=_("message"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
+
+    class Meta:
+        verbose_name = _("wallet challenge")
+        verbose_name_plural = _("wallet challenges")
 
     def __str__(self) -> str:
         return f"Challenge {self.nonce[:8]} for {self.user_id}"
@@ -278,18 +318,31 @@ class RefundStatus(models.TextChoices):
 class RefundRequest(models.Model):
     """Maker-checker refund of a completed payment: one staff member asks, another approves."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_requests")
-    reason = models.TextField()
-    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refund_requests", verbose_name=_("payment")
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=255, blank=True)
+    reason = models.TextField(verbose_name=_("reason"))
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED, verbose_name=_("status")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    decision_note = models.CharField(max_length=255, blank=True, verbose_name=_("decision note"))
 
     class Meta:
+        verbose_name = _("refund request")
+        verbose_name_plural = _("refund requests")
         permissions = [
             ("request_refund", "Can request a payment refund"),
             ("approve_refund", "Can approve or reject a payment refund"),
@@ -311,11 +364,17 @@ class RefundRequest(models.Model):
 class LegacyConversion(models.Model):
     """One holder of an old time-based plan converted to credits (`convert_legacy_plans`)."""
 
-    row_key = models.CharField(max_length=200, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    plan = models.CharField(max_length=32)
-    credits = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    row_key = models.CharField(max_length=200, unique=True, verbose_name=_("row key"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user")
+    )
+    plan = models.CharField(max_length=32, verbose_name=_("plan"))
+    credits = models.BigIntegerField(verbose_name=_("credits"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("legacy conversion")
+        verbose_name_plural = _("legacy conversions")
 
     def __str__(self) -> str:
         return f"{self.plan} → {self.credits} for {self.user_id}"

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -107,7 +108,11 @@ def coinpayments_checkout(
     """
     accepted = selectors.accepted_coins()
     if coin not in accepted:
-        raise UnsupportedCoin(f"{coin!r} is not accepted. Choose one of: {', '.join(accepted)}.", accepted=accepted)
+        raise UnsupportedCoin(
+            _("%(coin)s is not accepted. Choose one of: %(accepted)s.")
+            % {"coin": repr(coin), "accepted": ", ".join(accepted)},
+            accepted=accepted,
+        )
     client = client or coinpayments_client(budget=settings.COINPAYMENTS_CHECKOUT_BUDGET_SECONDS)
     if not client.config.configured:
         raise ProviderNotConfigured(
@@ -173,7 +178,9 @@ def _create_or_adopt(
             return client.create_transaction(**params), None
         except cp.CoinPaymentsError as exc:
             _fail(payment.pk, f"CoinPayments: {exc}")
-            raise ProviderFailed(f"CoinPayments refused the payment: {exc}", payment_id=payment.pk) from exc
+            raise ProviderFailed(
+                _("CoinPayments refused the payment: %(reason)s") % {"reason": exc}, payment_id=payment.pk
+            ) from exc
         except cp.CoinPaymentsUnavailable as exc:
             if exc.ambiguous:
                 try:

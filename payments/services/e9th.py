@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from wallet.selectors import Balance, balance_for_user
@@ -160,7 +161,7 @@ def e9th_purchase(
     if existing is None:
         package = CreditPackage.objects.filter(pk=package_id, active=True).first()
         if package is None:
-            raise PackageNotFound(f"There is no active package #{package_id}.")
+            raise PackageNotFound(_("There is no active package #%(id)s.") % {"id": package_id})
         check_limits(user_id=user.pk, usd_cents=package.usd_cents, now=timezone.now())
         quote_ = package_quote(package)
     else:
@@ -186,7 +187,7 @@ def _e9th_evaluate(
         latest = client.block_number() if receipt else 0
         decimals = _token_decimals(client)
     except e9th.ChainUnavailable as exc:
-        raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
+        raise ChainUnavailable(_("The E9th chain node is not answering: %(reason)s") % {"reason": exc}) from exc
     if receipt is not None:
         _check_receipt(tx, receipt, existing, min_value=token_units_for(quote_.usd_cents, decimals), address=address)
     payment = existing or create_chain_claim(
@@ -211,7 +212,7 @@ def _e9th_evaluate(
     try:
         orphaned = _orphaned(client, receipt, existing)
     except e9th.ChainUnavailable as exc:
-        raise ChainUnavailable(f"The E9th chain node is not answering: {exc}") from exc
+        raise ChainUnavailable(_("The E9th chain node is not answering: %(reason)s") % {"reason": exc}) from exc
     if orphaned:
         logger.warning("Payment #%s: block of %s is not canonical (reorg); not credited yet", payment.pk, tx)
         locked = mark_open(

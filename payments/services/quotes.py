@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -45,7 +46,7 @@ def quote(*, package_id: int | None = None, custom_amount_usd: Decimal | None = 
     if package_id is not None:
         package = CreditPackage.objects.filter(pk=package_id, active=True).first()
         if package is None:
-            raise PackageNotFound(f"There is no active package #{package_id}.")
+            raise PackageNotFound(_("There is no active package #%(id)s.") % {"id": package_id})
         return package_quote(package)
     assert custom_amount_usd is not None
     cents = _usd_to_cents(custom_amount_usd)

@@ -7,6 +7,7 @@ bonus credits, so promotional credits never pay for a refund of money.
 """
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from core.approvals import lock_undecided, record_decision, require_staff_perm
 from wallet import services as wallet
@@ -31,12 +32,17 @@ def refund_request(*, payment_id: int, requested_by_id: int, reason: str) -> Ref
     require_staff_perm(user_id=requested_by_id, perm=REQUEST, action="request a refund", error=RefundNotAllowed)
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != S.COMPLETED:
-        raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}; only completed payments are refunded.")
+        raise RefundNotAllowed(
+            _("Payment #%(id)s is %(status)s; only completed payments are refunded.")
+            % {"id": payment.pk, "status": payment.get_status_display()}
+        )
     try:
         with transaction.atomic():
             return RefundRequest.objects.create(payment=payment, reason=reason.strip(), requested_by_id=requested_by_id)
     except IntegrityError:
-        raise RefundNotAllowed(f"Payment #{payment.pk} already has a refund awaiting approval.") from None
+        raise RefundNotAllowed(
+            _("Payment #%(id)s already has a refund awaiting approval.") % {"id": payment.pk}
+        ) from None
 
 
 def refund_approve(*, request_id: int, approver_id: int, note: str = "") -> RefundRequest:
@@ -53,7 +59,9 @@ def refund_approve(*, request_id: int, approver_id: int, note: str = "") -> Refu
         payment = lock_payment(pending.payment_id)  # the payment row first: the global lock order
         req = _lock_undecided(request_id, decider_id=approver_id)
         if payment.status != S.COMPLETED:
-            raise RefundNotAllowed(f"Payment #{payment.pk} is {payment.status}.")
+            raise RefundNotAllowed(
+                _("Payment #%(id)s is %(status)s.") % {"id": payment.pk, "status": payment.get_status_display()}
+            )
         _reverse_purchase(payment, approver_id=approver_id)
         move(payment, S.REFUNDED, f"Refunded (request #{req.pk}).")
         save_payment(payment)

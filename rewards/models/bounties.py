@@ -17,28 +17,45 @@ class BountyStatus(models.TextChoices):
 class Bounty(models.Model):
     """Coins a member offers on a forum thread, held in the escrow system account until resolved."""
 
-    offerer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    thread_ref = models.CharField(max_length=200)
-    title = models.CharField(max_length=200)
-    amount = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=BountyStatus.choices, default=BountyStatus.OPEN)
-    answer_count = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
+    offerer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("offerer")
+    )
+    thread_ref = models.CharField(max_length=200, verbose_name=_("thread ref"))
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    status = models.CharField(
+        max_length=16, choices=BountyStatus.choices, default=BountyStatus.OPEN, verbose_name=_("status")
+    )
+    answer_count = models.PositiveIntegerField(default=0, verbose_name=_("answer count"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
     # Stack Exchange's grace period: after expiry the offerer may still award until this moment.
-    grace_ends_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    grace_ends_at = models.DateTimeField(verbose_name=_("grace ends at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     winner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("winner"),
     )
-    escrow_transfer = models.OneToOneField("wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+")
+    escrow_transfer = models.OneToOneField(
+        "wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("escrow transfer")
+    )
     payout_transfer = models.OneToOneField(
-        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "wallet.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("payout transfer"),
     )
-    idempotency_key = models.CharField(max_length=120)
+    idempotency_key = models.CharField(max_length=120, verbose_name=_("idempotency key"))
 
     class Meta:
-        verbose_name_plural = "bounties"
+        verbose_name = _("bounty")
+        verbose_name_plural = _("bounties")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_bounty_amount_gt_0"),
             models.UniqueConstraint(fields=["offerer", "idempotency_key"], name="rewards_bounty_idem"),

@@ -22,23 +22,31 @@ class Cycle(models.TextChoices):
 
 
 class EarningRule(models.Model):
-    name = models.CharField(max_length=120)
-    event_type = models.CharField(max_length=32, choices=EventType.choices)
-    amount = models.BigIntegerField(help_text="Coins awarded, in minor units (the admin form shows coins).")
-    min_upvotes = models.PositiveIntegerField(
-        default=0, help_text="Quality condition: distinct voters other than the author (posts only; 0 = none)."
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    event_type = models.CharField(max_length=32, choices=EventType.choices, verbose_name=_("event type"))
+    amount = models.BigIntegerField(
+        help_text=_("Coins awarded, in minor units (the admin form shows coins)."), verbose_name=_("amount")
     )
-    cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.UNLIMITED)
-    max_per_cycle = models.PositiveIntegerField(default=0, help_text="Awards allowed per cycle (0 = no limit).")
-    once_per_object = models.BooleanField(default=True)
-    exempt_from_daily_cap = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
-    starts_at = models.DateTimeField(null=True, blank=True)
-    ends_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    min_upvotes = models.PositiveIntegerField(
+        default=0,
+        help_text=_("Quality condition: distinct voters other than the author (posts only; 0 = none)."),
+        verbose_name=_("min upvotes"),
+    )
+    cycle = models.CharField(max_length=16, choices=Cycle.choices, default=Cycle.UNLIMITED, verbose_name=_("cycle"))
+    max_per_cycle = models.PositiveIntegerField(
+        default=0, help_text=_("Awards allowed per cycle (0 = no limit)."), verbose_name=_("max per cycle")
+    )
+    once_per_object = models.BooleanField(default=True, verbose_name=_("once per object"))
+    exempt_from_daily_cap = models.BooleanField(default=False, verbose_name=_("exempt from daily cap"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    starts_at = models.DateTimeField(null=True, blank=True, verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ends at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_rule_amount_gt_0")]
 
     def __str__(self) -> str:
@@ -55,15 +63,17 @@ class EarningRule(models.Model):
 class Booster(models.Model):
     """An admin-scheduled multiplier (2× this weekend) for chosen rules."""
 
-    name = models.CharField(max_length=120)
-    multiplier = models.DecimalField(max_digits=5, decimal_places=2)
-    rules = models.ManyToManyField(EarningRule, related_name="boosters")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
-    is_active = models.BooleanField(default=True)
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    multiplier = models.DecimalField(max_digits=5, decimal_places=2, verbose_name=_("multiplier"))
+    rules = models.ManyToManyField(EarningRule, related_name="boosters", verbose_name=_("rules"))
+    starts_at = models.DateTimeField(verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(verbose_name=_("ends at"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
     history = HistoricalRecords(m2m_fields=[rules])
 
     class Meta:
+        verbose_name = _("booster")
+        verbose_name_plural = _("boosters")
         constraints = [
             models.CheckConstraint(condition=Q(multiplier__gt=0), name="rewards_booster_multiplier_gt_0"),
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="rewards_booster_window"),
@@ -76,13 +86,17 @@ class Booster(models.Model):
 class RewardProfile(models.Model):
     """Per-user rewards state. Its row is the lock that serialises a user's earning and redeeming."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_profile")
-    referral_code = models.CharField(max_length=16, unique=True)
-    title = models.CharField(max_length=60, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reward_profile", verbose_name=_("user")
+    )
+    referral_code = models.CharField(max_length=16, unique=True, verbose_name=_("referral code"))
+    title = models.CharField(max_length=60, blank=True, verbose_name=_("title"))
     # Coins reversed that the balance could not cover, still to be recovered from future awards.
-    debt = models.BigIntegerField(default=0)
+    debt = models.BigIntegerField(default=0, verbose_name=_("debt"))
 
     class Meta:
+        verbose_name = _("reward profile")
+        verbose_name_plural = _("reward profiles")
         constraints = [models.CheckConstraint(condition=Q(debt__gte=0), name="rewards_profile_debt_gte_0")]
 
     def __str__(self) -> str:
@@ -97,25 +111,42 @@ class AwardStatus(models.TextChoices):
 class Award(models.Model):
     """Coins paid by a rule for an object. The ledger transfer's cause."""
 
-    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="awards")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    object_key = models.CharField(max_length=240)
-    # 1 for the first award of (rule, user, object); a re-award after a reversal takes the next.
-    generation = models.PositiveIntegerField(default=1)
-    event = models.ForeignKey(ActivityEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    amount = models.BigIntegerField()
-    base_amount = models.BigIntegerField()
-    booster = models.ForeignKey(Booster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    counts_toward_cap = models.BooleanField(default=True)
-    status = models.CharField(max_length=16, choices=AwardStatus.choices, default=AwardStatus.ACTIVE)
-    transfer = models.OneToOneField("wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+")
-    reversal_transfer = models.OneToOneField(
-        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    rule = models.ForeignKey(EarningRule, on_delete=models.PROTECT, related_name="awards", verbose_name=_("rule"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user")
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    reversed_at = models.DateTimeField(null=True, blank=True)
+    object_key = models.CharField(max_length=240, verbose_name=_("object key"))
+    # 1 for the first award of (rule, user, object); a re-award after a reversal takes the next.
+    generation = models.PositiveIntegerField(default=1, verbose_name=_("generation"))
+    event = models.ForeignKey(
+        ActivityEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("event")
+    )
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    base_amount = models.BigIntegerField(verbose_name=_("base amount"))
+    booster = models.ForeignKey(
+        Booster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("booster")
+    )
+    counts_toward_cap = models.BooleanField(default=True, verbose_name=_("counts toward cap"))
+    status = models.CharField(
+        max_length=16, choices=AwardStatus.choices, default=AwardStatus.ACTIVE, verbose_name=_("status")
+    )
+    transfer = models.OneToOneField(
+        "wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
+    reversal_transfer = models.OneToOneField(
+        "wallet.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("reversal transfer"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    reversed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reversed at"))
 
     class Meta:
+        verbose_name = _("award")
+        verbose_name_plural = _("awards")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_award_amount_gt_0"),
             models.UniqueConstraint(
@@ -143,13 +174,17 @@ class Award(models.Model):
 class RewardDebt(models.Model):
     """The part of a reversal the user's balance could not cover, recovered from future awards."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    award = models.OneToOneField(Award, on_delete=models.PROTECT, related_name="debt")
-    amount = models.BigIntegerField()
-    recovered = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user")
+    )
+    award = models.OneToOneField(Award, on_delete=models.PROTECT, related_name="debt", verbose_name=_("award"))
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    recovered = models.BigIntegerField(default=0, verbose_name=_("recovered"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("reward debt")
+        verbose_name_plural = _("reward debts")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_debt_amount_gt_0"),
             models.CheckConstraint(
@@ -171,12 +206,16 @@ class RewardDebt(models.Model):
 class DebtRecovery(models.Model):
     """One recovery transfer: part of a later award paid back towards a debt."""
 
-    debt = models.ForeignKey(RewardDebt, on_delete=models.PROTECT, related_name="recoveries")
-    award = models.ForeignKey(Award, on_delete=models.PROTECT, related_name="+")
-    amount = models.BigIntegerField()
-    transfer = models.OneToOneField("wallet.Transfer", on_delete=models.PROTECT, related_name="+")
+    debt = models.ForeignKey(RewardDebt, on_delete=models.PROTECT, related_name="recoveries", verbose_name=_("debt"))
+    award = models.ForeignKey(Award, on_delete=models.PROTECT, related_name="+", verbose_name=_("award"))
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    transfer = models.OneToOneField(
+        "wallet.Transfer", on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
 
     class Meta:
+        verbose_name = _("debt recovery")
+        verbose_name_plural = _("debt recoveries")
         constraints = [
             models.UniqueConstraint(fields=["debt", "award"], name="rewards_recovery_once_per_award"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="rewards_recovery_amount_gt_0"),
@@ -199,12 +238,16 @@ class EarningTotal(models.Model):
     `manage.py rebuild_leaderboards`.
     """
 
-    period = models.CharField(max_length=8, choices=Period.choices)
-    bucket = models.CharField(max_length=10)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    coins = models.BigIntegerField(default=0)
+    period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
+    bucket = models.CharField(max_length=10, verbose_name=_("bucket"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    coins = models.BigIntegerField(default=0, verbose_name=_("coins"))
 
     class Meta:
+        verbose_name = _("earning total")
+        verbose_name_plural = _("earning totals")
         constraints = [
             models.UniqueConstraint(fields=["period", "bucket", "user"], name="rewards_total_unique"),
         ]
@@ -223,8 +266,12 @@ class LeaderboardSync(models.Model):
     `misses` did not move meanwhile, so an update missed during a resync is never forgotten.
     """
 
-    stale_since = models.DateTimeField(null=True, blank=True)
-    misses = models.BigIntegerField(default=0)
+    stale_since = models.DateTimeField(null=True, blank=True, verbose_name=_("stale since"))
+    misses = models.BigIntegerField(default=0, verbose_name=_("misses"))
+
+    class Meta:
+        verbose_name = _("leaderboard sync")
+        verbose_name_plural = _("leaderboard syncs")
 
     def __str__(self) -> str:
         return (

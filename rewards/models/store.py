@@ -30,29 +30,36 @@ _KIND_LABELS: dict[str, str] = {
 
 
 class Reward(models.Model):
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(max_length=64, unique=True)
-    description = models.TextField(blank=True)
-    price = models.BigIntegerField(help_text="In minor units (the admin form shows coins).")
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    slug = models.SlugField(max_length=64, unique=True, verbose_name=_("slug"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    price = models.BigIntegerField(help_text=_("In minor units (the admin form shows coins)."), verbose_name=_("price"))
     image = models.FileField(
         upload_to="rewards/",
         blank=True,
         validators=[FileExtensionValidator(["png", "jpg", "jpeg", "gif", "webp", "svg"])],
+        verbose_name=_("image"),
     )
-    kind = models.CharField(max_length=20, choices=RewardKind.choices)
+    kind = models.CharField(max_length=20, choices=RewardKind.choices, verbose_name=_("kind"))
     # None = unlimited. Decremented with a conditional UPDATE, never read-modify-write.
-    stock = models.PositiveIntegerField(null=True, blank=True)
-    per_user_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = no limit.")
-    starts_at = models.DateTimeField(null=True, blank=True)
-    ends_at = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    duration_days = models.PositiveIntegerField(null=True, blank=True)
-    badge_label = models.CharField(max_length=40, blank=True)
-    title_text = models.CharField(max_length=60, blank=True)
-    sort_order = models.IntegerField(default=0)
+    stock = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("stock"))
+    per_user_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Empty = no limit."), verbose_name=_("per user limit")
+    )
+    starts_at = models.DateTimeField(null=True, blank=True, verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ends at"))
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("group")
+    )
+    duration_days = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("duration days"))
+    badge_label = models.CharField(max_length=40, blank=True, verbose_name=_("badge label"))
+    title_text = models.CharField(max_length=60, blank=True, verbose_name=_("title text"))
+    sort_order = models.IntegerField(default=0, verbose_name=_("sort order"))
 
     class Meta:
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
         ordering = ["sort_order", "price", "pk"]
         constraints = [models.CheckConstraint(condition=Q(price__gt=0), name="rewards_reward_price_gt_0")]
 
@@ -78,23 +85,39 @@ class RedemptionStatus(models.TextChoices):
 
 
 class Redemption(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
-    price = models.BigIntegerField()
-    status = models.CharField(max_length=16, choices=RedemptionStatus.choices)
-    idempotency_key = models.CharField(max_length=120)
-    transfer = models.OneToOneField("wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("user")
+    )
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward"))
+    price = models.BigIntegerField(verbose_name=_("price"))
+    status = models.CharField(max_length=16, choices=RedemptionStatus.choices, verbose_name=_("status"))
+    idempotency_key = models.CharField(max_length=120, verbose_name=_("idempotency key"))
+    transfer = models.OneToOneField(
+        "wallet.Transfer", null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+    )
     refund_transfer = models.OneToOneField(
-        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "wallet.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("refund transfer"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
-    staff_note = models.CharField(max_length=255, blank=True)
+    staff_note = models.CharField(max_length=255, blank=True, verbose_name=_("staff note"))
 
     class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="rewards_redemption_idem"),
         ]
@@ -110,13 +133,19 @@ class Redemption(models.Model):
 class GroupGrant(models.Model):
     """Time-limited membership of a Django group (premium access, VIP). Removed when it expires."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+")
-    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    expires_at = models.DateTimeField()
-    removed_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="+", verbose_name=_("group"))
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("redemption")
+    )
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    removed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("removed at"))
 
     class Meta:
+        verbose_name = _("group grant")
+        verbose_name_plural = _("group grants")
         indexes = [models.Index(fields=["expires_at"], condition=Q(removed_at__isnull=True), name="rewards_grant_due")]
 
     def __str__(self) -> str:
@@ -124,12 +153,18 @@ class GroupGrant(models.Model):
 
 
 class UserBadge(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    label = models.CharField(max_length=40)
-    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    granted_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    label = models.CharField(max_length=40, verbose_name=_("label"))
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("redemption")
+    )
+    granted_at = models.DateTimeField(default=timezone.now, verbose_name=_("granted at"))
 
     class Meta:
+        verbose_name = _("user badge")
+        verbose_name_plural = _("user badges")
         constraints = [models.UniqueConstraint(fields=["user", "label"], name="rewards_badge_unique")]
 
     def __str__(self) -> str:

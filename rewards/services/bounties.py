@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.events import Event, record
 from wallet import services as wallet
@@ -54,10 +55,14 @@ def bounty_create(
     """
     days = settings.REWARDS_BOUNTY_DAYS if expires_in_days is None else expires_in_days
     if not 1 <= days <= settings.REWARDS_BOUNTY_MAX_DAYS:
-        raise InvalidBounty(f"expires_in_days must be between 1 and {settings.REWARDS_BOUNTY_MAX_DAYS}.")
+        raise InvalidBounty(
+            _("expires_in_days must be between 1 and %(max)s.") % {"max": settings.REWARDS_BOUNTY_MAX_DAYS}
+        )
     minimum = default_currency().to_minor(Decimal(str(settings.REWARDS_BOUNTY_MIN)))
     if not isinstance(amount, int) or amount < minimum or amount > wallet.MAX_AMOUNT:
-        raise InvalidBounty(f"A bounty is at least {default_currency().to_decimal(minimum)}.")
+        raise InvalidBounty(
+            _("A bounty is at least %(minimum)s.") % {"minimum": default_currency().to_decimal(minimum)}
+        )
     thread_ref, title = thread_ref.strip()[:200], title.strip()[:200]
     if not thread_ref or not title:
         raise InvalidBounty("A bounty needs a thread and a title.")
@@ -122,8 +127,9 @@ def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
         if bounty.offerer_id != actor_id:
             raise NotOfferer("Only the member who offered the bounty can award it.")
         if bounty.status != BountyStatus.OPEN or now >= bounty.grace_ends_at:
-            state = "has expired" if bounty.status == BountyStatus.OPEN else f"is {bounty.status}"
-            raise BountyClosed(f"This bounty {state}.")
+            if bounty.status == BountyStatus.OPEN:
+                raise BountyClosed(_("This bounty has expired."))
+            raise BountyClosed(_("This bounty is %(status)s.") % {"status": bounty.get_status_display().lower()})
         answer = thread_answers(thread_ref=bounty.thread_ref).filter(object_id=str(answer_id).strip()[:128]).first()
         winner = answer.user if answer is not None else None
         if winner is None:
@@ -189,7 +195,7 @@ def bounty_cancel(*, bounty_id: int, actor_id: int) -> Bounty:
         if bounty.offerer_id != actor_id:
             raise NotOfferer("Only the member who offered the bounty can cancel it.")
         if bounty.status != BountyStatus.OPEN:
-            raise BountyClosed(f"This bounty is {bounty.get_status_display().lower()}.")
+            raise BountyClosed(_("This bounty is %(status)s.") % {"status": bounty.get_status_display().lower()})
         if bounty.answer_count > 0:
             raise BountyHasAnswers("Answers have been posted: award the bounty instead of cancelling it.")
         _bounty_refund(bounty, BountyStatus.CANCELLED, now)

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from wallet import services as wallet
@@ -64,13 +66,20 @@ def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None =
             reward.per_user_limit is not None
             and mine.exclude(status=RedemptionStatus.CANCELLED).count() >= reward.per_user_limit
         ):
-            raise LimitReached(f"You can redeem {reward.name} at most {reward.per_user_limit} time(s).")
+            raise LimitReached(
+                ngettext(
+                    "You can redeem %(reward)s at most %(count)d time.",
+                    "You can redeem %(reward)s at most %(count)d times.",
+                    reward.per_user_limit,
+                )
+                % {"reward": reward.name, "count": reward.per_user_limit}
+            )
         if reward.stock is not None:
             # Conditional decrement: concurrent buyers of the last item queue on this row and
             # re-check `stock > 0` after the first commits, so only one of them gets it.
             taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
             if not taken:
-                raise OutOfStock(f"{reward.name} is out of stock.")
+                raise OutOfStock(_("%(reward)s is out of stock.") % {"reward": reward.name})
         key = idempotency_key or f"auto-{reward.pk}-{mine.count() + 1}-{uuid.uuid4().hex[:12]}"
         redemption = Redemption.objects.create(
             user_id=user_id, reward=reward, price=reward.price, status=RedemptionStatus.PENDING, idempotency_key=key
@@ -130,7 +139,10 @@ def redemption_fulfil(*, redemption_id: int, staff_id: int | None, note: str = "
     with transaction.atomic(durable=True):
         redemption = Redemption.objects.select_for_update(no_key=True).select_related("reward").get(pk=redemption_id)
         if redemption.status != RedemptionStatus.PENDING:
-            raise RedemptionNotPending(f"Redemption #{redemption.pk} is {redemption.status}.")
+            raise RedemptionNotPending(
+                _("Redemption #%(id)s is %(status)s.")
+                % {"id": redemption.pk, "status": redemption.get_status_display()}
+            )
         profile = lock_profile(redemption.user_id)
         _fulfil(redemption=redemption, reward=redemption.reward, profile=profile, now=timezone.now())
         redemption.resolved_by_id = staff_id
@@ -148,7 +160,10 @@ def redemption_cancel(*, redemption_id: int, staff_id: int | None, note: str = "
             .get(pk=redemption_id)
         )
         if redemption.status != RedemptionStatus.PENDING:
-            raise RedemptionNotPending(f"Redemption #{redemption.pk} is {redemption.status}.")
+            raise RedemptionNotPending(
+                _("Redemption #%(id)s is %(status)s.")
+                % {"id": redemption.pk, "status": redemption.get_status_display()}
+            )
         original = redemption.transfer
         assert original is not None
         redemption.refund_transfer = wallet.transfer_post(
