@@ -149,18 +149,27 @@ def reject(*, change_id: int, approver_id: int, note: str = "") -> ConfigChange:
 # None), so creating any such setting is held; None in a bound means "no bound".
 
 
+def _moved(before: Snapshot | None, after: Snapshot, names: tuple[str, ...], *, up: bool) -> bool:
+    """One of `names` moved the given way (None: unbounded, beyond any number in that direction)."""
+    if before is None:
+        return True
+    for n in names:
+        old, new = before[n], after[n]
+        if old == new:
+            continue
+        if new is None or (old is not None and (new > old if up else new < old)):
+            return True
+    return False
+
+
 def raised(before: Snapshot | None, after: Snapshot, *names: str) -> bool:
     """One of `names` went up (None: unbounded, above any number)."""
-    return before is None or any(
-        before[n] != after[n] and (after[n] is None or (before[n] is not None and after[n] > before[n])) for n in names
-    )
+    return _moved(before, after, names, up=True)
 
 
 def lowered(before: Snapshot | None, after: Snapshot, *names: str) -> bool:
     """One of `names` went down (None: unbounded, below any number)."""
-    return before is None or any(
-        before[n] != after[n] and (after[n] is None or (before[n] is not None and after[n] < before[n])) for n in names
-    )
+    return _moved(before, after, names, up=False)
 
 
 def switched_on(before: Snapshot | None, after: Snapshot, *names: str) -> bool:

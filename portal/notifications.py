@@ -31,7 +31,7 @@ def notify(*, user_id: int, kind: NotificationKind, event_id: int, params: dict[
     except IntegrityError:  # a re-delivered event: already stored
         return Notification.objects.get(user_id=user_id, event_id=event_id)
     logger.info("Notification #%s: %s for user #%s", note.pk, kind, user_id)
-    publish(user_id=user_id, event={"type": "notifications", "unread": unread_count(user_id=user_id)})
+    _push_unread(user_id)
     return note
 
 
