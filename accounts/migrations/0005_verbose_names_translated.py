@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -20,62 +21,62 @@ class Migration(migrations.Migration):
             name='knownaddress',
             options={'verbose_name': 'known address', 'verbose_name_plural': 'known addresses'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='expires_at',
             field=models.DateTimeField(verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='ip',
             field=models.GenericIPAddressField(blank=True, null=True, verbose_name='ip'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='last_used_at',
             field=models.DateTimeField(verbose_name='last used at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='revoked_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='revoked at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='token_digest',
             field=models.CharField(max_length=64, unique=True, verbose_name='token digest'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_sessions', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='apisession',
             name='user_agent',
             field=models.CharField(blank=True, max_length=255, verbose_name='user agent'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='knownaddress',
             name='first_seen_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='first seen at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='knownaddress',
             name='ip',
             field=models.GenericIPAddressField(verbose_name='ip'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='knownaddress',
             name='last_seen_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='last seen at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='knownaddress',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='known_addresses', to=settings.AUTH_USER_MODEL, verbose_name='user'),

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -25,112 +26,112 @@ class Migration(migrations.Migration):
             name='outboxevent',
             options={'verbose_name': 'outbox event', 'verbose_name_plural': 'outbox events'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='applied_object_id',
             field=models.BigIntegerField(blank=True, null=True, verbose_name='applied object id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='before',
             field=models.JSONField(default=dict, verbose_name='before'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='decided_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='decided at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='decided_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='decided by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='decision_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='decision note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='model',
             field=models.CharField(help_text='app_label.ModelName', max_length=100, verbose_name='model'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='object_id',
             field=models.BigIntegerField(blank=True, help_text='Blank: the change creates a new row.', null=True, verbose_name='object id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='requested_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='requested at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='requested_by',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='status',
             field=models.CharField(choices=[('requested', 'Awaiting approval'), ('approved', 'Approved and applied'), ('rejected', 'Rejected')], default='requested', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='summary',
             field=models.CharField(max_length=255, verbose_name='summary'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='configchange',
             name='values',
             field=models.JSONField(default=dict, verbose_name='values'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxdelivery',
             name='delivered_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='delivered at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxdelivery',
             name='event',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='core.outboxevent', verbose_name='event'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxdelivery',
             name='handler',
             field=models.CharField(max_length=200, verbose_name='handler'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='attempts',
             field=models.PositiveIntegerField(default=0, verbose_name='attempts'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='available_at',
             field=models.DateTimeField(verbose_name='available at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='delivered_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='delivered at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='last_error',
             field=models.TextField(blank=True, verbose_name='last error'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='name',
             field=models.CharField(max_length=64, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='outboxevent',
             name='payload',
             field=models.JSONField(default=dict, verbose_name='payload'),

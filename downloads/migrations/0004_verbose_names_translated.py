@@ -3,6 +3,7 @@
 import django.db.models.deletion
 import downloads.models
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -44,362 +45,362 @@ class Migration(migrations.Migration):
             name='unlock',
             options={'verbose_name': 'unlock', 'verbose_name_plural': 'unlocks'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adcompletion',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adcompletion',
             name='issued_at',
             field=models.DateTimeField(verbose_name='issued at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adcompletion',
             name='nonce',
             field=models.CharField(max_length=128, unique=True, verbose_name='nonce'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adcompletion',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ad_completions', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='archive_name',
             field=models.CharField(blank=True, max_length=255, verbose_name='archive name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='archive_size',
             field=models.BigIntegerField(default=0, verbose_name='archive size'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='attempts',
             field=models.PositiveIntegerField(default=0, verbose_name='attempts'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='available_at_start',
             field=models.BigIntegerField(default=0, verbose_name='available at start'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='credits_charged',
             field=models.BigIntegerField(default=0, verbose_name='credits charged'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='deadline_at',
             field=models.DateTimeField(verbose_name='deadline at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='delivered_songs',
             field=models.PositiveIntegerField(default=0, verbose_name='delivered songs'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='error',
             field=models.CharField(blank=True, max_length=255, verbose_name='error'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='finished_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='finished at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='free_songs',
             field=models.PositiveIntegerField(default=0, verbose_name='free songs'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='hold',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='download_job', to='wallet.hold', verbose_name='hold'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='idempotency_key',
             field=models.CharField(blank=True, max_length=100, null=True, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='lease_until',
             field=models.DateTimeField(blank=True, null=True, verbose_name='lease until'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='progress_done',
             field=models.PositiveIntegerField(default=0, verbose_name='progress done'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='public_id',
             field=models.CharField(max_length=40, unique=True, verbose_name='public id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='request_digest',
             field=models.CharField(blank=True, max_length=64, verbose_name='request digest'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='requested_songs',
             field=models.PositiveIntegerField(verbose_name='requested songs'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='started_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='started at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='status',
             field=models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed')], default='queued', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='unit_price',
             field=models.BigIntegerField(verbose_name='unit price'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjob',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='download_jobs', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjobitem',
             name='item',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='downloads.item', verbose_name='item'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjobitem',
             name='job',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='job_items', to='downloads.downloadjob', verbose_name='job'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadjobitem',
             name='position',
             field=models.PositiveIntegerField(verbose_name='position'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='charged',
             field=models.BigIntegerField(default=0, verbose_name='charged'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='free_tier',
             field=models.BooleanField(default=False, verbose_name='free tier'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='idempotency_key',
             field=models.CharField(blank=True, max_length=200, null=True, unique=True, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='item',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='downloads.item', verbose_name='item'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='job',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='records', to='downloads.downloadjob', verbose_name='job'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='source',
             field=models.CharField(choices=[('job', 'Download job'), ('metered', 'Pay per download'), ('unlock', 'Unlock'), ('free', 'Free item')], max_length=16, verbose_name='source'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='transfer',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='downloadrecord',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='download_records', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='freeallowance',
             name='granted_by_ads',
             field=models.PositiveIntegerField(default=0, verbose_name='granted by ads'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='freeallowance',
             name='remaining',
             field=models.PositiveIntegerField(verbose_name='remaining'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='freeallowance',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='freeallowance',
             name='used_total',
             field=models.PositiveIntegerField(default=0, verbose_name='used total'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='freeallowance',
             name='user',
             field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='free_downloads', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='access_group',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='download_items', to='auth.group', verbose_name='access group'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='backtest_end',
             field=models.DateField(blank=True, null=True, verbose_name='backtest end'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='backtest_start',
             field=models.DateField(blank=True, null=True, verbose_name='backtest start'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='description',
             field=models.TextField(blank=True, verbose_name='description'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='file',
             field=models.FileField(max_length=255, storage=downloads.models.item_storage, upload_to=downloads.models.item_upload_to, verbose_name='file'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='kind',
             field=models.CharField(choices=[('song', 'Song'), ('ea', 'Expert advisor'), ('premium', 'Premium content')], default='song', max_length=16, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='platform',
             field=models.CharField(blank=True, choices=[('MT4', 'MetaTrader 4'), ('MT5', 'MetaTrader 5')], max_length=8, verbose_name='platform'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='price',
             field=models.BigIntegerField(default=downloads.models.song_price_minor, verbose_name='price'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='pricing_mode',
             field=models.CharField(choices=[('metered', 'Pay per download'), ('unlock', 'Pay once, download again free')], default='metered', max_length=16, verbose_name='pricing mode'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='profit_factor',
             field=models.DecimalField(blank=True, decimal_places=2, max_digits=6, null=True, verbose_name='profit factor'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='report_file',
             field=models.FileField(blank=True, max_length=255, storage=downloads.models.item_storage, upload_to=downloads.models.report_upload_to, verbose_name='report file'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='sha256',
             field=models.CharField(blank=True, max_length=64, verbose_name='sha256'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='size',
             field=models.BigIntegerField(default=0, verbose_name='size'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='slug',
             field=models.SlugField(max_length=120, unique=True, verbose_name='slug'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='symbol',
             field=models.CharField(blank=True, max_length=16, verbose_name='symbol'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='timeframe',
             field=models.CharField(blank=True, choices=[('M1', 'M1'), ('M5', 'M5'), ('M15', 'M15'), ('M30', 'M30'), ('H1', 'H1'), ('H4', 'H4'), ('D1', 'D1'), ('W1', 'W1'), ('MN1', 'MN1')], max_length=4, verbose_name='timeframe'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='title',
             field=models.CharField(max_length=200, verbose_name='title'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='uploader',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='uploaded_items', to=settings.AUTH_USER_MODEL, verbose_name='uploader'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='verification',
             field=models.CharField(choices=[('not_required', 'Not required'), ('pending', 'Awaiting review'), ('verified', 'Verified'), ('rejected', 'Rejected')], default='not_required', max_length=16, verbose_name='verification'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='verification_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='verification note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='verified_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='verified at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='item',
             name='verified_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='verified by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='unlock',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='unlock',
             name='item',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='unlocks', to='downloads.item', verbose_name='item'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='unlock',
             name='record',
             field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='unlock', to='downloads.downloadrecord', verbose_name='record'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='unlock',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='unlocks', to=settings.AUTH_USER_MODEL, verbose_name='user'),

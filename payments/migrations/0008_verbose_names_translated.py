@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -45,417 +46,417 @@ class Migration(migrations.Migration):
             name='walletchallenge',
             options={'verbose_name': 'wallet challenge', 'verbose_name_plural': 'wallet challenges'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bonustier',
             name='min_usd_cents',
             field=models.BigIntegerField(unique=True, verbose_name='min usd cents'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bonustier',
             name='percent',
             field=models.DecimalField(decimal_places=2, max_digits=5, verbose_name='percent'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='active',
             field=models.BooleanField(default=True, verbose_name='active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='badge',
             field=models.CharField(blank=True, help_text='Ribbon text, e.g. "MOST POPULAR".', max_length=40, verbose_name='badge'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='base_credits',
             field=models.BigIntegerField(help_text='Credits in minor units (2500 = 25.00 credits).', verbose_name='base credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='bonus_credits',
             field=models.BigIntegerField(default=0, help_text='Bonus credits in minor units.', verbose_name='bonus credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='name',
             field=models.CharField(max_length=80, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='sort_order',
             field=models.IntegerField(default=0, verbose_name='sort order'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='style',
             field=models.CharField(choices=[('card', 'Pricing card'), ('coin_pack', 'Coin-amount button')], default='card', max_length=16, verbose_name='style'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='creditpackage',
             name='usd_cents',
             field=models.BigIntegerField(help_text='Price in US cents (2500 = $25.00).', verbose_name='usd cents'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbonustier',
             name='min_usd_cents',
             field=models.BigIntegerField(db_index=True, verbose_name='min usd cents'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbonustier',
             name='percent',
             field=models.DecimalField(decimal_places=2, max_digits=5, verbose_name='percent'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='active',
             field=models.BooleanField(default=True, verbose_name='active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='badge',
             field=models.CharField(blank=True, help_text='Ribbon text, e.g. "MOST POPULAR".', max_length=40, verbose_name='badge'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='base_credits',
             field=models.BigIntegerField(help_text='Credits in minor units (2500 = 25.00 credits).', verbose_name='base credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='bonus_credits',
             field=models.BigIntegerField(default=0, help_text='Bonus credits in minor units.', verbose_name='bonus credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='name',
             field=models.CharField(max_length=80, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='sort_order',
             field=models.IntegerField(default=0, verbose_name='sort order'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='style',
             field=models.CharField(choices=[('card', 'Pricing card'), ('coin_pack', 'Coin-amount button')], default='card', max_length=16, verbose_name='style'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalcreditpackage',
             name='usd_cents',
             field=models.BigIntegerField(help_text='Price in US cents (2500 = $25.00).', verbose_name='usd cents'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='legacyconversion',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='legacyconversion',
             name='credits',
             field=models.BigIntegerField(verbose_name='credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='legacyconversion',
             name='plan',
             field=models.CharField(max_length=32, verbose_name='plan'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='legacyconversion',
             name='row_key',
             field=models.CharField(max_length=200, unique=True, verbose_name='row key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='legacyconversion',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='linkedwallet',
             name='address',
             field=models.CharField(help_text='Lower-case 0x address.', max_length=42, unique=True, verbose_name='address'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='linkedwallet',
             name='linked_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='linked at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='linkedwallet',
             name='user',
             field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='e9th_wallet', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='address',
             field=models.CharField(blank=True, max_length=255, verbose_name='address'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='base_credits',
             field=models.BigIntegerField(verbose_name='base credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='block_hash',
             field=models.CharField(blank=True, max_length=66, verbose_name='block hash'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='block_number',
             field=models.BigIntegerField(blank=True, null=True, verbose_name='block number'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='bonus_credits',
             field=models.BigIntegerField(default=0, verbose_name='bonus credits'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='checkout_url',
             field=models.URLField(blank=True, max_length=500, verbose_name='checkout url'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='coin',
             field=models.CharField(blank=True, max_length=32, verbose_name='coin'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='coin_amount',
             field=models.CharField(blank=True, max_length=64, verbose_name='coin amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='completed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='completed at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='confirmations',
             field=models.PositiveIntegerField(default=0, verbose_name='confirmations'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='confirms_needed',
             field=models.PositiveIntegerField(default=0, verbose_name='confirms needed'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='excess_amount',
             field=models.CharField(blank=True, max_length=64, verbose_name='excess amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='expires_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='flagged_for_review',
             field=models.BooleanField(default=False, verbose_name='flagged for review'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='idempotency_key',
             field=models.CharField(blank=True, max_length=120, null=True, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='package',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='payments.creditpackage', verbose_name='package'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='package_name',
             field=models.CharField(help_text="The package's name at purchase, or 'Custom amount'.", max_length=80, verbose_name='package name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='provider',
             field=models.CharField(choices=[('coinpayments', 'CoinPayments'), ('e9th', 'E9th stablecoin'), ('demo', 'Demo (no real money)')], max_length=16, verbose_name='provider'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='qrcode_url',
             field=models.URLField(blank=True, max_length=500, verbose_name='qrcode url'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='received_amount',
             field=models.CharField(blank=True, max_length=64, verbose_name='received amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='reference',
             field=models.CharField(blank=True, max_length=128, null=True, verbose_name='reference'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='rejected_reference',
             field=models.CharField(blank=True, max_length=128, verbose_name='rejected reference'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='status',
             field=models.CharField(choices=[('pending', 'Waiting for payment'), ('confirming', 'Confirming'), ('completed', 'Completed'), ('expired', 'Expired'), ('underpaid', 'Underpaid'), ('needs_review', 'Needs review'), ('failed', 'Failed'), ('refunded', 'Refunded')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='status_detail',
             field=models.CharField(blank=True, max_length=255, verbose_name='status detail'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='status_url',
             field=models.URLField(blank=True, max_length=500, verbose_name='status url'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='updated_at',
             field=models.DateTimeField(auto_now=True, verbose_name='updated at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='usd_cents',
             field=models.BigIntegerField(verbose_name='usd cents'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payments', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='payment',
             name='wallet_address',
             field=models.CharField(blank=True, max_length=42, verbose_name='wallet address'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='body',
             field=models.TextField(verbose_name='body'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='headers',
             field=models.JSONField(blank=True, default=dict, verbose_name='headers'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='kind',
             field=models.CharField(choices=[('ipn', 'IPN'), ('poll', 'Poll answer'), ('receipt', 'Chain receipt')], max_length=16, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='message_id',
             field=models.CharField(max_length=160, verbose_name='message id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='outcome',
             field=models.CharField(blank=True, max_length=255, verbose_name='outcome'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='payment',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='payments.payment', verbose_name='payment'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='processed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='processed at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='provider',
             field=models.CharField(choices=[('coinpayments', 'CoinPayments'), ('e9th', 'E9th stablecoin'), ('demo', 'Demo (no real money)')], max_length=16, verbose_name='provider'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='received_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='received at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='verification_error',
             field=models.CharField(blank=True, max_length=255, verbose_name='verification error'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='providermessage',
             name='verified',
             field=models.BooleanField(default=False, verbose_name='verified'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='decided_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='decided at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='decided_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='decided by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='decision_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='decision note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='payment',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refund_requests', to='payments.payment', verbose_name='payment'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='reason',
             field=models.TextField(verbose_name='reason'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='requested_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='requested at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='requested_by',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='refundrequest',
             name='status',
             field=models.CharField(choices=[('requested', 'Awaiting approval'), ('approved', 'Approved and reversed'), ('rejected', 'Rejected')], default='requested', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='expires_at',
             field=models.DateTimeField(verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='message',
             field=models.TextField(verbose_name='message'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='nonce',
             field=models.CharField(max_length=64, unique=True, verbose_name='nonce'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='used_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='used at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='walletchallenge',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),

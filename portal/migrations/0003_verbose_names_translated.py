@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -17,32 +18,32 @@ class Migration(migrations.Migration):
             name='notification',
             options={'ordering': ['-id'], 'verbose_name': 'notification', 'verbose_name_plural': 'notifications'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='created_at',
             field=models.DateTimeField(verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='event_id',
             field=models.BigIntegerField(help_text='The outbox event that caused it.', verbose_name='event id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='kind',
             field=models.CharField(choices=[('payment_completed', 'Payment completed'), ('payment_needs_review', 'Payment needs review'), ('award', 'Reward'), ('award_reversed', 'Reward reversed'), ('bounty_answered', 'Bounty answered'), ('bounty_awarded', 'Bounty won'), ('adjustment', 'Balance adjustment'), ('ea_reviewed', 'EA review'), ('credits_expiring', 'Credits expiring soon'), ('credits_expired', 'Credits expired')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='params',
             field=models.JSONField(blank=True, default=dict, verbose_name='params'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='read_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='read at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='notification',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='user'),

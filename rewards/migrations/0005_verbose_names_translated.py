@@ -4,6 +4,7 @@ import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -93,817 +94,817 @@ class Migration(migrations.Migration):
             name='userbadge',
             options={'verbose_name': 'user badge', 'verbose_name_plural': 'user badges'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='applied_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='applied at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='data',
             field=models.JSONField(blank=True, default=dict, verbose_name='data'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='event_id',
             field=models.CharField(max_length=128, verbose_name='event id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='note',
             field=models.CharField(blank=True, max_length=255, verbose_name='note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='object_id',
             field=models.CharField(max_length=128, verbose_name='object id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='object_type',
             field=models.CharField(max_length=32, verbose_name='object type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='occurred_at',
             field=models.DateTimeField(verbose_name='occurred at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='received_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='received at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='source',
             field=models.CharField(max_length=64, verbose_name='source'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='status',
             field=models.CharField(choices=[('pending', 'Waiting for the user to appear'), ('applied', 'Applied'), ('failed', 'Failed (see note)')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='type',
             field=models.CharField(choices=[('post.upvoted', 'Post upvoted'), ('post.unvoted', 'Post vote withdrawn'), ('post.deleted', 'Post deleted'), ('answer.posted', 'Answer posted'), ('answer.accepted', 'Answer accepted'), ('answer.unaccepted', 'Answer unaccepted'), ('ea.verified', 'EA verified'), ('referral.converted', 'Referral converted')], max_length=32, verbose_name='type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='user_email',
             field=models.CharField(blank=True, max_length=254, verbose_name='user email'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='activityevent',
             name='user_external_id',
             field=models.CharField(blank=True, max_length=128, verbose_name='user external id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='base_amount',
             field=models.BigIntegerField(verbose_name='base amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='booster',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rewards.booster', verbose_name='booster'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='counts_toward_cap',
             field=models.BooleanField(default=True, verbose_name='counts toward cap'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='event',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rewards.activityevent', verbose_name='event'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='generation',
             field=models.PositiveIntegerField(default=1, verbose_name='generation'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='object_key',
             field=models.CharField(max_length=240, verbose_name='object key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='reversal_transfer',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='reversal transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='reversed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='reversed at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='rule',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='awards', to='rewards.earningrule', verbose_name='rule'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='status',
             field=models.CharField(choices=[('active', 'Active'), ('reversed', 'Reversed')], default='active', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='transfer',
             field=models.OneToOneField(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='award',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='ends_at',
             field=models.DateTimeField(verbose_name='ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='multiplier',
             field=models.DecimalField(decimal_places=2, max_digits=5, verbose_name='multiplier'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='name',
             field=models.CharField(max_length=120, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='rules',
             field=models.ManyToManyField(related_name='boosters', to='rewards.earningrule', verbose_name='rules'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='booster',
             name='starts_at',
             field=models.DateTimeField(verbose_name='starts at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='answer_count',
             field=models.PositiveIntegerField(default=0, verbose_name='answer count'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='escrow_transfer',
             field=models.OneToOneField(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='escrow transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='expires_at',
             field=models.DateTimeField(verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='grace_ends_at',
             field=models.DateTimeField(verbose_name='grace ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='idempotency_key',
             field=models.CharField(max_length=120, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='offerer',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='offerer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='payout_transfer',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='payout transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='resolved_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='resolved at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='status',
             field=models.CharField(choices=[('open', 'Open'), ('awarded', 'Awarded'), ('cancelled', 'Cancelled'), ('expired', 'Expired (returned)')], default='open', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='thread_ref',
             field=models.CharField(max_length=200, verbose_name='thread ref'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='title',
             field=models.CharField(max_length=200, verbose_name='title'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='bounty',
             name='winner',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='winner'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='debtrecovery',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='debtrecovery',
             name='award',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='rewards.award', verbose_name='award'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='debtrecovery',
             name='debt',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recoveries', to='rewards.rewarddebt', verbose_name='debt'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='debtrecovery',
             name='transfer',
             field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='deletedobject',
             name='deleted_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='deleted at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='deletedobject',
             name='object_key',
             field=models.CharField(max_length=240, unique=True, verbose_name='object key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='amount',
             field=models.BigIntegerField(help_text='Coins awarded, in minor units (the admin form shows coins).', verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='cycle',
             field=models.CharField(choices=[('once', 'Once per user'), ('day', 'Per day'), ('week', 'Per week'), ('month', 'Per month'), ('unlimited', 'Unlimited')], default='unlimited', max_length=16, verbose_name='cycle'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='ends_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='event_type',
             field=models.CharField(choices=[('post.upvoted', 'Post upvoted'), ('post.unvoted', 'Post vote withdrawn'), ('post.deleted', 'Post deleted'), ('answer.posted', 'Answer posted'), ('answer.accepted', 'Answer accepted'), ('answer.unaccepted', 'Answer unaccepted'), ('ea.verified', 'EA verified'), ('referral.converted', 'Referral converted')], max_length=32, verbose_name='event type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='exempt_from_daily_cap',
             field=models.BooleanField(default=False, verbose_name='exempt from daily cap'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='max_per_cycle',
             field=models.PositiveIntegerField(default=0, help_text='Awards allowed per cycle (0 = no limit).', verbose_name='max per cycle'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='min_upvotes',
             field=models.PositiveIntegerField(default=0, help_text='Quality condition: distinct voters other than the author (posts only; 0 = none).', verbose_name='min upvotes'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='name',
             field=models.CharField(max_length=120, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='once_per_object',
             field=models.BooleanField(default=True, verbose_name='once per object'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningrule',
             name='starts_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='starts at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningtotal',
             name='bucket',
             field=models.CharField(max_length=10, verbose_name='bucket'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningtotal',
             name='coins',
             field=models.BigIntegerField(default=0, verbose_name='coins'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningtotal',
             name='period',
             field=models.CharField(choices=[('all', 'All time'), ('month', 'This month'), ('week', 'This week')], max_length=8, verbose_name='period'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='earningtotal',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='groupgrant',
             name='expires_at',
             field=models.DateTimeField(verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='groupgrant',
             name='group',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='auth.group', verbose_name='group'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='groupgrant',
             name='redemption',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rewards.redemption', verbose_name='redemption'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='groupgrant',
             name='removed_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='removed at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='groupgrant',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbooster',
             name='ends_at',
             field=models.DateTimeField(verbose_name='ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbooster',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbooster',
             name='multiplier',
             field=models.DecimalField(decimal_places=2, max_digits=5, verbose_name='multiplier'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbooster',
             name='name',
             field=models.CharField(max_length=120, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalbooster',
             name='starts_at',
             field=models.DateTimeField(verbose_name='starts at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='amount',
             field=models.BigIntegerField(help_text='Coins awarded, in minor units (the admin form shows coins).', verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='created_at',
             field=models.DateTimeField(blank=True, editable=False, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='cycle',
             field=models.CharField(choices=[('once', 'Once per user'), ('day', 'Per day'), ('week', 'Per week'), ('month', 'Per month'), ('unlimited', 'Unlimited')], default='unlimited', max_length=16, verbose_name='cycle'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='ends_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='event_type',
             field=models.CharField(choices=[('post.upvoted', 'Post upvoted'), ('post.unvoted', 'Post vote withdrawn'), ('post.deleted', 'Post deleted'), ('answer.posted', 'Answer posted'), ('answer.accepted', 'Answer accepted'), ('answer.unaccepted', 'Answer unaccepted'), ('ea.verified', 'EA verified'), ('referral.converted', 'Referral converted')], max_length=32, verbose_name='event type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='exempt_from_daily_cap',
             field=models.BooleanField(default=False, verbose_name='exempt from daily cap'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='max_per_cycle',
             field=models.PositiveIntegerField(default=0, help_text='Awards allowed per cycle (0 = no limit).', verbose_name='max per cycle'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='min_upvotes',
             field=models.PositiveIntegerField(default=0, help_text='Quality condition: distinct voters other than the author (posts only; 0 = none).', verbose_name='min upvotes'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='name',
             field=models.CharField(max_length=120, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='once_per_object',
             field=models.BooleanField(default=True, verbose_name='once per object'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalearningrule',
             name='starts_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='starts at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalintegration',
             name='created_at',
             field=models.DateTimeField(blank=True, editable=False, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalintegration',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalintegration',
             name='name',
             field=models.SlugField(max_length=64, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalmemberlink',
             name='created_at',
             field=models.DateTimeField(blank=True, editable=False, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalmemberlink',
             name='external_id',
             field=models.CharField(max_length=128, verbose_name='external id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalmemberlink',
             name='integration',
             field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='rewards.integration', verbose_name='integration'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='historicalmemberlink',
             name='user',
             field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='integration',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='integration',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='integration',
             name='name',
             field=models.SlugField(max_length=64, unique=True, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='integration',
             name='secret',
             field=models.CharField(max_length=128, verbose_name='secret'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='leaderboardsync',
             name='misses',
             field=models.BigIntegerField(default=0, verbose_name='misses'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='leaderboardsync',
             name='stale_since',
             field=models.DateTimeField(blank=True, null=True, verbose_name='stale since'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='memberlink',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='memberlink',
             name='external_id',
             field=models.CharField(max_length=128, verbose_name='external id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='memberlink',
             name='integration',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='member_links', to='rewards.integration', verbose_name='integration'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='memberlink',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='objectvote',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='objectvote',
             name='object_key',
             field=models.CharField(max_length=240, verbose_name='object key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='objectvote',
             name='voter_key',
             field=models.CharField(max_length=200, verbose_name='voter key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='idempotency_key',
             field=models.CharField(max_length=120, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='price',
             field=models.BigIntegerField(verbose_name='price'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='refund_transfer',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='refund transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='resolved_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='resolved at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='resolved_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='resolved by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='reward',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='redemptions', to='rewards.reward', verbose_name='reward'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='staff_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='staff note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='status',
             field=models.CharField(choices=[('pending', 'Waiting for staff'), ('fulfilled', 'Fulfilled'), ('cancelled', 'Cancelled and refunded')], max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='transfer',
             field=models.OneToOneField(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='redemption',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='code',
             field=models.CharField(max_length=16, verbose_name='code'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='converted_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='converted at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='ip',
             field=models.GenericIPAddressField(blank=True, null=True, verbose_name='ip'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='purchase_ref',
             field=models.CharField(blank=True, max_length=120, verbose_name='purchase ref'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='referred',
             field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='referred'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='referrer',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='referrer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='review_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='review note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='same_ip',
             field=models.BooleanField(default=False, verbose_name='same ip'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='same_wallet',
             field=models.BooleanField(default=False, verbose_name='same wallet'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='referral',
             name='status',
             field=models.CharField(choices=[('attached', 'Waiting for a first purchase'), ('review', 'Held for staff review'), ('paid', 'Referrer paid'), ('rejected', 'Rejected by staff')], default='attached', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='badge_label',
             field=models.CharField(blank=True, max_length=40, verbose_name='badge label'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='description',
             field=models.TextField(blank=True, verbose_name='description'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='duration_days',
             field=models.PositiveIntegerField(blank=True, null=True, verbose_name='duration days'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='ends_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='ends at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='group',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='auth.group', verbose_name='group'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='image',
             field=models.FileField(blank=True, upload_to='rewards/', validators=[django.core.validators.FileExtensionValidator(['png', 'jpg', 'jpeg', 'gif', 'webp', 'svg'])], verbose_name='image'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='is_active',
             field=models.BooleanField(default=True, verbose_name='is active'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='kind',
             field=models.CharField(choices=[('premium_access', 'Premium access (group for N days)'), ('vip_group', 'VIP group membership (N days)'), ('badge', 'Badge'), ('custom_title', 'Custom title'), ('manual', 'Manual fulfilment by staff')], max_length=20, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='name',
             field=models.CharField(max_length=120, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='per_user_limit',
             field=models.PositiveIntegerField(blank=True, help_text='Empty = no limit.', null=True, verbose_name='per user limit'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='price',
             field=models.BigIntegerField(help_text='In minor units (the admin form shows coins).', verbose_name='price'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='slug',
             field=models.SlugField(max_length=64, unique=True, verbose_name='slug'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='sort_order',
             field=models.IntegerField(default=0, verbose_name='sort order'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='starts_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='starts at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='stock',
             field=models.PositiveIntegerField(blank=True, null=True, verbose_name='stock'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='reward',
             name='title_text',
             field=models.CharField(blank=True, max_length=60, verbose_name='title text'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewarddebt',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewarddebt',
             name='award',
             field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='debt', to='rewards.award', verbose_name='award'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewarddebt',
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewarddebt',
             name='recovered',
             field=models.BigIntegerField(default=0, verbose_name='recovered'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewarddebt',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewardprofile',
             name='debt',
             field=models.BigIntegerField(default=0, verbose_name='debt'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewardprofile',
             name='referral_code',
             field=models.CharField(max_length=16, unique=True, verbose_name='referral code'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewardprofile',
             name='title',
             field=models.CharField(blank=True, max_length=60, verbose_name='title'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='rewardprofile',
             name='user',
             field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='reward_profile', to=settings.AUTH_USER_MODEL, verbose_name='user'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='userbadge',
             name='granted_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='granted at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='userbadge',
             name='label',
             field=models.CharField(max_length=40, verbose_name='label'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='userbadge',
             name='redemption',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rewards.redemption', verbose_name='redemption'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='userbadge',
             name='user',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user'),

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
+from core.migration_ops import AlterFieldLabel
 from django.db import migrations, models
 
 
@@ -38,267 +39,267 @@ class Migration(migrations.Migration):
             name='transfer',
             options={'verbose_name': 'transfer', 'verbose_name_plural': 'transfers'},
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='balance',
             field=models.BigIntegerField(default=0, verbose_name='balance'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='currency',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='accounts', to='wallet.currency', verbose_name='currency'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='held',
             field=models.BigIntegerField(default=0, verbose_name='held'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='system_name',
             field=models.CharField(blank=True, choices=[('issuance', 'Issuance'), ('promotions', 'Bonus and promotions'), ('rewards_pool', 'Rewards pool'), ('revenue', 'Revenue'), ('escrow', 'Escrow')], max_length=32, verbose_name='system name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='wallet_accounts', to=settings.AUTH_USER_MODEL, verbose_name='member'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='account',
             name='version',
             field=models.BigIntegerField(default=0, verbose_name='version'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='account',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='adjustment_requests', to='wallet.account', verbose_name='account'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='decided_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='decided at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='decided_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='decided by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='decision_note',
             field=models.CharField(blank=True, max_length=255, verbose_name='decision note'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='reason',
             field=models.TextField(verbose_name='reason'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='requested_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='requested at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='requested_by',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='status',
             field=models.CharField(choices=[('requested', 'Awaiting approval'), ('approved', 'Approved and posted'), ('rejected', 'Rejected')], default='requested', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='adjustmentrequest',
             name='transfer',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='currency',
             name='code',
             field=models.CharField(max_length=16, primary_key=True, serialize=False, verbose_name='code'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='currency',
             name='decimal_places',
             field=models.PositiveSmallIntegerField(default=2, verbose_name='decimal places'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='currency',
             name='name',
             field=models.CharField(max_length=64, verbose_name='name'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='account',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='wallet.account', verbose_name='account'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='account_version',
             field=models.BigIntegerField(blank=True, null=True, verbose_name='account version'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='balance_after',
             field=models.BigIntegerField(blank=True, null=True, verbose_name='balance after'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='entry',
             name='transfer',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='wallet.transfer', verbose_name='transfer'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='account',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='wallet.account', verbose_name='account'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='captured_amount',
             field=models.BigIntegerField(default=0, verbose_name='captured amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='cause_id',
             field=models.CharField(blank=True, max_length=64, verbose_name='cause id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='cause_type',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='contenttypes.contenttype', verbose_name='cause type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='expires_at',
             field=models.DateTimeField(verbose_name='expires at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='fingerprint',
             field=models.CharField(max_length=64, verbose_name='fingerprint'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='idempotency_key',
             field=models.CharField(max_length=200, unique=True, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='kind',
             field=models.CharField(choices=[('purchase', 'Purchase'), ('bonus', 'Bonus'), ('earn', 'Earned'), ('redeem', 'Redeemed'), ('download', 'Download'), ('refund', 'Refund'), ('adjustment', 'Adjustment'), ('reversal', 'Reversal'), ('escrow', 'Escrow'), ('bounty', 'Bounty'), ('conversion', 'Plan conversion')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='memo',
             field=models.CharField(blank=True, max_length=255, verbose_name='memo'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='resolved_at',
             field=models.DateTimeField(blank=True, null=True, verbose_name='resolved at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='hold',
             name='status',
             field=models.CharField(choices=[('pending', 'Pending'), ('captured', 'Captured'), ('released', 'Released'), ('expired', 'Expired')], default='pending', max_length=16, verbose_name='status'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='amount',
             field=models.BigIntegerField(verbose_name='amount'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='cause_id',
             field=models.CharField(blank=True, max_length=64, verbose_name='cause id'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='cause_type',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='contenttypes.contenttype', verbose_name='cause type'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='created_at',
             field=models.DateTimeField(auto_now_add=True, verbose_name='created at'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='created_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='credit_account',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='credits', to='wallet.account', verbose_name='credit account'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='currency',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='wallet.currency', verbose_name='currency'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='debit_account',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='debits', to='wallet.account', verbose_name='debit account'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='fingerprint',
             field=models.CharField(max_length=64, verbose_name='fingerprint'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='hold',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='capture', to='wallet.hold', verbose_name='hold'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='idempotency_key',
             field=models.CharField(max_length=200, unique=True, verbose_name='idempotency key'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='kind',
             field=models.CharField(choices=[('purchase', 'Purchase'), ('bonus', 'Bonus'), ('earn', 'Earned'), ('redeem', 'Redeemed'), ('download', 'Download'), ('refund', 'Refund'), ('adjustment', 'Adjustment'), ('reversal', 'Reversal'), ('escrow', 'Escrow'), ('bounty', 'Bounty'), ('conversion', 'Plan conversion')], max_length=32, verbose_name='kind'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='memo',
             field=models.CharField(blank=True, max_length=255, verbose_name='memo'),
         ),
-        migrations.AlterField(
+        AlterFieldLabel(
             model_name='transfer',
             name='reverses',
             field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reversed_by', to='wallet.transfer', verbose_name='reverses'),
