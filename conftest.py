@@ -7,6 +7,7 @@ marked `postgres` (concurrency, triggers) then skip, since SQLite cannot show wh
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,26 @@ def _eager_celery_and_clean_cache() -> Iterator[None]:
     yield
     cache.clear()
     app.conf.task_always_eager, app.conf.task_eager_propagates = eager, propagates
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run, as `make run` would: tests that start a site or race
+    two processes on the embedded default copy it (shutil.copyfile) instead of migrating their own."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(DATABASE_URL=f"sqlite:///{path}", DJANGO_SETTINGS_MODULE="config.settings")
+    root = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return path

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -92,11 +93,11 @@ def _manage(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def asgi_site() -> Iterator[dict[str, object]]:
+def asgi_site(migrated_sqlite_file: Path) -> Iterator[dict[str, object]]:
     """daphne on a free port of 127.0.0.1 over a fresh, seeded SQLite file; stopped afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         env = _site_env(Path(tmp) / "db.sqlite3")
-        _manage(env, "migrate", "--noinput", "-v0")
+        shutil.copyfile(migrated_sqlite_file, Path(tmp) / "db.sqlite3")  # `make run`'s migrate, done once per run
         _manage(env, "seed_demo")
         ids = json.loads(_manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
         port = _free_port()

@@ -29,6 +29,7 @@ from wallet.selectors import balance_for_user, system_account_balance
 
 MEMBERS, SONGS, SONG_SECONDS = 5, 6, 0.4
 PRICE = 35 * SONGS
+LEASE_SECONDS = 10
 RECOVERY_SECONDS = 120  # the bound: every job completed within two minutes of the new worker
 WAIT_SECONDS = int(os.environ.get("CRASH_WAIT", "180"))  # cold workers on a loaded 2-core machine
 
@@ -72,6 +73,9 @@ def test_a_job_cut_off_by_kill_9_is_run_again_and_completes_charged_once(broker,
         MEDIA_ROOT=str(media),
         DJANGO_SETTINGS_MODULE="tests.slow_worker_settings",
         SLOW_STORAGE_DELAY=str(SONG_SECONDS),
+        # A short lease (renewed every third of it, songs 0.4 s apart) so the cut-off job lapses in seconds, not
+        # the production 45 s: the test waits for recovery, not for a realistic lease.
+        DOWNLOADS_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
     )
     make_songs(SONGS)
     members = [UserFactory() for _ in range(MEMBERS)]

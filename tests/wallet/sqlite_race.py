@@ -1,6 +1,7 @@
 """Run by test_sqlite_locking.py in a subprocess: two threads moving money on a SQLite FILE.
 
 Usage: python tests/wallet/sqlite_race.py <db path> <IMMEDIATE|DEFERRED>
+(the file may be migrated already: the test copies one migrated per run)
 Prints one JSON line: errors, seconds elapsed, final balance.
 """
 
