@@ -64,13 +64,17 @@ check: createdb ## Django system checks, and --deploy against production setting
 	GOLDBOOK_TRUSTED_PROXY_COUNT=1 DOWNLOADS_X_ACCEL_REDIRECT_PREFIX=/protected/ \
 	$(PY) manage.py check --deploy --fail-level WARNING --settings=config.settings_production
 
+# Two pytest-xdist workers: half the suite waits (browsers, subprocess workers, timeouts), so two
+# processes keep both cores busy. Each worker has its own test database and Redis database
+# (tests/xdist_workers.py). PYTEST_WORKERS=0 runs in one process (pdb, -x).
+PYTEST_WORKERS ?= 2
 pytest: createdb ## Run only the pytest suite
-	$(PY) -m pytest --durations=20 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS)
 
 # The ledger has two write paths (one PostgreSQL statement; the ORM under SQLite's write lock): CI
 # runs the wallet's and the outbox's tests on SQLite too, after the whole suite on PostgreSQL.
 pytest-sqlite: install ## The wallet and core tests on SQLite (what CI adds to the PostgreSQL run)
-	env -u DATABASE_URL -u REDIS_URL CI= $(PY) -m pytest tests/wallet tests/core $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL CI= $(PY) -m pytest -n $(PYTEST_WORKERS) tests/wallet tests/core $(PYTEST_ARGS)
 
 test: lint typecheck check pytest $(if $(filter true,$(CI)),pytest-sqlite) ## The whole suite: lint, types, checks, tests (CI: both engines)
 
