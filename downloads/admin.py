@@ -31,7 +31,7 @@ from .models import (
 
 class ItemForm(forms.ModelForm):
     price = MoneyField(
-        initial=song_price_minor, label=_("Price"), help_text=_("In credits, e.g. 0.50; 0 makes the item free.")
+        initial=song_price_minor, label=_("Price"), help_text=_("In credits, e.g. 0.35; 0 makes the item free.")
     )
 
     class Meta:

@@ -155,6 +155,6 @@ def tier_preview(tier: BonusTier) -> list[str]:
             "price": _usd(tier.min_usd_cents),
             "total": _credits(base + bonus),
             "bonus": _credits(bonus),
-            "percent": tier.percent,
+            "percent": f"{Decimal(tier.percent).normalize():f}",
         }
     ]
