@@ -18,7 +18,7 @@ from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
 from wallet.money_fields import money_column, usd
 
-from . import admin_forms, services
+from . import admin_forms, selectors, services
 from .errors import PaymentError
 from .models import (
     BonusTier,
@@ -42,7 +42,7 @@ PRICE_COLUMNS = (
 
 @admin.register(CreditPackage)
 class CreditPackageAdmin(FourEyesConfigAdmin):
-    """A package that gives more credits than its price (1 credit per dollar) creates money: adding
+    """A package that gives more credits than its price buys as a custom amount creates money: adding
     one, raising its credits per dollar or switching it on waits for a second staff member.
     (`active` is not editable in the list, so every switch-on goes through this check.)
     Prices and credits are typed and shown in dollars and credits (admin_forms)."""
@@ -64,7 +64,8 @@ class CreditPackageAdmin(FourEyesConfigAdmin):
         def per_dollar(s: Snapshot) -> Fraction:
             return Fraction(s["base_credits"] + s["bonus_credits"], s["usd_cents"])
 
-        if not after["active"] or per_dollar(after) <= 1:
+        paid_for = selectors.credits_for_usd_cents(after["usd_cents"])  # what a custom amount gives
+        if not after["active"] or after["base_credits"] + after["bonus_credits"] <= paid_for:
             return False
         return switched_on(before, after, "active") or bool(before and per_dollar(after) > per_dollar(before))
 

@@ -67,6 +67,9 @@ class MoneyInput(forms.TextInput):
 
     template_name = "wallet/widgets/money.html"
 
+    class Media:
+        css = {"all": ["wallet/money.css"]}
+
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__({"inputmode": "decimal", "autocomplete": "off", "class": "vTextField money", **(attrs or {})})
         self.unit = ""
