@@ -1,5 +1,7 @@
+from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -68,12 +70,22 @@ class PreviewAdmin(admin.ModelAdmin):
         return PreviewForm
 
 
+def _as_stored(name: str, value: Any) -> Any:
+    return value
+
+
 class FourEyesConfigAdmin(PreviewAdmin, SimpleHistoryAdmin):
     """For settings that can create money: an add or change for which `creates_money(before,
     after)` is true is held as a ConfigChange for a second staff member (core.config_changes)
     instead of being saved; any other change saves at once. Both are in the model's history."""
 
     _held_attr = "_goldbook_held_change"
+    # How a held change shows a field's stored value, e.g. {"usd_cents": <cents → "$30.00">}.
+    value_formatters: dict[str, Callable[[Any], str]] = {}
+
+    def shown_value(self, name: str, value: Any) -> Any:
+        formatter = self.value_formatters.get(name)
+        return value if formatter is None or value is None else formatter(value)
 
     def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
         raise NotImplementedError
@@ -168,8 +180,11 @@ class ConfigChangeAdmin(FourEyesAdmin, admin.ModelAdmin):
 
     @admin.display(description="Before → after")
     def difference(self, obj: ConfigChange) -> str:
+        # The setting's own admin shows its values as staff typed them (dollars, not cents).
+        model_admin = self.admin_site._registry.get(apps.get_model(obj.model))
+        shown = model_admin.shown_value if isinstance(model_admin, FourEyesConfigAdmin) else _as_stored
         rows = [
-            (name, obj.before.get(name, "—") if obj.before else "—", new)
+            (name, shown(name, obj.before[name]) if obj.before and name in obj.before else "—", shown(name, new))
             for name, new in obj.values.items()
             if not obj.before or obj.before.get(name) != new
         ]

@@ -16,7 +16,7 @@ from core.approvals import FourEyesAdmin
 from core.config_changes import Snapshot, lowered, raised, switched_on
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
-from wallet.money_fields import money_column, usd
+from wallet.money_fields import formatter, money_column, usd
 
 from . import admin_forms, selectors, services
 from .errors import PaymentError
@@ -48,6 +48,7 @@ class CreditPackageAdmin(FourEyesConfigAdmin):
     Prices and credits are typed and shown in dollars and credits (admin_forms)."""
 
     form = admin_forms.CreditPackageForm
+    value_formatters = {"usd_cents": formatter(usd), "base_credits": formatter(), "bonus_credits": formatter()}
     list_display = ("name", "price", "base", "bonus", "badge", "style", "sort_order", "active")
     list_editable = ("sort_order",)
     list_filter = ("style", "active", "price_outside_custom_range")
@@ -76,6 +77,7 @@ class BonusTierAdmin(FourEyesConfigAdmin):
     a second staff member."""
 
     form = admin_forms.BonusTierForm
+    value_formatters = {"min_usd_cents": formatter(usd)}
     list_display = ("threshold", "percent")
     threshold = money_column("min_usd_cents", _("From (USD)"), currency=usd)
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import FourEyesConfigAdmin
 from core.config_changes import Snapshot, changed, lowered, raised, switched_on
-from wallet.money_fields import MoneyField, amount_text, credits, money_column, read_only_fields
+from wallet.money_fields import MoneyField, amount_text, credits, formatter, money_column, read_only_fields
 
 from . import (
     admin_intake,  # noqa: F401  (registers the forum integrations' admin)
@@ -122,6 +122,7 @@ class EarningRuleAdmin(FourEyesConfigAdmin):
     """A new rule, or one that pays more or more often, waits for a second staff member."""
 
     form = RuleForm
+    value_formatters = {"amount": formatter()}
     list_display = (
         "name",
         "event_type",

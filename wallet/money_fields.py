@@ -61,6 +61,11 @@ def amount_text(currency: Currency, minor: int | None, *, signed: bool = False, 
     return f"{sign}{number} {currency.name}" if unit else f"{sign}{number}"
 
 
+def formatter(currency: Callable[[], Currency] = credits) -> Callable[[Any], str]:
+    """Stored minor units → the text a person reads, e.g. for a held change's before and after."""
+    return lambda minor: amount_text(currency(), int(minor))
+
+
 class MoneyInput(forms.TextInput):
     """A text box for an amount (no spinner, no browser locale rewriting "30.00"), with its unit
     written after it."""

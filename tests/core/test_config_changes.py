@@ -85,7 +85,7 @@ def test_a_new_earning_rule_waits_for_a_second_staff_member(client, maker, check
     assert response["Location"] == reverse("admin:core_configchange_change", args=[change.pk])
     assert not EarningRule.objects.filter(name="Helpful answer").exists()
     held_page = client.get(response["Location"]).content.decode()
-    assert "Awaiting approval" in held_page and "amount" in held_page and "500" in held_page
+    assert "Awaiting approval" in held_page and "<b>amount</b>: — → 5.00 Credits" in held_page
 
     # The maker cannot approve their own change, through the admin or the service.
     approve_in_admin(client, maker, change)

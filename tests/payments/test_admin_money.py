@@ -114,6 +114,9 @@ def test_preview_shows_what_members_get_and_saves_nothing(client, maker):
         "base_credits": 3000,
         "bonus_credits": 1000,
     }
+    # The second staff member reads it as it was typed, not in cents.
+    held_page = client.get(reverse("admin:core_configchange_change", args=[held.pk])).content.decode()
+    assert "<b>usd_cents</b>: — → $30.00" in held_page and "<b>bonus_credits</b>: — → 10.00 Credits" in held_page
 
 
 def test_preview_of_a_change_leaves_the_package_alone(client, maker):
