@@ -27,6 +27,9 @@ def test_a_package_is_typed_in_dollars_and_previewed(browser, live_server, shot,
         assert PREVIEW[lang] in page.locator("#preview").inner_text()
         assert page.input_value("input[name=usd_cents]") == "30"
         shot(page, f"admin-package-preview-{lang}-{width}")
+    # With JavaScript, the preview follows what is typed (still without saving).
+    page.fill("input[name=bonus_credits]", "15")
+    page.wait_for_function("document.getElementById('preview').innerText.includes('45.00')")
     assert not CreditPackage.objects.filter(name="Thirty").exists()
     page.goto("/admin/payments/creditpackage/")
     shot(page, f"admin-packages-{lang}")
