@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import PreviewAdmin
 from core.approvals import FourEyesAdmin
 from core.requests import signed_in_id
 
@@ -176,7 +177,7 @@ class AdjustmentRequestForm(forms.ModelForm):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
+class AdjustmentRequestAdmin(FourEyesAdmin, PreviewAdmin):
     form = AdjustmentRequestForm
     list_display = ("id", "account", "amount_display", "reason", "status", "requested_by", "decided_by", "requested_at")
     list_filter = ("status",)
@@ -188,6 +189,29 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     approve_permission = "wallet.approve_adjustment"
 
     amount_display = money_column("amount", _("Amount"), currency="account.currency", signed=True)
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        req: AdjustmentRequest = form.instance
+        account, amount = req.account, req.amount
+        text = gettext(
+            "Requests %(amount)s for %(owner)s: their balance goes from %(before)s to %(after)s "
+            "once a second staff member approves it."
+        )
+        lines = [
+            text
+            % {
+                "amount": amount_text(account.currency, amount, signed=True),
+                "owner": account.user.email if account.user else account.system_name,
+                "before": amount_text(account.currency, account.balance),
+                "after": amount_text(account.currency, account.balance + amount),
+            }
+        ]
+        if amount < 0 and -amount > account.balance - account.held:
+            available = amount_text(account.currency, account.balance - account.held)
+            lines.append(
+                gettext("Only %(available)s is available now: approving it would fail.") % {"available": available}
+            )
+        return lines
 
     def save_model(self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool) -> None:
         created = services.adjustment_request(

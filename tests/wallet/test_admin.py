@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from tests.factories import UserFactory, fund, staff
 from wallet import services
-from wallet.models import SystemAccount, TransferKind
+from wallet.models import AdjustmentRequest, SystemAccount, TransferKind
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +137,13 @@ def test_adjustment_amounts_are_credits(admin_client, ledger, typed, error):
     assert response.status_code == 200
     assert error in response.content.decode()
     assert 'name="amount"' in response.content.decode()
+
+
+def test_an_adjustment_is_previewed_in_credits_before_it_is_requested(admin_client, ledger):
+    account = services.user_account(user_id=ledger["bob"].pk)  # 20.00, 3.00 of it held
+    url = reverse("admin:wallet_adjustmentrequest_add")
+    page = admin_client.post(url, {"account": account.pk, "amount": "-18", "reason": "x", "_preview": "Preview"})
+    text = page.content.decode()
+    assert "Requests -18.00 Credits for bob@example.com: their balance goes from 20.00 Credits to 2.00 Credits" in text
+    assert "Only 17.00 Credits is available now" in text
+    assert not AdjustmentRequest.objects.exists()
