@@ -9,7 +9,7 @@ currency is looked up when the form is used (the site currency lives in the data
 
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,13 @@ from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
 
 from .models import Currency
+from .selectors import default_currency
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
-from .selectors import default_currency
 
 BIGINT_MAX = 2**63 - 1
+MAX_TYPED = 40  # characters: far more than any amount a BigIntegerField holds
 # The dollar as a currency (never saved): prices and thresholds are USD with 2 places.
 USD = Currency(code="USD", name="US$", decimal_places=2)
 
@@ -112,9 +113,6 @@ class MoneyField(forms.Field):
         self.currency, self.min_value, self.max_value, self.allow_zero = currency, min_value, max_value, allow_zero
         super().__init__(**kwargs)
 
-    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
-        return {**super().widget_attrs(widget), "data-money": "usd" if self.currency is usd else "credits"}
-
     def get_bound_field(self, form: forms.BaseForm, field_name: str) -> forms.BoundField:
         if isinstance(self.widget, MoneyInput):
             self.widget.unit = "USD" if self.currency is usd else self.currency().name
@@ -136,11 +134,13 @@ class MoneyField(forms.Field):
             amount = Decimal(text)
         except InvalidOperation:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
-        if not amount.is_finite():
+        if not amount.is_finite() or len(text) > MAX_TYPED:
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         currency = self.currency()
         try:
-            minor = currency.to_minor(amount)
+            with localcontext() as exact:  # enough digits that scaling never rounds what was typed
+                exact.prec = 2 * MAX_TYPED
+                minor = currency.to_minor(amount)
         except ValueError:
             raise ValidationError(
                 self.error_messages["places"],

@@ -61,6 +61,9 @@ def test_typed_dollars(typed, cents):
         ({}, "Infinity", "invalid"),
         ({}, "1e400", "invalid"),
         ({}, "thirty", "invalid"),
+        ({}, "9" * 41, "invalid"),
+        ({}, "10000000000000000000", "invalid"),  # beyond a BigIntegerField
+        ({}, "1.0000000000000000000000000001", "places"),  # more digits than Decimal's default precision
     ],
 )
 def test_refusals(kwargs, typed, code):
