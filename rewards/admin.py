@@ -1,5 +1,6 @@
 """Admin for rewards. Money is entered and shown in coins (wallet.money_fields) and stored in
-minor units; every balance change goes through rewards.services (actions), never through a model save here."""
+minor units; every balance change goes through rewards.services (actions), never through a
+model save here."""
 
 from decimal import Decimal
 from typing import Any
