@@ -1,10 +1,13 @@
+from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import config_changes
@@ -34,21 +37,76 @@ class OutboxEventAdmin(admin.ModelAdmin):
         return False
 
 
-class FourEyesConfigAdmin(SimpleHistoryAdmin):
+PREVIEW = "_preview"
+
+
+class PreviewAdmin(admin.ModelAdmin):
+    """A "Preview" button on the change form (works without JavaScript): what was typed is
+    validated and `preview_lines` are shown above the form, which comes back filled in; nothing
+    is saved or proposed. Saving is the usual button, after looking."""
+
+    change_form_template = "admin/core/preview_change_form.html"
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        """What saving `form.instance` (validated, not saved; `obj` is the row before, or None)
+        would do, in sentences a staff member reads."""
+        return []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change, **kwargs)
+        if request.method != "POST" or PREVIEW not in request.POST:
+            return form_class
+        model_admin = self
+
+        class PreviewForm(form_class):  # type: ignore[valid-type,misc]
+            preview: list[str] | None = None
+
+            def is_valid(self) -> bool:
+                # Never valid, so the admin neither saves nor proposes; shown again, with the preview.
+                if super().is_valid():
+                    self.preview = model_admin.preview_lines(request, self, obj)
+                return False
+
+        return PreviewForm
+
+
+def _as_stored(name: str, value: Any) -> Any:
+    return value
+
+
+class FourEyesConfigAdmin(PreviewAdmin, SimpleHistoryAdmin):
     """For settings that can create money: an add or change for which `creates_money(before,
     after)` is true is held as a ConfigChange for a second staff member (core.config_changes)
     instead of being saved; any other change saves at once. Both are in the model's history."""
 
     _held_attr = "_goldbook_held_change"
+    # How a held change shows a field's stored value, e.g. {"usd_cents": <cents → "$30.00">}.
+    value_formatters: dict[str, Callable[[Any], str]] = {}
+
+    def shown_value(self, name: str, value: Any) -> Any:
+        formatter = self.value_formatters.get(name)
+        return value if formatter is None or value is None else formatter(value)
 
     def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
         raise NotImplementedError
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+    def _would_hold(self, obj: Any, form: Any, change: bool) -> tuple[bool, dict[str, list[int]]]:
         names = [f.name for f in obj._meta.many_to_many if f.name in getattr(form, "cleaned_data", {})]
         m2m = {name: [o.pk for o in form.cleaned_data[name]] for name in names}
         before = config_changes.snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
-        if self.creates_money(before, config_changes.snapshot(obj, m2m)):
+        return self.creates_money(before, config_changes.snapshot(obj, m2m)), m2m
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        held, _m2m = self._would_hold(form.instance, form, obj is not None)
+        if held:
+            note = gettext("Saving this could create money, so it will wait for a second staff member's approval.")
+        else:
+            note = gettext("Saving this applies at once (it cannot create money).")
+        return [*super().preview_lines(request, form, obj), note]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        hold, m2m = self._would_hold(obj, form, change)
+        if hold:
             held = config_changes.propose(
                 obj=obj,
                 m2m=m2m,
@@ -122,8 +180,11 @@ class ConfigChangeAdmin(FourEyesAdmin, admin.ModelAdmin):
 
     @admin.display(description="Before → after")
     def difference(self, obj: ConfigChange) -> str:
+        # The setting's own admin shows its values as staff typed them (dollars, not cents).
+        model_admin = self.admin_site._registry.get(apps.get_model(obj.model))
+        shown = model_admin.shown_value if isinstance(model_admin, FourEyesConfigAdmin) else _as_stored
         rows = [
-            (name, obj.before.get(name, "—") if obj.before else "—", new)
+            (name, shown(name, obj.before[name]) if obj.before and name in obj.before else "—", shown(name, new))
             for name, new in obj.values.items()
             if not obj.before or obj.before.get(name) != new
         ]

@@ -3,6 +3,7 @@ unlocks are read-only (they mirror ledger operations)."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -11,20 +12,52 @@ from django.utils.translation import gettext_lazy as _
 
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
+from wallet.money_fields import MoneyField, money_column
 
 from . import services
 from .errors import DownloadError
-from .models import AdCompletion, DownloadJob, DownloadRecord, FreeAllowance, Item, ItemKind, Unlock, Verification
+from .models import (
+    AdCompletion,
+    DownloadJob,
+    DownloadRecord,
+    FreeAllowance,
+    Item,
+    ItemKind,
+    Unlock,
+    Verification,
+    song_price_minor,
+)
+
+
+class ItemForm(forms.ModelForm):
+    price = MoneyField(
+        initial=song_price_minor, label=_("Price"), help_text=_("In credits, e.g. 0.35; 0 makes the item free.")
+    )
+
+    class Meta:
+        model = Item
+        fields = ("price",)  # the admin's fieldsets name the rest
 
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ("title", "kind", "price", "pricing_mode", "is_active", "verification", "uploader", "created_at")
+    form = ItemForm
+    list_display = (
+        "title",
+        "kind",
+        "price_shown",
+        "pricing_mode",
+        "is_active",
+        "verification",
+        "uploader",
+        "created_at",
+    )
     list_filter = ("kind", "verification", "pricing_mode", "is_active", "access_group")
     search_fields = ("title", "slug", "symbol")
     readonly_fields = ("size", "sha256", "verification", "verified_at", "verified_by", "created_at", "updated_at")
     raw_id_fields = ("uploader",)
     actions = ["verify_eas", "reject_eas"]
+    price_shown = money_column("price", _("Price"))
     fieldsets = (
         (None, {"fields": ("title", "slug", "description", "kind", "file", "size", "sha256")}),
         ("Sale", {"fields": ("price", "pricing_mode", "is_active", "access_group", "uploader")}),
@@ -112,16 +145,24 @@ class DownloadJobAdmin(ReadOnlyAdmin):
         "status",
         "requested_songs",
         "delivered_songs",
-        "credits_charged",
+        "credits_charged_shown",
         "created_at",
     )
     list_filter = ("status",)
     search_fields = ("public_id", "user__email")
+    exclude = ("unit_price", "credits_charged", "available_at_start")
+    readonly_fields = tuple(f"{name}_shown" for name in exclude)
+    unit_price_shown = money_column("unit_price", _("Unit price"))
+    credits_charged_shown = money_column("credits_charged", _("Credits charged"))
+    available_at_start_shown = money_column("available_at_start", _("Available at start"))
 
 
 @admin.register(DownloadRecord)
 class DownloadRecordAdmin(ReadOnlyAdmin):
-    list_display = ("id", "user", "item", "source", "charged", "free_tier", "created_at")
+    list_display = ("id", "user", "item", "source", "charged_shown", "free_tier", "created_at")
+    exclude = ("charged",)
+    readonly_fields = ("charged_shown",)
+    charged_shown = money_column("charged", _("Charged"))
     list_filter = ("source", "free_tier")
     search_fields = ("user__email", "item__title")
 

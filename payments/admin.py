@@ -16,8 +16,9 @@ from core.approvals import FourEyesAdmin
 from core.config_changes import Snapshot, lowered, raised, switched_on
 from core.requests import signed_in_id
 from wallet.admin import ReadOnlyAdmin
+from wallet.money_fields import formatter, money_column, usd
 
-from . import services
+from . import admin_forms, selectors, services
 from .errors import PaymentError
 from .models import (
     BonusTier,
@@ -31,25 +32,41 @@ from .models import (
     RefundStatus,
 )
 
+# A package's and a payment's price and credits, in dollars and credits.
+PRICE_COLUMNS = (
+    money_column("usd_cents", _("Price"), currency=usd),
+    money_column("base_credits", _("Base credits")),
+    money_column("bonus_credits", _("Bonus credits")),
+)
+
 
 @admin.register(CreditPackage)
 class CreditPackageAdmin(FourEyesConfigAdmin):
-    """A package that gives more credits than its price (1 credit per dollar) creates money: adding
+    """A package that gives more credits than its price buys as a custom amount creates money: adding
     one, raising its credits per dollar or switching it on waits for a second staff member.
-    (`active` is not editable in the list, so every switch-on goes through this check.)"""
+    (`active` is not editable in the list, so every switch-on goes through this check.)
+    Prices and credits are typed and shown in dollars and credits (admin_forms)."""
 
-    list_display = ("name", "usd_cents", "base_credits", "bonus_credits", "badge", "style", "sort_order", "active")
+    form = admin_forms.CreditPackageForm
+    value_formatters = {"usd_cents": formatter(usd), "base_credits": formatter(), "bonus_credits": formatter()}
+    list_display = ("name", "price", "base", "bonus", "badge", "style", "sort_order", "active")
     list_editable = ("sort_order",)
-    list_filter = ("style", "active")
+    list_filter = ("style", "active", "price_outside_custom_range")
+
+    price, base, bonus = PRICE_COLUMNS
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate instead: payments keep pointing at their package
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        return [*admin_forms.package_preview(form.instance), *super().preview_lines(request, form, obj)]
 
     def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
         def per_dollar(s: Snapshot) -> Fraction:
             return Fraction(s["base_credits"] + s["bonus_credits"], s["usd_cents"])
 
-        if not after["active"] or per_dollar(after) <= 1:
+        paid_for = selectors.credits_for_usd_cents(after["usd_cents"])  # what a custom amount gives
+        if not after["active"] or after["base_credits"] + after["bonus_credits"] <= paid_for:
             return False
         return switched_on(before, after, "active") or bool(before and per_dollar(after) > per_dollar(before))
 
@@ -59,7 +76,13 @@ class BonusTierAdmin(FourEyesConfigAdmin):
     """Every bonus tier creates money: a new one, a higher percent or a lower threshold waits for
     a second staff member."""
 
-    list_display = ("min_usd_cents", "percent")
+    form = admin_forms.BonusTierForm
+    value_formatters = {"min_usd_cents": formatter(usd)}
+    list_display = ("threshold", "percent")
+    threshold = money_column("min_usd_cents", _("From (USD)"), currency=usd)
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        return [*admin_forms.tier_preview(form.instance), *super().preview_lines(request, form, obj)]
 
     def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
         return raised(before, after, "percent") or lowered(before, after, "min_usd_cents")
@@ -96,7 +119,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "user",
         "provider",
         "package_name",
-        "usd_cents",
+        "price",
         "status",
         "flagged_for_review",
         "excess_amount",
@@ -108,6 +131,10 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     inlines = [MessageInline]
     actions = ["request_refund"]
+    exclude = ("usd_cents", "base_credits", "bonus_credits")
+    readonly_fields = ("price", "base", "bonus")
+
+    price, base, bonus = PRICE_COLUMNS
 
     def has_request_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("payments.request_refund")
@@ -211,5 +238,8 @@ class LinkedWalletAdmin(ReadOnlyAdmin):
 
 @admin.register(LegacyConversion)
 class LegacyConversionAdmin(ReadOnlyAdmin):
-    list_display = ("row_key", "user", "plan", "credits", "created_at")
+    list_display = ("row_key", "user", "plan", "credits_shown", "created_at")
+    exclude = ("credits",)
+    readonly_fields = ("credits_shown",)
+    credits_shown = money_column("credits", _("Credits"))
     search_fields = ("row_key", "user__email")

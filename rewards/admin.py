@@ -1,5 +1,6 @@
-"""Admin for rewards. Money is entered in coins (Decimal) and stored in minor units; every
-balance change goes through rewards.services (actions), never through a model save here."""
+"""Admin for rewards. Money is entered and shown in coins (wallet.money_fields) and stored in
+minor units; every balance change goes through rewards.services (actions), never through a
+model save here."""
 
 from decimal import Decimal
 from typing import Any
@@ -8,12 +9,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import FourEyesConfigAdmin
 from core.config_changes import Snapshot, changed, lowered, raised, switched_on
-from wallet.selectors import default_currency
+from wallet.money_fields import MoneyField, amount_text, credits, formatter, money_column, read_only_fields
 
 from . import (
     admin_intake,  # noqa: F401  (registers the forum integrations' admin)
@@ -39,32 +41,19 @@ from .models import (
 )
 
 
-class CoinsForm(forms.ModelForm):
-    """Shows the `money_field` (minor units) as a Decimal number of coins."""
-
-    money_field = "amount"
-    coins = forms.DecimalField(min_value=Decimal("0.01"), max_digits=14, decimal_places=2, label="Coins")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        value = getattr(self.instance, self.money_field, None)
-        if value:
-            self.initial["coins"] = default_currency().to_decimal(value)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("coins") is not None:
-            setattr(self.instance, self.money_field, default_currency().to_minor(data["coins"]))
-        return data
+def _coins_field(label: str | Promise) -> MoneyField:
+    return MoneyField(min_value=Decimal("0.01"), label=label, help_text=_("In coins, e.g. 5.00."))
 
 
-class RuleForm(CoinsForm):
+class RuleForm(forms.ModelForm):
+    amount = _coins_field(_("Coins"))
+
     class Meta:
         model = EarningRule
         fields = (
             "name",
             "event_type",
-            "coins",
+            "amount",
             "min_upvotes",
             "cycle",
             "max_per_cycle",
@@ -76,8 +65,8 @@ class RuleForm(CoinsForm):
         )
 
 
-class RewardForm(CoinsForm):
-    money_field = "price"
+class RewardForm(forms.ModelForm):
+    price = _coins_field(_("Price"))
 
     class Meta:
         model = Reward
@@ -85,7 +74,7 @@ class RewardForm(CoinsForm):
             "name",
             "slug",
             "description",
-            "coins",
+            "price",
             "image",
             "kind",
             "stock",
@@ -99,10 +88,6 @@ class RewardForm(CoinsForm):
             "title_text",
             "sort_order",
         )
-
-
-def _coins(value: int) -> Decimal:
-    return default_currency().to_decimal(value)
 
 
 @admin.register(ActivityEvent)
@@ -138,6 +123,7 @@ class EarningRuleAdmin(FourEyesConfigAdmin):
     """A new rule, or one that pays more or more often, waits for a second staff member."""
 
     form = RuleForm
+    value_formatters = {"amount": formatter()}
     list_display = (
         "name",
         "event_type",
@@ -150,9 +136,11 @@ class EarningRuleAdmin(FourEyesConfigAdmin):
     )
     list_filter = ("event_type", "is_active")
 
-    @admin.display(description=_("Coins"))
-    def coins(self, obj: EarningRule) -> Decimal:
-        return _coins(obj.amount)
+    coins = money_column("amount", _("Coins"))
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        text = gettext("Each award pays %(coins)s.") % {"coins": amount_text(credits(), form.instance.amount)}
+        return [text, *super().preview_lines(request, form, obj)]
 
     def creates_money(self, before: Snapshot | None, after: Snapshot) -> bool:
         limit_raised = (
@@ -192,18 +180,17 @@ class AwardAdmin(admin.ModelAdmin):
     list_display = ("pk", "rule", "user", "object_key", "coins", "status", "created_at")
     list_filter = ("status", "rule")
     search_fields = ("user__email", "object_key")
-    readonly_fields = [f.name for f in Award._meta.fields]
+    exclude = ("amount", "base_amount")
+    readonly_fields = read_only_fields(Award, *exclude)
     actions = ["reverse"]
+    coins = amount_shown = money_column("amount", _("Coins"))
+    base_amount_shown = money_column("base_amount", _("Base coins"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-    @admin.display(description=_("Coins"))
-    def coins(self, obj: Award) -> Decimal:
-        return _coins(obj.amount)
 
     @admin.action(description=_("Reverse selected awards (linked reversal; uncovered part becomes debt)"))
     def reverse(self, request: HttpRequest, queryset: QuerySet[Award]) -> None:
@@ -214,8 +201,11 @@ class AwardAdmin(admin.ModelAdmin):
 
 @admin.register(RewardDebt)
 class RewardDebtAdmin(admin.ModelAdmin):
-    list_display = ("user", "award", "amount", "recovered", "created_at")
-    readonly_fields = [f.name for f in RewardDebt._meta.fields]
+    list_display = ("user", "award", "amount_shown", "recovered_shown", "created_at")
+    exclude = ("amount", "recovered")
+    readonly_fields = read_only_fields(RewardDebt, *exclude)
+    amount_shown = money_column("amount", _("Amount"))
+    recovered_shown = money_column("recovered", _("Recovered"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -226,14 +216,12 @@ class BountyAdmin(admin.ModelAdmin):
     list_display = ("pk", "title", "offerer", "coins", "status", "answer_count", "expires_at", "winner")
     list_filter = ("status",)
     search_fields = ("title", "thread_ref", "offerer__email")
-    readonly_fields = [f.name for f in Bounty._meta.fields]
+    exclude = ("amount",)
+    readonly_fields = read_only_fields(Bounty, *exclude)
+    coins = amount_shown = money_column("amount", _("Coins"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-    @admin.display(description=_("Coins"))
-    def coins(self, obj: Bounty) -> Decimal:
-        return _coins(obj.amount)
 
 
 @admin.register(Reward)
@@ -243,9 +231,7 @@ class RewardAdmin(admin.ModelAdmin):
     list_filter = ("kind", "is_active")
     prepopulated_fields = {"slug": ("name",)}
 
-    @admin.display(description=_("Price"))
-    def price_coins(self, obj: Reward) -> Decimal:
-        return _coins(obj.price)
+    price_coins = money_column("price", _("Price"))
 
 
 @admin.register(Redemption)
@@ -253,15 +239,13 @@ class RedemptionAdmin(admin.ModelAdmin):
     list_display = ("pk", "reward", "user", "price_coins", "status", "created_at", "resolved_by")
     list_filter = ("status", "reward__kind")
     search_fields = ("user__email", "reward__name")
-    readonly_fields = [f.name for f in Redemption._meta.fields if f.name != "staff_note"]
+    exclude = ("price",)
+    readonly_fields = [f for f in read_only_fields(Redemption, *exclude) if f != "staff_note"]
     actions = ["fulfil", "cancel_and_refund"]
+    price_coins = price_shown = money_column("price", _("Price"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-    @admin.display(description=_("Price"))
-    def price_coins(self, obj: Redemption) -> Decimal:
-        return _coins(obj.price)
 
     @admin.action(description=_("Mark fulfilled"))
     def fulfil(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> None:
@@ -295,9 +279,11 @@ class UserBadgeAdmin(admin.ModelAdmin):
 
 @admin.register(RewardProfile)
 class RewardProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "referral_code", "title", "debt")
+    list_display = ("user", "referral_code", "title", "debt_shown")
     search_fields = ("user__email", "referral_code")
-    readonly_fields = ("user", "referral_code", "debt")
+    exclude = ("debt",)
+    readonly_fields = ("user", "referral_code", "debt_shown")
+    debt_shown = money_column("debt", _("Debt"))
 
 
 @admin.register(Referral)

@@ -4,22 +4,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Sum, When
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import PreviewAdmin
 from core.approvals import FourEyesAdmin
 from core.requests import signed_in_id
 
 from . import services
 from .errors import WalletError
 from .models import Account, AdjustmentRequest, AdjustmentStatus, Currency, Entry, Hold, Transfer
-
-
-def money(currency: Currency, minor: int | None) -> str:
-    """Minor units as the decimal amount a person reads (4000 → "40.00")."""
-    return "" if minor is None else f"{currency.to_decimal(minor):,}"
+from .money_fields import MoneyField, amount_text, credits, money_column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -49,32 +47,49 @@ class CurrencyAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
+    """A system account's balance is the sum of its entries (it keeps no cached balance, see
+    Account), summed here as the audit does, by one subquery per system account on the page."""
+
     list_display = ("id", "owner", "currency", "balance_display", "held_display", "version", "created_at")
     list_filter = ("currency", "system_name")
     search_fields = ("user__email", "system_name")
     list_select_related = ("user", "currency")
+    exclude = ("balance", "held")
+    readonly_fields = ("balance_display", "held_display")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        entries = Entry.objects.filter(account=OuterRef("pk")).order_by().values("account")
+        summed = Subquery(entries.annotate(total=Sum("amount")).values("total"))
+        shown = Case(When(user__isnull=True, then=Coalesce(summed, 0)), default=F("balance"))
+        accounts: QuerySet[Account] = super().get_queryset(request)
+        return accounts.annotate(shown_balance=shown)
 
     @admin.display(description=_("Owner"))
     def owner(self, obj: Account) -> str:
         return obj.system_name or (obj.user.email if obj.user else "")
 
-    @admin.display(description=_("Balance"), ordering="balance")
+    @admin.display(description=_("Balance"), ordering="shown_balance")
     def balance_display(self, obj: Account) -> str:
-        if obj.is_system:
-            return gettext("(sum of entries)")
-        return money(obj.currency, obj.balance)
+        return amount_text(obj.currency, getattr(obj, "shown_balance", obj.balance), unit=False)
 
     @admin.display(description=_("Held"), ordering="held")
     def held_display(self, obj: Account) -> str:
-        return "" if obj.is_system else money(obj.currency, obj.held)
+        return "" if obj.is_system else amount_text(obj.currency, obj.held, unit=False)
+
+
+ENTRY_COLUMNS = (
+    money_column("amount", _("Amount"), currency="account.currency", signed=True),
+    money_column("balance_after", _("Balance after"), currency="account.currency"),
+)
 
 
 class EntryInline(admin.TabularInline):
     model = Entry
     extra = 0
     can_delete = False
-    fields = ("account", "amount", "balance_after", "account_version")
+    fields = ("account", "amount_display", "balance_after_display", "account_version")
     readonly_fields = fields
+    amount_display, balance_after_display = ENTRY_COLUMNS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -92,9 +107,9 @@ class TransferAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     inlines = [EntryInline]
 
-    @admin.display(description=_("Amount"), ordering="amount")
-    def amount_display(self, obj: Transfer) -> str:
-        return money(obj.currency, obj.amount)
+    exclude = ("amount",)
+    readonly_fields = ("amount_display",)
+    amount_display = money_column("amount", _("Amount"), currency="currency")
 
 
 @admin.register(Entry)
@@ -111,13 +126,9 @@ class EntryAdmin(ReadOnlyAdmin):
     def transfer_kind(self, obj: Entry) -> str:
         return obj.transfer.get_kind_display()
 
-    @admin.display(description=_("Amount"), ordering="amount")
-    def amount_display(self, obj: Entry) -> str:
-        return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
-
-    @admin.display(description=_("Balance after"))
-    def balance_after_display(self, obj: Entry) -> str:
-        return money(obj.account.currency, obj.balance_after)
+    exclude = ("amount", "balance_after")
+    readonly_fields = ("amount_display", "balance_after_display")
+    amount_display, balance_after_display = ENTRY_COLUMNS
 
 
 @admin.register(Hold)
@@ -128,20 +139,26 @@ class HoldAdmin(ReadOnlyAdmin):
     search_help_text = _("A member's email, words of the memo or an exact idempotency key.")
     list_select_related = ("account__user", "account__currency")
 
-    @admin.display(description=_("Amount"), ordering="amount")
-    def amount_display(self, obj: Hold) -> str:
-        return money(obj.account.currency, obj.amount)
+    exclude = ("amount", "captured_amount")
+    readonly_fields = ("amount_display", "captured_display")
+    amount_display = money_column("amount", _("Amount"), currency="account.currency")
 
     @admin.display(description=_("Captured"), ordering="captured_amount")
     def captured_display(self, obj: Hold) -> str:
-        return money(obj.account.currency, obj.captured_amount) if obj.status == "captured" else "—"
+        return amount_text(obj.account.currency, obj.captured_amount, unit=False) if obj.status == "captured" else "—"
 
 
 class AdjustmentRequestForm(forms.ModelForm):
+    amount = MoneyField(
+        min_value=None,
+        allow_zero=False,
+        label=_("Amount"),
+        help_text=_("In credits, signed: 10.50 credits the member 10.50, -2 takes 2.00 away."),
+    )
+
     class Meta:
         model = AdjustmentRequest
         fields = ("account", "amount", "reason")
-        help_texts = {"amount": _("Signed minor units: 1050 credits 10.50, -200 debits 2.00.")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,9 +166,18 @@ class AdjustmentRequestForm(forms.ModelForm):
         assert isinstance(account_field, forms.ModelChoiceField)  # noqa: S101  # a ForeignKey's form field
         account_field.queryset = Account.objects.filter(user__isnull=False).select_related("user", "currency")
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        account = data.get("account")
+        if account is not None and account.currency_id != credits().code:
+            self.add_error(
+                "account", gettext("Adjust accounts in the site currency (%(code)s).") % {"code": credits().code}
+            )
+        return data
+
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
+class AdjustmentRequestAdmin(FourEyesAdmin, PreviewAdmin):
     form = AdjustmentRequestForm
     list_display = ("id", "account", "amount_display", "reason", "status", "requested_by", "decided_by", "requested_at")
     list_filter = ("status",)
@@ -162,9 +188,30 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     request_permission = "wallet.request_adjustment"
     approve_permission = "wallet.approve_adjustment"
 
-    @admin.display(description=_("Amount"), ordering="amount")
-    def amount_display(self, obj: AdjustmentRequest) -> str:
-        return f"{'+' if obj.amount > 0 else ''}{money(obj.account.currency, obj.amount)}"
+    amount_display = money_column("amount", _("Amount"), currency="account.currency", signed=True)
+
+    def preview_lines(self, request: HttpRequest, form: Any, obj: Any) -> list[str]:
+        req: AdjustmentRequest = form.instance
+        account, amount = req.account, req.amount
+        text = gettext(
+            "Requests %(amount)s for %(owner)s: their balance goes from %(before)s to %(after)s "
+            "once a second staff member approves it."
+        )
+        lines = [
+            text
+            % {
+                "amount": amount_text(account.currency, amount, signed=True),
+                "owner": account.user.email if account.user else account.system_name,
+                "before": amount_text(account.currency, account.balance),
+                "after": amount_text(account.currency, account.balance + amount),
+            }
+        ]
+        if amount < 0 and -amount > account.balance - account.held:
+            available = amount_text(account.currency, account.balance - account.held)
+            lines.append(
+                gettext("Only %(available)s is available now: approving it would fail.") % {"available": available}
+            )
+        return lines
 
     def save_model(self, request: HttpRequest, obj: AdjustmentRequest, form: Any, change: bool) -> None:
         created = services.adjustment_request(

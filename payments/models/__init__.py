@@ -26,12 +26,17 @@ class CreditPackage(models.Model):
         COIN_PACK = "coin_pack", _("Coin-amount button")
 
     name = models.CharField(max_length=80, verbose_name=_("name"))
-    usd_cents = models.BigIntegerField(help_text=_("Price in US cents (2500 = $25.00)."), verbose_name=_("usd cents"))
-    base_credits = models.BigIntegerField(
-        help_text=_("Credits in minor units (2500 = 25.00 credits)."), verbose_name=_("base credits")
-    )
-    bonus_credits = models.BigIntegerField(
-        default=0, help_text=_("Bonus credits in minor units."), verbose_name=_("bonus credits")
+    # Minor units: USD cents and credit minor units (the admin form shows dollars and credits).
+    usd_cents = models.BigIntegerField(verbose_name=_("price (USD)"))
+    base_credits = models.BigIntegerField(verbose_name=_("base credits"))
+    bonus_credits = models.BigIntegerField(default=0, verbose_name=_("bonus credits"))
+    price_outside_custom_range = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Tick to sell this package at a price below the smallest or above the largest custom amount "
+            "members may buy; otherwise such a price is refused."
+        ),
+        verbose_name=_("price outside the custom range"),
     )
     badge = models.CharField(
         max_length=40, blank=True, help_text=_('Ribbon text, e.g. "MOST POPULAR".'), verbose_name=_("badge")
@@ -67,7 +72,7 @@ class CreditPackage(models.Model):
 class BonusTier(models.Model):
     """Bulk bonus for custom amounts: from `min_usd_cents` on, `percent` extra credits."""
 
-    min_usd_cents = models.BigIntegerField(unique=True, verbose_name=_("min usd cents"))
+    min_usd_cents = models.BigIntegerField(unique=True, verbose_name=_("from (USD)"))  # cents
     percent = models.DecimalField(max_digits=5, decimal_places=2, verbose_name=_("percent"))
     history = HistoricalRecords()
 

@@ -53,7 +53,7 @@ def rule_form(**overrides):
     data = {
         "name": "Helpful answer",
         "event_type": "answer.posted",
-        "coins": "5.00",
+        "amount": "5.00",
         "min_upvotes": "0",
         "cycle": "unlimited",
         "max_per_cycle": "0",
@@ -85,7 +85,7 @@ def test_a_new_earning_rule_waits_for_a_second_staff_member(client, maker, check
     assert response["Location"] == reverse("admin:core_configchange_change", args=[change.pk])
     assert not EarningRule.objects.filter(name="Helpful answer").exists()
     held_page = client.get(response["Location"]).content.decode()
-    assert "Awaiting approval" in held_page and "amount" in held_page and "500" in held_page
+    assert "Awaiting approval" in held_page and "<b>amount</b>: — → 5.00 Credits" in held_page
 
     # The maker cannot approve their own change, through the admin or the service.
     approve_in_admin(client, maker, change)
@@ -110,7 +110,7 @@ def test_raising_a_rule_is_held_and_the_old_amount_still_applies(client, maker, 
     client.force_login(maker)
     client.post(
         reverse("admin:rewards_earningrule_change", args=[rule.pk]),
-        rule_form(name=rule.name, event_type=rule.event_type, coins="5000.00", once_per_object="on"),
+        rule_form(name=rule.name, event_type=rule.event_type, amount="5000.00", once_per_object="on"),
     )
     rule.refresh_from_db()
     assert rule.amount == 5000  # unchanged: the raise waits
@@ -126,7 +126,7 @@ def test_lowering_or_switching_off_applies_at_once_and_is_recorded(client, maker
     client.force_login(maker)
     response = client.post(
         reverse("admin:rewards_earningrule_change", args=[rule.pk]),
-        rule_form(name=rule.name, event_type=rule.event_type, coins="20.00", is_active=None),
+        rule_form(name=rule.name, event_type=rule.event_type, amount="20.00", is_active=None),
     )
     assert response.status_code == 302
     rule.refresh_from_db()
@@ -154,7 +154,7 @@ def test_other_ways_a_rule_pays_more_are_held(client, maker, overrides):
     rule = EarningRule.objects.get(name="Quality post")
     client.force_login(maker)
     base = rule_form(
-        name=rule.name, event_type=rule.event_type, coins="10.00", min_upvotes="5", cycle="day", max_per_cycle="3"
+        name=rule.name, event_type=rule.event_type, amount="10.00", min_upvotes="5", cycle="day", max_per_cycle="3"
     )
     base.update(overrides)
     client.post(reverse("admin:rewards_earningrule_change", args=[rule.pk]), {k: v for k, v in base.items() if v})
@@ -224,7 +224,9 @@ def package_form(package, **overrides):
         "active": "on" if package.active else "",
     }
     data.update(overrides)
-    return {k: v for k, v in data.items() if v != ""}
+    # The form takes dollars and credits (2 places); the tests speak minor units.
+    money = ("usd_cents", "base_credits", "bonus_credits")
+    return {k: f"{Decimal(v) / 100:.2f}" if k in money else v for k, v in data.items() if v != ""}
 
 
 def test_a_package_worth_more_than_its_price_waits_for_approval(client, maker, checker):
@@ -257,13 +259,13 @@ def test_a_package_worth_more_than_its_price_waits_for_approval(client, maker, c
 
 def test_bonus_tiers_wait_for_approval(client, maker, checker):
     client.force_login(maker)
-    client.post(reverse("admin:payments_bonustier_add"), {"min_usd_cents": "1000", "percent": "50"})
+    client.post(reverse("admin:payments_bonustier_add"), {"min_usd_cents": "10.00", "percent": "50"})
     assert not BonusTier.objects.filter(min_usd_cents=1000).exists()
     tier = BonusTier.objects.get()
-    client.post(reverse("admin:payments_bonustier_change", args=[tier.pk]), {"min_usd_cents": "100", "percent": "10"})
+    client.post(reverse("admin:payments_bonustier_change", args=[tier.pk]), {"min_usd_cents": "1", "percent": "10"})
     tier.refresh_from_db()
     assert tier.min_usd_cents == 20000
-    client.post(reverse("admin:payments_bonustier_change", args=[tier.pk]), {"min_usd_cents": "20000", "percent": "5"})
+    client.post(reverse("admin:payments_bonustier_change", args=[tier.pk]), {"min_usd_cents": "200.00", "percent": "5"})
     tier.refresh_from_db()
     assert tier.percent == Decimal("5")
     assert ConfigChange.objects.filter(status="requested").count() == 2

@@ -135,7 +135,7 @@ def test_admin_add_records_a_request_by_the_signed_in_staff(client, member, make
     account = services.user_account(user_id=member.pk)
     response = client.post(
         reverse("admin:wallet_adjustmentrequest_add"),
-        {"account": account.pk, "amount": "-150", "reason": "Duplicate purchase"},
+        {"account": account.pk, "amount": "-1.50", "reason": "Duplicate purchase"},
     )
     assert response.status_code == 302, response.content[:2000]
     req = AdjustmentRequest.objects.get()

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from tests.factories import UserFactory, fund, staff
 from wallet import services
-from wallet.models import SystemAccount, TransferKind
+from wallet.models import AdjustmentRequest, SystemAccount, TransferKind
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +102,48 @@ def test_changelists_do_not_query_per_row(admin_client, ledger, model, django_as
         services.adjustment_request(account=account, amount=100, reason="x", requested_by_id=maker.pk)
     with django_assert_max_num_queries(12):
         assert admin_client.get(reverse(f"admin:wallet_{model}_changelist")).status_code == 200
+
+
+def test_system_accounts_show_their_balance_from_their_entries(admin_client, ledger):
+    # Alice and Bob were funded 10.00 + 20.00 from issuance; Alice paid 2.50 to revenue.
+    page = admin_client.get(reverse("admin:wallet_account_changelist"))
+    shown = {row.system_name or row.user.email: row.shown_balance for row in page.context["cl"].result_list}
+    assert shown == {"issuance": -3000, "revenue": 250, "alice@example.com": 750, "bob@example.com": 2000}
+    html = page.content.decode()
+    assert "(sum of entries)" not in html
+    assert "-30.00" in html and "2.50" in html
+    by_balance = admin_client.get(reverse("admin:wallet_account_changelist"), {"o": "3"})  # the balance column
+    assert [r.shown_balance for r in by_balance.context["cl"].result_list] == [-3000, 250, 750, 2000]
+    revenue = services.system_account(name=SystemAccount.REVENUE)
+    detail = admin_client.get(reverse("admin:wallet_account_change", args=[revenue.pk])).content.decode()
+    assert "2.50" in detail
+
+
+def test_ledger_pages_show_amounts_in_credits(admin_client, ledger):
+    transfer = ledger["redeem"]
+    page = admin_client.get(reverse("admin:wallet_transfer_change", args=[transfer.pk])).content.decode()
+    assert "2.50" in page and "+2.50" in page and "-2.50" in page  # the transfer and its two entries
+    assert ">250<" not in page
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [("0", "other than zero"), ("1.505", "at most 2 decimal places"), ("150 credits", "Enter an amount")],
+)
+def test_adjustment_amounts_are_credits(admin_client, ledger, typed, error):
+    account = services.user_account(user_id=ledger["bob"].pk)
+    url = reverse("admin:wallet_adjustmentrequest_add")
+    response = admin_client.post(url, {"account": account.pk, "amount": typed, "reason": "x"})
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert 'name="amount"' in response.content.decode()
+
+
+def test_an_adjustment_is_previewed_in_credits_before_it_is_requested(admin_client, ledger):
+    account = services.user_account(user_id=ledger["bob"].pk)  # 20.00, 3.00 of it held
+    url = reverse("admin:wallet_adjustmentrequest_add")
+    page = admin_client.post(url, {"account": account.pk, "amount": "-18", "reason": "x", "_preview": "Preview"})
+    text = page.content.decode()
+    assert "Requests -18.00 Credits for bob@example.com: their balance goes from 20.00 Credits to 2.00 Credits" in text
+    assert "Only 17.00 Credits is available now" in text
+    assert not AdjustmentRequest.objects.exists()
