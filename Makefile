@@ -16,7 +16,7 @@ endif
 createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
 	$(PY) -c 'from core.db import ensure_database; ensure_database()'
 
-.PHONY: messages translations help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards clean
+.PHONY: messages translations help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards loadtest clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -95,6 +95,11 @@ bench-payments: install ## Provider calls per poll pass; IPN-to-credit latency v
 
 bench-rewards: install ## Leaderboard reads at 1M members / 10M awards; signed event ingest (PostgreSQL, Redis)
 	$(PY) bench/rewards.py
+
+# Locust, headless, against 127.0.0.1 only: the seeds' member mix for LOADTEST_SECONDS, then the
+# ledger audit; fails on any 5xx, connection error or audit problem (bench/loadtest/run.py).
+loadtest: install ## Load test: LOADTEST_USERS (20) members for LOADTEST_SECONDS (60) on gunicorn (DATABASE_URL, REDIS_URL)
+	$(PY) bench/loadtest/run.py
 
 clean: ## Remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .ruff_cache

@@ -123,10 +123,18 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {"default": SQLITE_DEFAULT}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Behind PgBouncer in transaction pooling (docker-compose.scale.yml), one client connection runs
+# each transaction on whichever server connection is free: nothing may outlive a transaction on
+# the server. Django's server-side cursors (QuerySet.iterator()) and the SQL-level PREPARE of
+# core/db.py would (PgBouncer's max_prepared_statements covers protocol-level statements only, and
+# psycopg2 sends none), so this setting turns both off. README "Running on more than one machine".
+PGBOUNCER_TRANSACTION_POOLING = env.bool("PGBOUNCER_TRANSACTION_POOLING", default=False)
+if PGBOUNCER_TRANSACTION_POOLING and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # PostgreSQL: run the hottest hand-written queries as server-side prepared statements
-# (config/db.py). Turn off behind a pooler that does not keep a server connection per client
-# connection (PgBouncer in transaction mode).
-GOLDBOOK_SQL_PREPARE = env.bool("GOLDBOOK_SQL_PREPARE", default=True)
+# (core/db.py). Off behind a pooler that does not keep a server connection per client
+# connection (PgBouncer in transaction mode, above).
+GOLDBOOK_SQL_PREPARE = env.bool("GOLDBOOK_SQL_PREPARE", default=not PGBOUNCER_TRANSACTION_POOLING)
 
 # --- Cache and Celery ---------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

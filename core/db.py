@@ -15,7 +15,9 @@ Rules that keep this safe:
   prepare again or fall back to the plain statement;
 - statements are tracked per connection and forgotten when Django opens a new one
   (`connection_created`);
-- `GOLDBOOK_SQL_PREPARE=False` turns it off, e.g. behind PgBouncer in transaction pooling mode.
+- `GOLDBOOK_SQL_PREPARE=False` turns it off; `PGBOUNCER_TRANSACTION_POOLING=true` makes that the
+  default, since a transaction pooler moves a client between server connections and PgBouncer's
+  `max_prepared_statements` tracks protocol-level statements only, never SQL `PREPARE`.
 """
 
 import re

@@ -38,8 +38,12 @@ def _run(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
         async_to_sync(make)()
         return
     loop = getattr(_thread, "loop", None)
-    if loop is None or loop.is_closed():
+    # A forked child (a bench's workers, a pool forked after the parent published) inherits the
+    # parent's loop and, through it, channels-redis's connection pool: its sockets would then
+    # carry two processes' commands and each would read the other's replies. One loop per process.
+    if loop is None or loop.is_closed() or getattr(_thread, "pid", None) != os.getpid():
         loop = _thread.loop = asyncio.new_event_loop()
+        _thread.pid = os.getpid()
     loop.run_until_complete(make())
 
 

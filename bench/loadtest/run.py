@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""`make loadtest`: the seeds' member mix under Locust against a site this script starts on
+127.0.0.1, bounded in time, then the ledger audit (issue 14).
+
+    make loadtest                                   # 20 members, 60 s
+    LOADTEST_USERS=100 LOADTEST_SECONDS=60 make loadtest
+
+What it needs: the venv (locust is in requirements-dev.txt). For figures that mean something,
+DATABASE_URL (PostgreSQL) and REDIS_URL: the site then runs as in production, on gunicorn with
+LOADTEST_WORKERS (2) processes, plus one Celery worker for the download jobs and the outbox.
+Without them it runs on the embedded default (SQLite, tasks in-process), which is only a smoke
+test. The site runs with DEBUG on, because the demo payment method exists only there; it uses
+whatever database DATABASE_URL names, adding load-test members to it (never run it against a live
+site's database: prepare.py refuses nothing, and the script only ever talks to 127.0.0.1).
+
+Steps: prepare.py (migrate, demo data, members with credits, tokens and web sessions, an
+integration secret), the site, `locust --headless`, a table of requests/s and p50/p95/p99 per
+endpoint with failures split into 5xx / connection errors / unexpected 4xx, then
+`manage.py audit_ledger`. Exit status 1 when the audit finds a problem or any request got a 5xx or
+no answer at all.
+"""
+
+import csv
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+HOST = os.environ.get("LOADTEST_HOST", "127.0.0.1")
+PORT = int(os.environ.get("LOADTEST_PORT", "8765"))
+USERS = int(os.environ.get("LOADTEST_USERS", "20"))
+SECONDS = int(os.environ.get("LOADTEST_SECONDS", "60"))
+WORKERS = int(os.environ.get("LOADTEST_WORKERS", "2"))
+MAX_SECONDS = 600  # bounded: a shared machine
+
+
+def refuse_unsafe() -> None:
+    if HOST != "127.0.0.1":
+        sys.exit(f"LOADTEST_HOST={HOST!r}: the load test runs against 127.0.0.1 only.")
+    if not 0 < SECONDS <= MAX_SECONDS or not 0 < USERS <= 1000:
+        sys.exit(f"LOADTEST_SECONDS must be 1..{MAX_SECONDS} and LOADTEST_USERS 1..1000.")
+
+
+def site_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "true",  # the demo payment method exists only on a development site
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": f"http://{HOST}:{PORT}",
+        "LOG_LEVEL": "WARNING",
+        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
+    }
+
+
+def start_site(env: dict[str, str], log: Path) -> list[subprocess.Popen]:
+    out = log.open("w")
+    server = [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "-w", str(WORKERS)]
+    procs = [subprocess.Popen([*server, "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=out)]
+    if env.get("REDIS_URL"):
+        worker = [str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "--concurrency", "1"]
+        procs.append(subprocess.Popen(worker, cwd=ROOT, env=env, stdout=out, stderr=out))
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://{HOST}:{PORT}/api/credits/packages", timeout=2).read()  # noqa: S310
+            return procs
+        except OSError:
+            time.sleep(0.3)
+    stop(procs)
+    sys.exit(f"The site did not start on {HOST}:{PORT}; see {log}")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def report(prefix: str) -> tuple[int, int, int]:
+    """Print the per-endpoint table; return (5xx, connection errors, unexpected 4xx)."""
+    with open(f"{prefix}_stats.csv") as f:
+        rows = list(csv.DictReader(f))
+    print(f"\n{'endpoint':46}{'requests':>9}{'fail':>6}{'req/s':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
+    for row in rows:
+        name = row["Name"] if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
+        print(
+            f"{name[:45]:46}{row['Request Count']:>9}{row['Failure Count']:>6}{float(row['Requests/s']):8.1f}"
+            f"{row['50%']:>8}{row['95%']:>8}{row['99%']:>8}"
+        )
+    counts = {"5xx": 0, "connection": 0, "unexpected": 0}
+    with open(f"{prefix}_failures.csv") as f:
+        for row in csv.DictReader(f):
+            kind = next((k for k in counts if row["Error"].startswith(k)), "unexpected")
+            counts[kind] += int(row["Occurrences"])
+            print(f"  failure x{row['Occurrences']}: {row['Method']} {row['Name']}: {row['Error'][:150]}")
+    print(f"5xx: {counts['5xx']}  connection errors: {counts['connection']}  unexpected 4xx: {counts['unexpected']}")
+    return counts["5xx"], counts["connection"], counts["unexpected"]
+
+
+def main() -> None:
+    refuse_unsafe()
+    env = site_env()
+    work = Path(tempfile.mkdtemp(prefix="goldbook-loadtest-"))
+    data = work / "members.json"
+    engine = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (smoke test only)"
+    print(
+        f"Load test: {USERS} members for {SECONDS}s against {HOST}:{PORT}; {engine}; gunicorn -w {WORKERS}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (a shared machine: figures vary)"
+    )
+    subprocess.run(
+        [str(BIN / "python"), "bench/loadtest/prepare.py", "--members", str(USERS), "--out", str(data)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    procs = start_site(env, work / "site.log")
+    try:
+        subprocess.run(
+            [str(BIN / "locust"), "-f", "bench/loadtest/locustfile.py", "--headless", "--only-summary",
+             "-u", str(USERS), "-r", str(max(1, USERS // 5)), "-t", f"{SECONDS}s", "--stop-timeout", "10",
+             "--host", f"http://{HOST}:{PORT}", "--csv", str(work / "run"), "--loglevel", "WARNING"],
+            cwd=ROOT, env={**env, "LOADTEST_DATA": str(data)}, timeout=SECONDS + 120, check=False,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        stop(procs)
+    errors_5xx, connection, _unexpected = report(str(work / "run"))
+    print(f"(site log: {work / 'site.log'})\nAuditing the ledger…")
+    audit = subprocess.run([str(BIN / "python"), "manage.py", "audit_ledger"], cwd=ROOT, env=env, check=False)
+    failed = audit.returncode != 0 or errors_5xx or connection
+    print("load test FAILED" if failed else "load test passed: no 5xx, no connection error, audit clean")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
