@@ -70,7 +70,8 @@ def _hold_applies(*, kind: str, reversed_kind: str | None) -> bool:
         return False
     if reversed_kind is not None:
         return reversed_kind in _REFUND_OF
-    return True
+    # An unlinked reversal recovers a debt (rewards' clawed-back awards): a claw-back too.
+    return kind != TransferKind.REVERSAL.value
 
 
 def system_account(*, name: SystemAccount | str, currency: Currency | str | None = None) -> Account:
