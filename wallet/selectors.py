@@ -199,3 +199,13 @@ def member_on_hold(*, user_id: int) -> bool:
 def member_hold_history(*, user_id: int) -> QuerySet[MemberHold]:
     """Every hold and clearance of the member, newest first, with who decided."""
     return MemberHold.objects.filter(user_id=user_id).select_related("created_by").order_by("-id")
+
+
+def members_on_hold(*, limit: int = 100) -> list[MemberHold]:
+    """The latest hold of each member currently on hold, newest first (at most `limit`)."""
+    user_ids = list(Account.objects.filter(frozen=True).values_list("user_id", flat=True).distinct()[:limit])
+    latest: dict[int, MemberHold] = {}
+    holds = MemberHold.objects.filter(user_id__in=user_ids, action="hold").select_related("user", "created_by")
+    for hold in holds.order_by("-id"):
+        latest.setdefault(hold.user_id, hold)
+    return sorted(latest.values(), key=lambda h: -h.pk)
