@@ -63,7 +63,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = DecisionForm(request.POST)
         if not form.is_valid():
-            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
             return redirect("fraud_review_queue")
         try:
             messages.success(request, _decide(form.cleaned_data, signed_in_id(request)))

@@ -201,4 +201,5 @@ class AdjustmentRequestAdmin(FourEyesAdmin, admin.ModelAdmin):
     def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=False)
 
+
 from . import admin_holds  # noqa: E402, F401 - members on hold (issue 13), kept apart from the money fields

@@ -82,7 +82,9 @@ def members(user_ids: Iterable[int]) -> dict[int, Evidence]:
     """The members as evidence (email, link to their admin page), in one query."""
     ids = sorted(set(user_ids))
     rows = User.objects.filter(pk__in=ids).values_list("pk", "email")
-    return {pk: Evidence(label=email, url=admin_url("accounts", "user", pk), detail=f"#{pk}", ref=pk) for pk, email in rows}
+    return {
+        pk: Evidence(label=email, url=admin_url("accounts", "user", pk), detail=f"#{pk}", ref=pk) for pk, email in rows
+    }
 
 
 def with_members(signals: list[Signal]) -> list[Signal]:

@@ -100,7 +100,8 @@ def shared_ips() -> list[Signal]:
             Evidence(
                 label=_("Referral #%(id)s") % {"id": r.pk},
                 url=admin_url("rewards", "referral", r.pk),
-                detail=_("member #%(referrer)s referred #%(referred)s") % {"referrer": r.referrer_id, "referred": r.referred_id},
+                detail=_("member #%(referrer)s referred #%(referred)s")
+                % {"referrer": r.referrer_id, "referred": r.referred_id},
             )
             for r in referrals
         ] + [Evidence(label=_("Buyer signed in from %(ip)s") % {"ip": ip}, detail=f"#{u}") for u in sorted(buyers)]
@@ -143,12 +144,16 @@ def deposit_velocity() -> list[Signal]:
             if row["recent_sum"] < factor * usual:
                 continue
             why = _("%(recent)s in %(n)s payments within %(hours)s hours; usual payment %(usual)s") % {
-                "recent": usd(row["recent_sum"]), "n": row["recent_n"], "hours": settings.FRAUD_VELOCITY_HOURS,
+                "recent": usd(row["recent_sum"]),
+                "n": row["recent_n"],
+                "hours": settings.FRAUD_VELOCITY_HOURS,
                 "usual": usd(usual),
             }
         elif row["recent_sum"] >= settings.FRAUD_NEW_MEMBER_USD_CENTS:
             why = _("%(recent)s in %(n)s payments within %(hours)s hours, with no earlier purchase") % {
-                "recent": usd(row["recent_sum"]), "n": row["recent_n"], "hours": settings.FRAUD_VELOCITY_HOURS,
+                "recent": usd(row["recent_sum"]),
+                "n": row["recent_n"],
+                "hours": settings.FRAUD_VELOCITY_HOURS,
             }
         else:
             continue

@@ -36,9 +36,7 @@ def voter_groups() -> list[Signal]:
     )
     votes: dict[int, dict[str, int]] = defaultdict(dict)
     rows = (
-        ObjectVote.objects.filter(
-            object_key__in=Subquery(quality.filter(user_id__in=candidates).values("object_key"))
-        )
+        ObjectVote.objects.filter(object_key__in=Subquery(quality.filter(user_id__in=candidates).values("object_key")))
         .values_list("object_key", "voter_key")
         .distinct()
     )
@@ -140,7 +138,9 @@ def earn_then_bounty() -> list[Signal]:
                     Evidence(
                         label=_("Bounty #%(id)s") % {"id": b.pk},
                         url=admin_url("rewards", "bounty", b.pk),
-                        detail=_("%(amount)s offered, %(earned)s earned in the %(hours)s hours before; winner %(winner)s")
+                        detail=_(
+                            "%(amount)s offered, %(earned)s earned in the %(hours)s hours before; winner %(winner)s"
+                        )
                         % {
                             "amount": coins(b.amount),
                             "earned": coins(b.earned),  # type: ignore[attr-defined]

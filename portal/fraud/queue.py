@@ -33,9 +33,7 @@ def open_signals(*, include_reviewed: bool = False) -> list[Signal]:
     """Every signal's findings, less those staff reviewed with the same evidence."""
     found = [signal for compute in SIGNALS for signal in compute()]
     if not include_reviewed and found:
-        reviewed = set(
-            SignalReview.objects.filter(key__in=[s.key for s in found]).values_list("key", "fingerprint")
-        )
+        reviewed = set(SignalReview.objects.filter(key__in=[s.key for s in found]).values_list("key", "fingerprint"))
         found = [s for s in found if (s.key, s.fingerprint) not in reviewed]
     return with_members(found)
 
@@ -46,9 +44,7 @@ def _check(*, staff_id: int, reason: str, key: str, fingerprint: str) -> str:
         raise MemberHoldError(_("Give a reason: it is kept with the review."), status=400)
     if not key or len(key) > 200 or len(fingerprint) != 64:
         raise MemberHoldError(_("That signal is not in the review queue."), status=400)
-    require_staff_perm(
-        user_id=staff_id, perm=REVIEW_PERM, action=_("review fraud signals"), error=MemberHoldError
-    )
+    require_staff_perm(user_id=staff_id, perm=REVIEW_PERM, action=_("review fraud signals"), error=MemberHoldError)
     return reason
 
 

@@ -82,9 +82,7 @@ def referral_clusters() -> list[Signal]:
                         label=_("Referral #%(id)s") % {"id": r.pk},
                         url=admin_url("rewards", "referral", r.pk),
                         detail=", ".join(
-                            str(w)
-                            for w, on in ((_("same IP"), r.same_ip), (_("same wallet"), r.same_wallet))
-                            if on
+                            str(w) for w, on in ((_("same IP"), r.same_ip), (_("same wallet"), r.same_wallet)) if on
                         ),
                     )
                     for r in links

@@ -90,7 +90,9 @@ def test_the_member_reads_why_in_the_api_and_on_pages(client):
     hold(member)
     api = Client()
     response = api.post(
-        f"/api/items/{song.pk}/download", {}, content_type="application/json",
+        f"/api/items/{song.pk}/download",
+        {},
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {api_token(member)}",
     )
     assert response.status_code == 403

@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from accounts.models import KnownAddress
 from payments.models import LinkedWallet, Payment, PaymentStatus, Provider
-from portal.fraud import SignalKind, open_signals, signal_clear, signal_hold
-from portal.fraud import deposits, farming, referrals
+from portal.fraud import SignalKind, deposits, farming, open_signals, referrals, signal_clear, signal_hold
 from rewards.models import Award, AwardStatus, Bounty, EarningRule, ObjectVote, Referral
 from tests.factories import UserFactory, staff
 from wallet.errors import MemberHoldError
@@ -175,8 +174,15 @@ def test_awards_reversed_often(quality_rule):
 def bounty(offerer, amount, *, winner=None, at=None):
     at = at or timezone.now()
     return Bounty.objects.create(
-        offerer=offerer, winner=winner, thread_ref="t/1", title="Help", amount=amount, created_at=at,
-        expires_at=at + timedelta(days=7), grace_ends_at=at + timedelta(days=8), idempotency_key=f"b{amount}{offerer.pk}",
+        offerer=offerer,
+        winner=winner,
+        thread_ref="t/1",
+        title="Help",
+        amount=amount,
+        created_at=at,
+        expires_at=at + timedelta(days=7),
+        grace_ends_at=at + timedelta(days=8),
+        idempotency_key=f"b{amount}{offerer.pk}",
     )
 
 
@@ -218,7 +224,9 @@ def test_holding_from_the_queue_freezes_the_member_and_records_the_review():
         signal_hold(key=signal.key, fingerprint=signal.fingerprint, user_id=a.pk, reason="x", staff_id=outsider.pk)
     with pytest.raises(MemberHoldError):
         signal_hold(key=signal.key, fingerprint=signal.fingerprint, user_id=a.pk, reason=" ", staff_id=reviewer.pk)
-    signal_hold(key=signal.key, fingerprint=signal.fingerprint, user_id=a.pk, reason="Stolen card", staff_id=reviewer.pk)
+    signal_hold(
+        key=signal.key, fingerprint=signal.fingerprint, user_id=a.pk, reason="Stolen card", staff_id=reviewer.pk
+    )
     assert member_on_hold(user_id=a.pk) and not member_on_hold(user_id=b.pk)
     assert MemberHold.objects.get(user=a).signal == signal.key
     assert kinds(open_signals(), SignalKind.SHARED_WALLET) == []

@@ -82,9 +82,7 @@ def test_a_payout_the_held_member_funded_waits():
     with pytest.raises(AccountOnHold):
         post(system(SystemAccount.ESCROW), acct(winner), kind=TransferKind.BOUNTY, key="payout", payer=acct(offerer))
     # Returning the escrow to the offerer is an incoming credit: it still posts.
-    post(
-        system(SystemAccount.ESCROW), acct(offerer), kind=TransferKind.REFUND, key="back", reverses=escrowed
-    )
+    post(system(SystemAccount.ESCROW), acct(offerer), kind=TransferKind.REFUND, key="back", reverses=escrowed)
     assert balance_for_user(user_id=offerer.pk).balance == 1000
 
 

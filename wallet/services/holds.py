@@ -111,8 +111,8 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
     Idempotent: capturing a hold that was already captured for the same amount into the same
     account returns that capture. A reservation made before its member was put on hold is still
     captured into a system account (a download already delivering is charged), never into
-    another member's account while the hold lasts (AccountOnHold). Capturing 0 releases the hold and returns None (also when the
-    hold is already released or expired, like `hold_release`).
+    another member's account while the hold lasts (AccountOnHold). Capturing 0 releases the hold
+    and returns None (also when the hold is already released or expired, like `hold_release`).
     Raises HoldNotPending (captured for another amount or account; a capture > 0 of a released
     or expired hold), InvalidAmount, CurrencyMismatch.
     """

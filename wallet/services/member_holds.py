@@ -62,9 +62,7 @@ def _decide(*, user_id: int, reason: str, staff_id: int, signal: str, action: Me
         ids = list(Account.objects.filter(user_id=user_id).values_list("pk", flat=True))
         rows = _lock_user_accounts(ids)  # the same locks every debit of these accounts takes
         if any(row.frozen for row in rows.values()) == hold:
-            raise MemberHoldError(
-                _("This member is already on hold.") if hold else _("This member is not on hold.")
-            )
+            raise MemberHoldError(_("This member is already on hold.") if hold else _("This member is not on hold."))
         Account.objects.filter(pk__in=list(rows)).update(frozen=hold)
         entry = MemberHold.objects.create(
             user_id=user_id, action=action, reason=reason, signal=signal[:200], created_by_id=staff_id
