@@ -124,7 +124,7 @@ def earn_then_bounty() -> list[Signal]:
     by_user: dict[int, list[Bounty]] = defaultdict(list)
     for b in bounties:
         by_user[b.offerer_id].append(b)
-    coins = default_currency().to_decimal
+    coins = default_currency().to_decimal if by_user else None
     signals = []
     for user_id, found in list(by_user.items())[: limit()]:
         winners = sorted({b.winner_id for b in found if b.winner_id})
@@ -142,8 +142,8 @@ def earn_then_bounty() -> list[Signal]:
                             "%(amount)s offered, %(earned)s earned in the %(hours)s hours before; winner %(winner)s"
                         )
                         % {
-                            "amount": coins(b.amount),
-                            "earned": coins(b.earned),  # type: ignore[attr-defined]
+                            "amount": coins(b.amount),  # type: ignore[misc]
+                            "earned": coins(b.earned),  # type: ignore[attr-defined, misc]
                             "hours": settings.FRAUD_EARN_OUT_HOURS,
                             "winner": f"#{b.winner_id}" if b.winner_id else "—",
                         },
