@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
+from .admin import ReadOnlyAdmin  # defined before wallet.admin imports this module
 from .models import MemberHold
 
 
@@ -32,7 +33,7 @@ class MemberHoldHistoryInline(admin.TabularInline):
 
 
 @admin.register(MemberHold)
-class MemberHoldAdmin(admin.ModelAdmin):
+class MemberHoldAdmin(ReadOnlyAdmin):
     list_display = ("user", "action", "reason", "signal", "created_by", "created_at")
     list_filter = ("action",)
     search_fields = ("user__email", "reason", "signal")
@@ -45,12 +46,3 @@ class MemberHoldAdmin(admin.ModelAdmin):
         except NoReverseMatch:
             queue = ""
         return super().changelist_view(request, {**(extra_context or {}), "review_queue_url": queue})
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from payments.models import LinkedWallet, Payment, PaymentStatus
 
 from .base import Evidence, Signal, SignalKind, admin_url, limit, since, usd
+from .referrals import referral_evidence
 
 _WALLETS_SQL = (
     "SELECT addr, COUNT(DISTINCT user_id) AS n FROM ("
@@ -96,15 +97,9 @@ def shared_ips() -> list[Signal]:
         )
         referrals = list(Referral.objects.filter(ip=ip, created_at__gte=start).order_by("-pk")[:20])
         users = sorted(buyers | {r.referred_id for r in referrals})
-        evidence = [
-            Evidence(
-                label=_("Referral #%(id)s") % {"id": r.pk},
-                url=admin_url("rewards", "referral", r.pk),
-                detail=_("member #%(referrer)s referred #%(referred)s")
-                % {"referrer": r.referrer_id, "referred": r.referred_id},
-            )
-            for r in referrals
-        ] + [Evidence(label=_("Buyer signed in from %(ip)s") % {"ip": ip}, detail=f"#{u}") for u in sorted(buyers)]
+        evidence = [referral_evidence(r) for r in referrals] + [
+            Evidence(label=_("Buyer signed in from %(ip)s") % {"ip": ip}, detail=f"#{u}") for u in sorted(buyers)
+        ]
         signals.append(
             Signal(
                 kind=SignalKind.SHARED_IP,

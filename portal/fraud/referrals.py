@@ -14,6 +14,16 @@ from rewards.models import Referral
 from .base import Evidence, Signal, SignalKind, admin_url, limit
 
 
+def referral_evidence(r: Referral, detail: str = "") -> Evidence:
+    """A referral as evidence: who referred whom (and `detail`, e.g. its status), with its admin link."""
+    who = _("member #%(referrer)s referred #%(referred)s") % {"referrer": r.referrer_id, "referred": r.referred_id}
+    return Evidence(
+        label=_("Referral #%(id)s") % {"id": r.pk},
+        url=admin_url("rewards", "referral", r.pk),
+        detail=f"{who} · {detail}" if detail else who,
+    )
+
+
 def _ring_sql(n: int) -> str:
     """Cycles of exactly n referrals: r1.referred ← r1.referrer = r2.referred ← … ← rn.referrer = r1.referred."""
     joins = " ".join(f"JOIN rewards_referral r{i} ON r{i}.referred_id = r{i - 1}.referrer_id" for i in range(2, n + 1))
@@ -42,15 +52,7 @@ def referral_rings() -> list[Signal]:
                 subject="-".join(str(u) for u in users),
                 user_ids=users,
                 summary=_("%(n)s members referred each other in a ring.") % {"n": len(users)},
-                evidence=tuple(
-                    Evidence(
-                        label=_("Referral #%(id)s") % {"id": r.pk},
-                        url=admin_url("rewards", "referral", r.pk),
-                        detail=_("member #%(referrer)s referred #%(referred)s (%(status)s)")
-                        % {"referrer": r.referrer_id, "referred": r.referred_id, "status": r.get_status_display()},
-                    )
-                    for r in links
-                ),
+                evidence=tuple(referral_evidence(r, r.get_status_display()) for r in links),
             )
         )
     return signals
@@ -78,10 +80,9 @@ def referral_clusters() -> list[Signal]:
                 summary=_("%(n)s referrals of member #%(id)s came from their own IP or wallet.")
                 % {"n": row["n"], "id": row["referrer_id"]},
                 evidence=tuple(
-                    Evidence(
-                        label=_("Referral #%(id)s") % {"id": r.pk},
-                        url=admin_url("rewards", "referral", r.pk),
-                        detail=", ".join(
+                    referral_evidence(
+                        r,
+                        ", ".join(
                             str(w) for w, on in ((_("same IP"), r.same_ip), (_("same wallet"), r.same_wallet)) if on
                         ),
                     )
