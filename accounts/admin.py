@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
+from wallet.admin_holds import MemberHoldHistoryInline
+
 from .forms import UserAdminChangeForm, UserAdminCreationForm
 from .models import User
 
@@ -21,3 +23,4 @@ class UserAdmin(DjangoUserAdmin):
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = (MemberHoldHistoryInline,)  # holds for review and their clearances (issue 13)

@@ -122,3 +122,9 @@ class KnownAddress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ip} for user #{self.user_id}"
+
+
+# Staff decisions on the fraud review queue (issue 13), imported so Django registers the model.
+from .signal_reviews import SignalDecision, SignalReview  # noqa: E402
+
+__all__ = ["ApiSession", "KnownAddress", "SignalDecision", "SignalReview", "User", "UserManager"]

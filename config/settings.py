@@ -475,3 +475,25 @@ else:
 
 # Leaderboards marked stale (a Redis update failed) are rebuilt into Redis by this task.
 CELERY_BEAT_SCHEDULE["rewards-resync-leaderboards"] = {"task": "rewards.resync_leaderboards", "schedule": 60.0}
+
+# --- issue 13, helper "fraud": fraud and abuse signals in the admin's review queue -----------------
+# Each signal is computed on demand by portal.fraud (bounded SQL aggregates); these are its
+# thresholds. Amounts are US cents (deposits) or shares between 0 and 1.
+FRAUD_LOOKBACK_DAYS = env.int("FRAUD_LOOKBACK_DAYS", default=90)  # the history every signal reads
+FRAUD_SIGNAL_LIMIT = env.int("FRAUD_SIGNAL_LIMIT", default=50)  # most findings shown per signal
+FRAUD_SHARED_WALLET_MIN_MEMBERS = env.int("FRAUD_SHARED_WALLET_MIN_MEMBERS", default=2)
+FRAUD_SHARED_IP_MIN_MEMBERS = env.int("FRAUD_SHARED_IP_MIN_MEMBERS", default=3)
+FRAUD_RING_MAX_LENGTH = env.int("FRAUD_RING_MAX_LENGTH", default=4)  # A→B→…→A, at most this many members
+FRAUD_VELOCITY_HOURS = env.int("FRAUD_VELOCITY_HOURS", default=24)  # the recent window
+FRAUD_VELOCITY_FACTOR = env.int("FRAUD_VELOCITY_FACTOR", default=5)  # recent vs the member's usual
+FRAUD_VELOCITY_MIN_USD_CENTS = env.int("FRAUD_VELOCITY_MIN_USD_CENTS", default=20_000)  # below: never
+FRAUD_NEW_MEMBER_USD_CENTS = env.int("FRAUD_NEW_MEMBER_USD_CENTS", default=50_000)  # no history yet
+FRAUD_VOTER_GROUP_SIZE = env.int("FRAUD_VOTER_GROUP_SIZE", default=3)
+FRAUD_VOTER_SHARE = env.float("FRAUD_VOTER_SHARE", default=0.8)  # of the member's voted awards
+FRAUD_VOTER_MIN_AWARDS = env.int("FRAUD_VOTER_MIN_AWARDS", default=5)
+FRAUD_REVERSALS_MIN = env.int("FRAUD_REVERSALS_MIN", default=3)
+FRAUD_REVERSALS_SHARE = env.float("FRAUD_REVERSALS_SHARE", default=0.3)
+FRAUD_EARN_OUT_HOURS = env.int("FRAUD_EARN_OUT_HOURS", default=48)  # earned, then out through bounties
+FRAUD_EARN_OUT_SHARE = env.float("FRAUD_EARN_OUT_SHARE", default=0.8)
+FRAUD_EARN_OUT_MIN = env.int("FRAUD_EARN_OUT_MIN", default=1_000)  # minor units earned
+# --- end of issue 13 "fraud" block -------------------------------------------------------------------

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.urls import auth_urlpatterns
+from portal.fraud_admin import review_queue_view
 from portal.views import home
 
 from .api import api
@@ -16,6 +17,7 @@ urlpatterns = [
     path("", home, name="home"),
     *auth_urlpatterns,
     path("accounts/", include("allauth.urls")),
+    path("admin/review-queue/", review_queue_view, name="fraud_review_queue"),  # issue 13: fraud signals
     path("admin/", admin.site.urls),
     path("", include("downloads.urls")),
     path("", include("payments.urls")),

@@ -6,6 +6,8 @@
 - The database unreachable or its connection lost mid-request (a restart, a failover): 503 with
   Retry-After. Nothing half-done is committed: every money operation is one transaction, so the
   client may retry (with the same idempotency key where the endpoint takes one).
+- A domain refusal (a 4xx GoldbookError) that no view mapped, e.g. a member on hold for review
+  refused by the wallet on any spending path: its status and its sentence, never a 500.
 
 JSON for /api/ and provider callbacks, a plain page for members. The page is standalone (no
 base template): the header's balance would need the database that is down.
@@ -105,4 +107,6 @@ class ServiceUnavailableMiddleware:
         if isinstance(exception, OperationalError | InterfaceError):
             logger.error("%s %s: database unavailable: %s", request.method, request.path, exception)
             return error_response(request, Unavailable())
+        if isinstance(exception, GoldbookError) and 400 <= exception.status < 500:
+            return error_response(request, exception)
         return None

@@ -247,3 +247,6 @@ class AdjustmentRequestAdmin(FourEyesAdmin, PreviewAdmin):
     @admin.action(description=_("Reject selected adjustments"), permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[AdjustmentRequest]) -> None:
         self._decide(request, queryset, approve=False)
+
+
+from . import admin_holds  # noqa: E402, F401 - members on hold (issue 13), kept apart from the money fields

@@ -2,6 +2,7 @@
 answers with when nothing more specific catches it."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import GoldbookError
 from core.idempotency import IdempotencyConflict as RequestKeyConflict
@@ -59,3 +60,20 @@ class AlreadyReversed(WalletError):
 class AdjustmentNotAllowed(WalletError):
     status = 403
     code = "adjustment_not_allowed"
+
+
+class AccountOnHold(WalletError):
+    """The member is on hold for review: what would leave their wallet is refused until staff
+    clear it (their purchases and other incoming credits still arrive)."""
+
+    status = 403
+    code = "account_on_hold"
+    default_message = gettext_lazy(
+        "Your account is on hold for review: spending, transfers and payouts are paused until our "
+        "staff have looked at it. Purchases still reach your balance. Please contact support."
+    )
+
+
+class MemberHoldError(WalletError):
+    status = 409
+    code = "member_hold_conflict"

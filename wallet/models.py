@@ -102,6 +102,10 @@ class Account(models.Model):
     balance = models.BigIntegerField(default=0, verbose_name=_("balance"))
     held = models.BigIntegerField(default=0, verbose_name=_("held"))
     version = models.BigIntegerField(default=0, verbose_name=_("version"))
+    # The member is on hold for review (`member_holds.py`): debits other than staff corrections,
+    # expiries and claw-backs are refused, checked under this row's lock. Never set on a system
+    # account.
+    frozen = models.BooleanField(default=False, verbose_name=_("on hold"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
@@ -342,6 +346,7 @@ class Hold(models.Model):
 # Django registers their models with the app.
 from .adjustment_requests import AdjustmentRequest, AdjustmentStatus  # noqa: E402
 from .lots import CreditCategory, CreditLot, LotEntry  # noqa: E402
+from .member_holds import MemberHold, MemberHoldAction  # noqa: E402
 
 __all__ = [
     "Account",
@@ -358,6 +363,8 @@ __all__ = [
     "KindCategory",
     "LedgerImmutable",
     "LotEntry",
+    "MemberHold",
+    "MemberHoldAction",
     "SystemAccount",
     "Transfer",
     "TransferKind",

@@ -10,7 +10,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from .lots import CreditCategory, CreditLot, LotEntry
-from .models import Account, Currency, Entry, Hold, HoldStatus, KindCategory, Transfer, kinds_in
+from .models import Account, Currency, Entry, Hold, HoldStatus, KindCategory, MemberHold, Transfer, kinds_in
 
 
 def default_currency() -> Currency:
@@ -189,3 +189,23 @@ def reversible_amount(*, transfer: Transfer) -> int:
         return account.available
     left = CreditLot.objects.filter(account=account, category__in=categories).aggregate(s=Sum("remaining"))["s"] or 0
     return min(account.available, int(left))
+
+
+def member_on_hold(*, user_id: int) -> bool:
+    """Whether the member is on hold for review (their spending and payouts are frozen)."""
+    return Account.objects.filter(user_id=user_id, frozen=True).exists()
+
+
+def member_hold_history(*, user_id: int) -> QuerySet[MemberHold]:
+    """Every hold and clearance of the member, newest first, with who decided."""
+    return MemberHold.objects.filter(user_id=user_id).select_related("created_by").order_by("-id")
+
+
+def members_on_hold(*, limit: int = 100) -> list[MemberHold]:
+    """The latest hold of each member currently on hold, newest first (at most `limit`)."""
+    user_ids = list(Account.objects.filter(frozen=True).values_list("user_id", flat=True).distinct()[:limit])
+    latest: dict[int, MemberHold] = {}
+    holds = MemberHold.objects.filter(user_id__in=user_ids, action="hold").select_related("user", "created_by")
+    for hold in holds.order_by("-id"):
+        latest.setdefault(hold.user_id, hold)
+    return sorted(latest.values(), key=lambda h: -h.pk)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from core.approvals import lock_undecided, record_decision, require_staff_perm
 from wallet import services as wallet
-from wallet.errors import InsufficientFunds
+from wallet.errors import AccountOnHold, InsufficientFunds
 from wallet.models import Transfer
 from wallet.selectors import balance_for_user, default_currency, reversible_amount
 
@@ -109,6 +109,10 @@ def _reverse_purchase(payment: Payment, *, approver_id: int) -> None:
             wallet.transfer_reverse(
                 transfer=transfer, memo=f"Refund of payment #{payment.pk}", created_by_id=approver_id
             )
+    except AccountOnHold:
+        raise RefundNotAllowed(
+            _("The member is on hold for review: the refund waits until staff clear them.")
+        ) from None
     except InsufficientFunds as exc:
         raise RefundShortfall(
             f"The user no longer has the credits: {currency.to_decimal(exc.needed)} short.", shortfall=exc.needed

@@ -144,6 +144,7 @@ def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
             idempotency_key=f"rewards:bounty:{bounty.pk}:payout",
             memo=f"Bounty won: {bounty.title}"[:255],
             cause=bounty,
+            payer=wallet.user_account(user_id=bounty.offerer_id),  # waits while the offerer is on hold
         )
         bounty.status = BountyStatus.AWARDED
         bounty.winner = winner

@@ -22,7 +22,8 @@ System accounts are never locked or updated: their balances are sums of their en
 one issuance or revenue row per transfer would serialise every transfer in the system behind it.
 
 Modules: `transfers` (post, reverse), `holds` (place, capture, release, expire), `adjustments`
-(maker-checker), `credits` (expiring promotional credits, categorising old balances), and the
+(maker-checker), `member_holds` (members on hold for review, and what that does to money in
+flight), `credits` (expiring promotional credits, categorising old balances), and the
 private `_lots` (credit categories moving with each balance), `_common` (lookups, checks, locks)
 and `_rows` (writing a transfer's rows). Callers use this package: `from wallet import services`.
 """
@@ -31,6 +32,7 @@ from ._common import MAX_AMOUNT, system_account, user_account
 from .adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from .credits import credits_announce_expiring, credits_categorise_existing, credits_expire
 from .holds import hold_capture, hold_place, hold_release, holds_expire
+from .member_holds import member_clear, member_hold
 from .transfers import transfer_post, transfer_reverse
 
 __all__ = [
@@ -45,6 +47,8 @@ __all__ = [
     "hold_place",
     "hold_release",
     "holds_expire",
+    "member_clear",
+    "member_hold",
     "system_account",
     "transfer_post",
     "transfer_reverse",

@@ -21,8 +21,11 @@ from ..models import (
     Account,
     Currency,
     Hold,
+    MemberHold,
+    MemberHoldAction,
     SystemAccount,
     Transfer,
+    TransferKind,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,8 +42,36 @@ def _currency_code(currency: Currency | str | None) -> str:
 def user_account(*, user_id: int, currency: Currency | str | None = None) -> Account:
     """The user's account in the currency, created on first use (safe under concurrency)."""
     code = _currency_code(currency)
-    account, _ = Account.objects.select_related("currency").get_or_create(user_id=user_id, currency_id=code)
+    account, _ = Account.objects.select_related("currency").get_or_create(
+        user_id=user_id,
+        currency_id=code,
+        # Read only when the account is created: a member on hold gets a new currency's account frozen.
+        defaults={"frozen": lambda: _on_hold(user_id)},
+    )
     return account
+
+
+def _on_hold(user_id: int) -> bool:
+    """Whether the member's latest hold decision is a hold (the history behind `Account.frozen`)."""
+    latest = MemberHold.objects.filter(user_id=user_id).order_by("-id").values_list("action", flat=True).first()
+    return latest == MemberHoldAction.HOLD
+
+
+# What a member on hold may still be debited (wallet/member_holds.py): staff corrections and
+# expiries, and claw-backs of credits other than their purchases (a reversal of a purchase or of
+# its bonus is a refund, money going back out to the member: it waits for the clearance).
+_HOLD_EXEMPT_KINDS = frozenset({TransferKind.ADJUSTMENT.value, TransferKind.EXPIRY.value})
+_REFUND_OF = frozenset({TransferKind.PURCHASE.value, TransferKind.BONUS.value})
+
+
+def _hold_applies(*, kind: str, reversed_kind: str | None) -> bool:
+    """Whether a debit of this kind is refused when the debited member is on hold."""
+    if kind in _HOLD_EXEMPT_KINDS:
+        return False
+    if reversed_kind is not None:
+        return reversed_kind in _REFUND_OF
+    # An unlinked reversal recovers a debt (rewards' clawed-back awards): a claw-back too.
+    return kind != TransferKind.REVERSAL.value
 
 
 def system_account(*, name: SystemAccount | str, currency: Currency | str | None = None) -> Account:

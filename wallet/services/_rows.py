@@ -139,7 +139,7 @@ _WRITE_SQL = {
 }
 
 
-def _single_user_sql(*, debit_is_user: bool) -> str:
+def _single_user_sql(*, debit_is_user: bool, guard: bool = False) -> str:
     """One statement that locks the user row, checks funds on its latest version, moves the
     balance and writes the transfer and both entries (PostgreSQL).
 
@@ -149,6 +149,8 @@ def _single_user_sql(*, debit_is_user: bool) -> str:
     path, which reports InsufficientFunds (or finds the transfer a retry is asking about).
     """
     change, funds = ("-", " AND balance - held >= %s") if debit_is_user else ("+", "")
+    if guard:  # the debited member is not on hold (checked on the locked row, like the funds)
+        funds += " AND NOT frozen"
     user_amount, other_amount = ("-%s::bigint", "%s::bigint") if debit_is_user else ("%s::bigint", "-%s::bigint")
     return (
         f"WITH u AS (UPDATE wallet_account SET balance = balance {change} %s, version = version + 1"  # noqa: S608
@@ -162,15 +164,27 @@ def _single_user_sql(*, debit_is_user: bool) -> str:
     )
 
 
-_SINGLE_USER_SQL = {True: _single_user_sql(debit_is_user=True), False: _single_user_sql(debit_is_user=False)}
+_SINGLE_USER_SQL = {
+    (True, False): _single_user_sql(debit_is_user=True),
+    (True, True): _single_user_sql(debit_is_user=True, guard=True),
+    (False, False): _single_user_sql(debit_is_user=False),
+    (False, True): _single_user_sql(debit_is_user=False),  # a credit: holds never stop one
+}
 
 
 def _post_single_user_postgres(
-    *, debit: Account, credit: Account, amount: int, lot_source: str | None = None, **fields: object
+    *,
+    debit: Account,
+    credit: Account,
+    amount: int,
+    lot_source: str | None = None,
+    guard: bool = False,
+    **fields: object,
 ) -> Transfer | None:
     """The fast path for a transfer between one user account and one system account: one round
     trip between taking the row lock and COMMIT, so a hot account's queue moves as fast as the
-    server commits. None when nothing was written (funds short, or not such a pair)."""
+    server commits. None when nothing was written (funds short, the debited member on hold when
+    `guard`, or not such a pair)."""
     debit_is_user = debit.user_id is not None
     user, other = (debit, credit) if debit_is_user else (credit, debit)
     now = timezone.now()
@@ -191,7 +205,7 @@ def _post_single_user_postgres(
     )
     calls, call_params, drew, credited = _lots.postgres_calls(**lots)
     with connection.cursor() as cursor:
-        cursor.execute(_SINGLE_USER_SQL[debit_is_user].format(calls=calls), params + call_params)
+        cursor.execute(_SINGLE_USER_SQL[debit_is_user, guard].format(calls=calls), params + call_params)
         row = cursor.fetchone()
     if row is None:
         return None

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from core.events import Event, record
 
 from ..errors import (
+    AccountOnHold,
     CurrencyMismatch,
     HoldNotPending,
     InsufficientFunds,
@@ -50,7 +51,8 @@ def hold_place(
 ) -> Hold:
     """Set aside `amount` of the user's available balance until captured, released or expired.
 
-    Raises InvalidAmount (also for a system account), InsufficientFunds, IdempotencyConflict.
+    Raises InvalidAmount (also for a system account), InsufficientFunds, AccountOnHold (the
+    member is on hold for review: no new reservation), IdempotencyConflict.
     """
     _check_amount(amount)
     _check_key(idempotency_key)
@@ -73,6 +75,8 @@ def hold_place(
             if existing is not None:
                 _same_or_conflict(existing, fingerprint)
                 return existing
+            if row.frozen:
+                raise AccountOnHold()
             if row.available < amount:
                 raise InsufficientFunds(available=row.available, required=amount)
             hold = Hold.objects.create(
@@ -105,8 +109,10 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
     """Capture `amount` (0 ≤ amount ≤ hold) into `to_account` and release the rest.
 
     Idempotent: capturing a hold that was already captured for the same amount into the same
-    account returns that capture. Capturing 0 releases the hold and returns None (also when the
-    hold is already released or expired, like `hold_release`).
+    account returns that capture. A reservation made before its member was put on hold is still
+    captured into a system account (a download already delivering is charged), never into
+    another member's account while the hold lasts (AccountOnHold). Capturing 0 releases the hold
+    and returns None (also when the hold is already released or expired, like `hold_release`).
     Raises HoldNotPending (captured for another amount or account; a capture > 0 of a released
     or expired hold), InvalidAmount, CurrencyMismatch.
     """
@@ -135,6 +141,8 @@ def hold_capture(*, hold_id: int, amount: int, to_account: Account, memo: str = 
             raise CurrencyMismatch(_("A hold is captured in its own currency."))
         _balances_changed(hold.account, to_account)
         locked = _lock_user_accounts([hold.account_id, to_account.pk])
+        if locked[hold.account_id].frozen and to_account.pk in locked:
+            raise AccountOnHold()
         transfer = _write_transfer(
             locked=locked,
             debit=locked[hold.account_id],

@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils.translation import gettext as _
 
 from ..errors import (
+    AccountOnHold,
     AlreadyReversed,
     CurrencyMismatch,
     InsufficientFunds,
@@ -24,6 +25,7 @@ from ._common import (
     _check_amount,
     _check_key,
     _fingerprint,
+    _hold_applies,
     _lock_user_accounts,
     _same_or_conflict,
 )
@@ -44,6 +46,7 @@ def transfer_post(
     created_by_id: int | None = None,
     reverses: Transfer | None = None,
     credit_source: str | None = None,
+    payer: Account | None = None,
 ) -> Transfer:
     """Move `amount` minor units from one account to another.
 
@@ -63,8 +66,13 @@ def transfer_post(
     gives a spend back to the lots it came from. A reversal whose category holds less than the
     amount raises InsufficientFunds like a short balance.
 
-    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, IdempotencyConflict,
-    AlreadyReversed.
+    A member on hold (`wallet/member_holds.py`) is not debited, except by staff adjustments,
+    expiries and claw-backs of non-purchase credits (`_hold_applies`); checked under the row
+    lock that checks the funds. `payer` names the member whose money a payout from a system
+    account (escrow) is: such a payout waits while that member is on hold.
+
+    Raises InvalidAmount, CurrencyMismatch, InsufficientFunds, AccountOnHold,
+    IdempotencyConflict, AlreadyReversed.
     """
     if reverses is not None and (
         from_account.pk != reverses.credit_account_id
@@ -84,7 +92,9 @@ def transfer_post(
         memo=memo,
         created_by_id=created_by_id,
         reverses_id=reverses.pk if reverses is not None else None,
+        reversed_kind=reverses.kind if reverses is not None else None,
         lot_source=credit_source,
+        payer=payer,
         **_cause_fields(cause),
     )
 
@@ -101,7 +111,9 @@ def _post(
     reverses_id: int | None,
     cause_type_id: int | None,
     cause_id: str,
+    reversed_kind: str | None = None,
     lot_source: str | None = None,
+    payer: Account | None = None,
 ) -> Transfer:
     _check_amount(amount)
     _check_key(idempotency_key)
@@ -128,27 +140,35 @@ def _post(
         cause_type_id=cause_type_id,
         cause_id=cause_id,
     )
-    single_user = (from_account.user_id is None) != (to_account.user_id is None)
+    single_user = (from_account.user_id is None) != (to_account.user_id is None) and payer is None
+    guard = _hold_applies(kind=kind, reversed_kind=reversed_kind)
     try:
         with transaction.atomic():
             _balances_changed(from_account, to_account)
             transfer = None
             if single_user and connection.vendor == "postgresql":
                 transfer = _post_single_user_postgres(
-                    debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
+                    debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, guard=guard, **fields
                 )
             if transfer is None:
-                locked = _lock_user_accounts([from_account.pk, to_account.pk])
+                payer_ids = [payer.pk] if payer is not None else []
+                locked = _lock_user_accounts([from_account.pk, to_account.pk, *payer_ids])
                 # No look-up of the key before writing: the unique index answers a reused key
                 # (the INSERT raises, handled below), which saves a round trip under the lock.
-                # Only when funds look short do we ask first: a retry of a transfer that already
-                # spent the money must get that transfer back, not InsufficientFunds.
+                # Only when funds look short (or the member is on hold) do we ask first: a retry
+                # of a transfer that already happened must get that transfer back.
                 debit_row = locked.get(from_account.pk)
-                if debit_row is not None and debit_row.available < amount:
+                on_hold = (guard and debit_row is not None and debit_row.frozen) or any(
+                    locked[pk].frozen for pk in payer_ids if pk in locked
+                )
+                if on_hold or (debit_row is not None and debit_row.available < amount):
                     existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
                     if existing is not None:
                         _same_or_conflict(existing, fingerprint)
                         return existing
+                    if on_hold:
+                        raise AccountOnHold()
+                    assert debit_row is not None
                     raise InsufficientFunds(available=debit_row.available, required=amount)
                 transfer = _write_transfer(
                     locked=locked, debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
@@ -202,6 +222,7 @@ def transfer_reverse(*, transfer: Transfer, memo: str = "", created_by_id: int |
         memo=memo or f"Reversal of transfer #{transfer.pk}",
         created_by_id=created_by_id,
         reverses_id=transfer.pk,
+        reversed_kind=transfer.kind,
         cause_type_id=transfer.cause_type_id,
         cause_id=transfer.cause_id,
     )
