@@ -42,3 +42,37 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for user #{self.user_id}"
+
+
+class Economy(models.Model):
+    """No table: it names the staff economy page in the admin (portal/economy/) and carries its
+    permission, `portal.view_economy`."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = _("economy")
+        verbose_name_plural = _("economy")
+
+
+class LedgerAuditRun(models.Model):
+    """The result of one ledger audit (`audit_ledger`, by hand or the daily beat task), recorded
+    from its outbox event, so the economy page can say when the ledger was last checked."""
+
+    event_id = models.BigIntegerField(unique=True, verbose_name=_("event id"))
+    finished_at = models.DateTimeField(verbose_name=_("finished at"))
+    problem_count = models.PositiveIntegerField(verbose_name=_("problem count"))
+    vendor = models.CharField(max_length=32, verbose_name=_("database"))
+    summary = models.JSONField(default=dict, blank=True, verbose_name=_("summary"))
+
+    class Meta:
+        verbose_name = _("ledger audit run")
+        verbose_name_plural = _("ledger audit runs")
+        ordering = ["-finished_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Audit {self.finished_at:%Y-%m-%d %H:%M} ({self.problem_count} problems)"
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
