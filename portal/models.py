@@ -54,6 +54,9 @@ class Economy(models.Model):
         verbose_name = _("economy")
         verbose_name_plural = _("economy")
 
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
 
 class LedgerAuditRun(models.Model):
     """The result of one ledger audit (`audit_ledger`, by hand or the daily beat task), recorded

@@ -5,13 +5,14 @@ header, its rows, a blank line), or one table alone. Values are written plain (2
 import csv
 import io
 from collections.abc import Iterable
+from typing import Any
 
 from django.utils.translation import gettext as _
 
 from .report import Report, Table
 
 
-def _write_table(writer: "csv._writer", table: Table) -> None:
+def _write_table(writer: Any, table: Table) -> None:
     writer.writerow([str(c) for c in table.columns])
     for row in table.rows:
         writer.writerow([str(v) for v in row])
