@@ -41,8 +41,9 @@ def columns(title: Any, desc: Any, points: Sequence[tuple[str, Number]]) -> Safe
             f'width="{step * 0.8:.1f}" height="{h:.1f}"><title>{escape(label)}: {_fmt(value)}</title></rect>'
         )
         if i % every == 0:
+            anchor = "start" if i == 0 else "middle"  # the first label would be cut at the edge
             body.append(
-                f'<text class="eco-tick" x="{x + step / 2:.1f}" y="{height - 8}" text-anchor="middle">'
+                f'<text class="eco-tick" x="{x + (step / 2 if i else 0):.1f}" y="{height - 8}" text-anchor="{anchor}">'
                 f"{escape(label)}</text>"
             )
     body.append(f'<text class="eco-tick" x="{left}" y="14">{_fmt(top)}</text>')

@@ -116,7 +116,7 @@ def build(period: Period) -> Report:
         (_("Refunded (USD)"), usd(refunded_cents)),
         (_("Credits issued"), cr(flows.issued)),
         (_("Credits spent"), cr(flows.spent - expired)),
-        (_("Credits expired"), cr(expired)),
+        (_("Expired credits"), cr(expired)),
         (_("Unspent paid credits"), cr(owed.paid)),
         (_("Owed for paid credits (USD)"), paid_usd(cr(owed.paid))),
         (_("Promotional credits outstanding"), cr(owed.promotional)),
