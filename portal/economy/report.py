@@ -86,6 +86,14 @@ class Report:
     flows: queries.Flows | None = None
     audit: LedgerAuditRun | None = None
 
+    @property
+    def reconciliation(self) -> tuple[Decimal, Decimal]:
+        """(credits in the members' lots, their accounts' balances): equal when reconciled."""
+        owed = self.liability
+        if owed is None:
+            return Decimal(0), Decimal(0)
+        return self.currency.to_decimal(owed.lots_total), self.currency.to_decimal(owed.balances)
+
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)
 

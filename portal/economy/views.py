@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 from accounts.middleware import zone_for
+from payments.display import usd_html
 
 from . import export
 from .forms import PeriodForm, default_period
@@ -50,6 +51,7 @@ def economy(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "zone_is_members": bool(user_zone) and str(report.period.zone) == user_zone,
         "site_zone": settings.GOLDBOOK_DEFAULT_TIME_ZONE,
         "audit_text": export.audit_line(report),
+        "revenue": usd_html(request, report.figures[0][1]),
     }
     return TemplateResponse(request, "admin/portal/economy.html", context)
 

@@ -143,7 +143,7 @@ def test_page_shows_charts_and_numbers_to_staff_with_the_permission(client, hist
     html = response.content.decode()
     assert html.count('<svg class="eco-chart" role="img"') == 6
     assert "<title>Revenue by day</title>" in html
-    assert "Asia/Shanghai" in html and "75.00" in html
+    assert "Asia/Shanghai" in html and 'Revenue: <span class="usd">US$75.00</span>' in html
     assert 'data-testid="audit"' in html and "never run" in html
 
 
@@ -257,3 +257,12 @@ def test_ledger_audit_result_reaches_the_page(client, django_capture_on_commit_c
     client.force_login(staff("portal.view_economy"))
     html = client.get("/admin/portal/economy/").content.decode()
     assert "Last ledger audit" in html and "consistent" in html
+
+
+def test_page_renders_on_the_seeded_demo_data(client, settings):
+    settings.DEBUG = True  # seed_demo runs only there
+    call_command("seed_demo", stdout=io.StringIO())
+    client.force_login(staff("portal.view_economy"))
+    response = client.get("/admin/portal/economy/")
+    assert response.status_code == 200
+    assert b'class="eco-ok" data-testid="reconciled"' in response.content
