@@ -165,6 +165,9 @@ CELERY_BEAT_SCHEDULE = {
     # The ledger audit, nightly (UTC); its result shows on the staff economy page.
     "wallet-audit-ledger": {"task": "wallet.audit_ledger", "schedule": crontab(hour=19, minute=30)},
     # The economy report of the month just ended, emailed to GOLDBOOK_ECONOMY_REPORT_EMAILS.
+    # Hourly rollups of the ledger for the economy page, and their nightly check against it.
+    "portal-economy-rollup": {"task": "portal.economy_rollup_refresh", "schedule": 600.0},
+    "portal-economy-reconcile": {"task": "portal.economy_rollup_reconcile", "schedule": crontab(hour=20, minute=0)},
     "portal-economy-report": {
         "task": "portal.economy_report_monthly",
         "schedule": crontab(day_of_month=1, hour=1, minute=0),

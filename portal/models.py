@@ -79,3 +79,42 @@ class LedgerAuditRun(models.Model):
     @property
     def ok(self) -> bool:
         return self.problem_count == 0
+
+
+class EconomyRollup(models.Model):
+    """Ledger figures of one closed UTC hour for the economy page (portal/economy/rollups.py):
+    credits into and out of members' accounts per transfer kind, coins per reward rule, credits
+    spent on unlocks. Rebuilt from the ledger by `economy_rollup`; `reconcile` compares them."""
+
+    hour = models.DateTimeField(verbose_name=_("hour"))
+    metric = models.CharField(max_length=16, verbose_name=_("metric"))  # into, out, rule, unlock
+    key = models.CharField(max_length=64, blank=True, verbose_name=_("key"))  # a kind, a rule id
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    count = models.BigIntegerField(verbose_name=_("count"))
+
+    class Meta:
+        verbose_name = _("economy rollup")
+        verbose_name_plural = _("economy rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "metric", "key"], name="portal_economyrollup_one_per_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.key}: {self.amount}"
+
+
+class EconomyRollupState(models.Model):
+    """One row: the rollups hold every hour before `complete_until`; later hours are read live."""
+
+    complete_until = models.DateTimeField(null=True, blank=True, verbose_name=_("complete until"))
+    refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refreshed at"))
+    # The last reconciliation of the rollups against the ledger: when, and what differed.
+    reconciled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reconciled at"))
+    differences = models.JSONField(default=list, blank=True, verbose_name=_("differences"))
+
+    class Meta:
+        verbose_name = _("economy rollup state")
+        verbose_name_plural = _("economy rollup states")
+
+    def __str__(self) -> str:
+        return f"Rollups complete until {self.complete_until}"

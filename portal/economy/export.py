@@ -31,6 +31,10 @@ def report_csv(report: Report, tables: Iterable[Table] | None = None) -> str:
         for label, value in report.figures:
             writer.writerow([str(label), str(value)])
         writer.writerow([_("Ledger audit"), audit_line(report)])
+        state = report.rollups
+        if state is not None and state.reconciled_at is not None:
+            rolled = _("%(n)d differences") % {"n": len(state.differences)}
+            writer.writerow([_("Rollups against the ledger"), f"{rolled} ({state.reconciled_at.isoformat()})"])
         writer.writerow([])
         chosen = report.tables
     for i, table in enumerate(chosen):

@@ -1,26 +1,30 @@
-"""The economy page's figures: one aggregate query per chart or table, straight on the ledger and
-the apps' tables (no rollups: bench/economy.py times each on 5,000,000 transfers).
+"""The economy page's figures: one aggregate per chart or table (bench/economy.py times each on
+100,000 members and 5,000,000 transfers).
 
-Ledger figures filter transfers by `kind IN (every kind)` and a time range, so PostgreSQL walks
-the (kind, created_at) index once per kind instead of reading the whole table. Whether a side of
-a transfer is a member is decided against the handful of system account ids, not by a join.
-Totals come from the ledger; splits (reward rules, referrals, unlocks) from the apps' tables,
-and what a split cannot place stays in the total's own line, so the parts always add up.
+Credits issued and spent, reward rules, unlocks and breakage come from hourly rollups of the
+ledger plus the ledger itself for the hours not rolled up yet (rollups.py). Payments, balances,
+lots and the top members are read directly: their tables are smaller, or a period's slice is.
+Ledger reads filter transfers by `kind IN (…)` and a time range, so PostgreSQL walks the
+(kind, created_at) index once per kind; whether a side of a transfer is a member is decided
+against the handful of system account ids, not by a join. Totals come from the ledger; splits
+(reward rules, referrals, unlocks) from the apps' tables, and what a split cannot place stays in
+the total's own line, so the parts always add up.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from downloads.models import DownloadRecord, RecordSource
 from payments.models import Payment, PaymentStatus, RefundRequest, RefundStatus
-from rewards.models import Award, EventType
+from rewards.models import EarningRule, EventType
 from wallet.lots import PROMOTIONAL, CreditCategory, CreditLot
 from wallet.models import Account, Transfer, TransferKind
+
+from . import rollups
 
 TOP = 10
 SOLD = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)  # a refunded sale was revenue once
@@ -145,64 +149,27 @@ class Flows:
         return sum(self.sinks.values())
 
 
-def ledger_flows(period: Period) -> tuple[dict[str, int], dict[str, int]]:
-    """Per kind: credits into member accounts and out of them (a member-to-member transfer counts
-    on both sides, so issued − spent is exactly the change in members' balances)."""
-    system = _system_ids()
-    rows = (
-        _transfers(period)
-        .values("kind")
-        .annotate(
-            into=Sum("amount", filter=~Q(credit_account_id__in=system)),
-            out=Sum("amount", filter=~Q(debit_account_id__in=system)),
-        )
-    )
-    into = {r["kind"]: int(r["into"] or 0) for r in rows}
-    out = {r["kind"]: int(r["out"] or 0) for r in rows}
-    return into, out
-
-
-def reward_rules(period: Period) -> list[tuple[str, str, int, int]]:
-    """(rule, event type, awards, coins) for awards posted in the period, most coins first."""
-    rows = (
-        Award.objects.filter(
-            transfer__kind=TransferKind.EARN,
-            transfer__created_at__gte=period.start,
-            transfer__created_at__lt=period.end,
-        )
-        .values("rule__name", "rule__event_type")
-        .annotate(n=Count("id"), coins=Sum("transfer__amount"))
-    )
-    out = [(r["rule__name"], r["rule__event_type"], r["n"], int(r["coins"] or 0)) for r in rows]
-    return sorted(out, key=lambda r: (-r[3], r[0]))
-
-
-def unlocks(period: Period) -> int:
-    """Credits spent on unlocking items in the period (the rest of `download` is downloads)."""
-    agg = DownloadRecord.objects.filter(
-        source=RecordSource.UNLOCK,
-        transfer__kind=TransferKind.DOWNLOAD,
-        transfer__created_at__gte=period.start,
-        transfer__created_at__lt=period.end,
-    ).aggregate(s=Sum("transfer__amount"))
-    return int(agg["s"] or 0)
-
-
 def credit_flows(period: Period) -> Flows:
-    into, out = ledger_flows(period)
-    flows = Flows()
+    """Sources and sinks over the period, from the hourly rollups and the ledger's last hour."""
+    sums = rollups.sums(period.start, period.end)
     sources: dict[str, int] = defaultdict(int)
     sinks: dict[str, int] = defaultdict(int)
-    for kind, amount in into.items():
-        sources[SOURCE_OF.get(TransferKind(kind), "adjustments")] += amount
-    for kind, amount in out.items():
-        sinks[SINK_OF.get(TransferKind(kind), "adjustments")] += amount
-    rules = reward_rules(period)
-    flows.rules = [(name, n, coins) for name, _, n, coins in rules]
-    referred = sum(coins for _, event, _, coins in rules if event == EventType.REFERRAL_CONVERTED)
+    rules: dict[int, tuple[int, int]] = {}
+    for (metric, key), (amount, count) in sums.items():
+        if metric == "into":
+            sources[SOURCE_OF.get(TransferKind(key), "adjustments")] += amount
+        elif metric == "out":
+            sinks[SINK_OF.get(TransferKind(key), "adjustments")] += amount
+        elif metric == "rule":
+            rules[int(key)] = (count, amount)
+    flows = Flows()
+    named = EarningRule.objects.filter(pk__in=rules).values_list("pk", "name", "event_type")
+    by_coins = sorted(((name, event, *rules[pk]) for pk, name, event in named), key=lambda r: (-r[3], r[0]))
+    flows.rules = [(name, n, coins) for name, _, n, coins in by_coins]
+    referred = sum(coins for _, event, _, coins in by_coins if event == EventType.REFERRAL_CONVERTED)
     sources["rewards"] -= referred
     sources["referrals"] += referred
-    unlocked = unlocks(period)
+    unlocked = sums[("unlock", "")][0] if ("unlock", "") in sums else 0
     sinks["downloads"] -= unlocked
     sinks["unlocks"] += unlocked
     flows.sources = {k: v for k, v in sources.items() if v}
@@ -281,5 +248,6 @@ def liability(now: datetime) -> Liability:
         by_category[row["category"]] = int(row["s"])
     soon = live.filter(expires_at__lte=now + timedelta(days=30)).aggregate(s=Sum("remaining"))["s"]
     balances = Account.objects.filter(user__isnull=False).aggregate(s=Sum("balance"))["s"]
-    expired = Transfer.objects.filter(kind=TransferKind.EXPIRY).aggregate(s=Sum("amount"))["s"]
-    return Liability(by_category, int(soon or 0), int(balances or 0), int(expired or 0))
+    everything = rollups.sums(datetime(1970, 1, 1, tzinfo=UTC), now)
+    expired = everything[("out", TransferKind.EXPIRY.value)][0] if ("out", "expiry") in everything else 0
+    return Liability(by_category, int(soon or 0), int(balances or 0), expired)

@@ -17,7 +17,7 @@ from wallet.lots import CreditCategory
 from wallet.models import Currency
 from wallet.selectors import default_currency
 
-from ..models import LedgerAuditRun
+from ..models import EconomyRollupState, LedgerAuditRun
 from . import queries
 from .queries import Period
 
@@ -85,6 +85,7 @@ class Report:
     liability: queries.Liability | None = None
     flows: queries.Flows | None = None
     audit: LedgerAuditRun | None = None
+    rollups: EconomyRollupState | None = None
 
     @property
     def reconciliation(self) -> tuple[Decimal, Decimal]:
@@ -115,6 +116,7 @@ def build(period: Period) -> Report:
     flows = queries.credit_flows(period)
     owed = report.liability = queries.liability(report.generated_at)
     report.audit = LedgerAuditRun.objects.first()
+    report.rollups = EconomyRollupState.objects.filter(pk=1).first()
     expired = flows.sinks.get("expired", 0)
     report.figures = [
         (_("Revenue (USD)"), usd(revenue)),

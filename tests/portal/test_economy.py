@@ -4,7 +4,7 @@ monthly command and email, the permission, and the ledger reconciliation it repo
 import csv
 import io
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -14,10 +14,10 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from payments import services as payments
-from portal.economy import queries
+from portal.economy import queries, rollups
 from portal.economy.mail import send_month_report
 from portal.economy.report import build, month_period
-from portal.models import LedgerAuditRun
+from portal.models import EconomyRollup, EconomyRollupState, LedgerAuditRun
 from rewards import services as rewards
 from tests.factories import RewardFactory, UserFactory, credit_package, forum_event, staff, verify_email
 from wallet.models import Account
@@ -266,3 +266,42 @@ def test_page_renders_on_the_seeded_demo_data(client, settings):
     response = client.get("/admin/portal/economy/")
     assert response.status_code == 200
     assert b'class="eco-ok" data-testid="reconciled"' in response.content
+
+
+def test_rollups_and_live_reads_give_the_same_figures(history):
+    live = queries.credit_flows(november())
+    assert rollups.complete_until() is None
+    with at("2026-11-05T12:30"):  # halfway through the history: the rest is read live
+        done = rollups.refresh()
+    assert done.until == datetime(2026, 11, 5, 4, tzinfo=UTC) and done.rows > 0
+    assert queries.credit_flows(november()) == live
+    with at("2026-12-02T10:00"):
+        rollups.refresh()
+    assert EconomyRollup.objects.filter(hour__gte=datetime(2026, 11, 5, 2, tzinfo=UTC)).exists()
+    assert queries.credit_flows(november()) == live
+    kolkata = month_period(date(2026, 11, 1), ZoneInfo("Asia/Kolkata"))  # +05:30: part hours at the ends
+    rollups_state = rollups.complete_until()
+    EconomyRollupState.objects.filter(pk=1).update(complete_until=None)
+    expected = queries.credit_flows(kolkata)
+    EconomyRollupState.objects.filter(pk=1).update(complete_until=rollups_state)
+    assert queries.credit_flows(kolkata) == expected
+
+
+def test_rollup_reconciliation_finds_a_difference(client, history):
+    with at("2026-12-02T10:00"):
+        rollups.refresh()
+    assert rollups.reconcile() == []
+    client.force_login(staff("portal.view_economy"))
+    assert b'class="eco-ok" data-testid="rollups"' in client.get("/admin/portal/economy/").content
+    row = EconomyRollup.objects.get(metric="out", key="redeem")
+    EconomyRollup.objects.filter(pk=row.pk).update(amount=row.amount + 1)
+    assert rollups.reconcile() == ["out redeem: rollups [1001, 1] ledger [1000, 1]"]
+    assert b'class="eco-bad" data-testid="rollups"' in client.get("/admin/portal/economy/").content
+
+
+def test_rollup_command(history):
+    out = io.StringIO()
+    with at("2026-12-02T10:00"):
+        call_command("economy_rollup", "--reconcile", stdout=out)
+    assert "The rollups reconcile with the ledger." in out.getvalue()
+    assert django_settings.CELERY_BEAT_SCHEDULE["portal-economy-rollup"]["task"] == "portal.economy_rollup_refresh"
