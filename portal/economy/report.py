@@ -4,7 +4,7 @@ download, the monthly command and the emailed report write as they are."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +55,13 @@ def usd(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2).quantize(Decimal("0.01"))
 
 
+def average(cents: int, count: int) -> Decimal:
+    """US dollars per payment, to the cent (half up)."""
+    if not count:
+        return Decimal("0.00")
+    return (Decimal(cents) / count).scaleb(-2).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 @dataclass
 class Table:
     key: str  # names the table's CSV
@@ -86,6 +93,7 @@ class Report:
     flows: queries.Flows | None = None
     audit: LedgerAuditRun | None = None
     rollups: EconomyRollupState | None = None
+    revenue: Decimal = Decimal("0.00")  # US dollars received in the period
 
     @property
     def reconciliation(self) -> tuple[Decimal, Decimal]:
@@ -118,10 +126,11 @@ def build(period: Period) -> Report:
     report.audit = LedgerAuditRun.objects.first()
     report.rollups = EconomyRollupState.objects.filter(pk=1).first()
     expired = flows.sinks.get("expired", 0)
+    report.revenue = usd(revenue)
     report.figures = [
-        (_("Revenue (USD)"), usd(revenue)),
+        (_("Revenue (USD)"), report.revenue),
         (_("Payments"), sales),
-        (_("Average purchase (USD)"), usd(revenue // sales) if sales else Decimal("0.00")),
+        (_("Average purchase (USD)"), average(revenue, sales)),
         (_("Refunds"), refunded),
         (_("Refunded (USD)"), usd(refunded_cents)),
         (_("Credits issued"), cr(flows.issued)),
@@ -152,7 +161,7 @@ def build(period: Period) -> Report:
             "packages",
             _("Packages sold"),
             [_("Package"), _("Payments"), _("Revenue (USD)"), _("Average (USD)")],
-            [[name, n, usd(c), usd(c // n)] for name, n, c in queries.packages_sold(period)],
+            [[name, n, usd(c), average(c, n)] for name, n, c in queries.packages_sold(period)],
         )
     )
     report.flows = flows

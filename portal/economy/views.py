@@ -51,7 +51,7 @@ def economy(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "zone_is_members": bool(user_zone) and str(report.period.zone) == user_zone,
         "site_zone": settings.GOLDBOOK_DEFAULT_TIME_ZONE,
         "audit_text": export.audit_line(report),
-        "revenue": usd_html(request, report.figures[0][1]),
+        "revenue": usd_html(request, report.revenue),
     }
     return TemplateResponse(request, "admin/portal/economy.html", context)
 

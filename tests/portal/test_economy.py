@@ -305,3 +305,11 @@ def test_rollup_command(history):
         call_command("economy_rollup", "--reconcile", stdout=out)
     assert "The rollups reconcile with the ledger." in out.getvalue()
     assert django_settings.CELERY_BEAT_SCHEDULE["portal-economy-rollup"]["task"] == "portal.economy_rollup_refresh"
+
+
+def test_average_rounds_to_the_cent():
+    from portal.economy.report import average
+
+    assert average(1001, 2) == Decimal("5.01")  # 5.005 → 5.01
+    assert average(1000, 3) == Decimal("3.33")
+    assert average(0, 0) == Decimal("0.00")
