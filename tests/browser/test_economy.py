@@ -24,6 +24,8 @@ def test_staff_sees_the_charts(browser, live_server, shot, history, lang):  # no
         title = "Revenue by day" if lang == "en" else "每日收入"
         assert page.locator("#revenue_by_day h2").inner_text() == title
         assert page.locator("[data-testid=reconciled].eco-ok").count() == 1
+        # The date fields hold the period whatever the language (type=date takes ISO dates only).
+        assert page.locator("input[name=first]").input_value() != ""
         # Nothing wider than the screen at 390 px but the tables' own scrolling boxes.
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0

@@ -147,6 +147,13 @@ def test_page_shows_charts_and_numbers_to_staff_with_the_permission(client, hist
     assert 'data-testid="audit"' in html and "never run" in html
 
 
+def test_period_fields_hold_iso_dates_in_chinese_too(client):
+    client.force_login(staff("portal.view_economy"))
+    with at("2026-11-30T12:00"):  # the default period: the last 30 days
+        html = client.get("/admin/portal/economy/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'name="first" value="2026-11-01"' in html and 'name="last" value="2026-11-30"' in html
+
+
 def test_page_says_the_members_own_zone(client, history):
     user = staff("portal.view_economy")
     user.time_zone = "UTC"
