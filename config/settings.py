@@ -11,6 +11,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from celery.schedules import crontab
 
 # Lets the type stubs' generic classes (QuerySet[Model], …) be subscripted at run time too.
 django_stubs_ext.monkeypatch()
@@ -169,6 +170,16 @@ CELERY_BEAT_SCHEDULE = {
     "wallet-expire-credits": {"task": "wallet.expire_credits", "schedule": 3600.0},
     # Delivers outbox events whose after-commit kick was lost (broker down, process killed).
     "core-outbox-sweep": {"task": "core.outbox_sweep", "schedule": 30.0},
+    # The ledger audit, nightly (UTC); its result shows on the staff economy page.
+    "wallet-audit-ledger": {"task": "wallet.audit_ledger", "schedule": crontab(hour=19, minute=30)},
+    # The economy report of the month just ended, emailed to GOLDBOOK_ECONOMY_REPORT_EMAILS.
+    # Hourly rollups of the ledger for the economy page, and their nightly check against it.
+    "portal-economy-rollup": {"task": "portal.economy_rollup_refresh", "schedule": 600.0},
+    "portal-economy-reconcile": {"task": "portal.economy_rollup_reconcile", "schedule": crontab(hour=20, minute=0)},
+    "portal-economy-report": {
+        "task": "portal.economy_report_monthly",
+        "schedule": crontab(day_of_month=1, hour=1, minute=0),
+    },
 }
 # Delivered outbox events are kept this long for inspection in the admin, then purged.
 GOLDBOOK_OUTBOX_RETENTION_DAYS = env.int("GOLDBOOK_OUTBOX_RETENTION_DAYS", default=7)
@@ -187,6 +198,8 @@ PASSWORD_HASHERS = [
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Goldbook <no-reply@goldbook.local>")
+# Who receives the monthly economy report (CSV) for the month just ended; none: it is not sent.
+GOLDBOOK_ECONOMY_REPORT_EMAILS = env.list("GOLDBOOK_ECONOMY_REPORT_EMAILS", default=[])
 
 # --- I18N, static, media --------------------------------------------------------------------
 LANGUAGE_CODE = "en"

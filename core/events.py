@@ -84,6 +84,7 @@ class Event(StrEnum):
     BOUNTY_AWARDED = "reward.bounty_awarded"
     CREDITS_EXPIRING = "wallet.credits_expiring"
     CREDITS_EXPIRED = "wallet.credits_expired"
+    LEDGER_AUDITED = "wallet.ledger_audited"
 
 
 # Events whose worth expires in seconds: a push to open pages, which poll when they miss one.

@@ -29,3 +29,4 @@ class PortalConfig(AppConfig):
             (Event.CREDITS_EXPIRED, handlers.credits_expired),
         ):
             subscribe(event, handler, name=f"portal.notify.{handler.__name__}")
+        subscribe(Event.LEDGER_AUDITED, handlers.ledger_audited, name="portal.economy.ledger_audited")

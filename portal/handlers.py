@@ -2,13 +2,14 @@
 member's notification (portal.notifications.notify, idempotent by event id)."""
 
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 
 from core.events import Delivered
 from downloads.models import Item
 from payments.models import Payment
 from rewards.models import Bounty
 
-from .models import NotificationKind
+from .models import LedgerAuditRun, NotificationKind
 from .notifications import notify
 
 
@@ -94,3 +95,17 @@ def credits_expired(event: Delivered) -> None:
     p = event.payload
     params = {"amount": p["amount"], "transfer_id": p.get("transfer_id")}
     notify(user_id=p["user_id"], kind=NotificationKind.CREDITS_EXPIRED, event_id=event.event_id, params=params)
+
+
+def ledger_audited(event: Delivered) -> None:
+    """Keep the audit's result for the economy page (once per event)."""
+    p = event.payload
+    LedgerAuditRun.objects.get_or_create(
+        event_id=event.event_id,
+        defaults={
+            "finished_at": parse_datetime(p["finished_at"]),
+            "problem_count": int(p["problem_count"]),
+            "vendor": str(p.get("vendor", ""))[:32],
+            "summary": p.get("checks", {}),
+        },
+    )

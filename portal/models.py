@@ -42,3 +42,79 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for user #{self.user_id}"
+
+
+class Economy(models.Model):
+    """No table: it names the staff economy page in the admin (portal/economy/) and carries its
+    permission, `portal.view_economy`."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = _("economy")
+        verbose_name_plural = _("economy")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+
+class LedgerAuditRun(models.Model):
+    """The result of one ledger audit (`audit_ledger`, by hand or the daily beat task), recorded
+    from its outbox event, so the economy page can say when the ledger was last checked."""
+
+    event_id = models.BigIntegerField(unique=True, verbose_name=_("event id"))
+    finished_at = models.DateTimeField(verbose_name=_("finished at"))
+    problem_count = models.PositiveIntegerField(verbose_name=_("problem count"))
+    vendor = models.CharField(max_length=32, verbose_name=_("database"))
+    summary = models.JSONField(default=dict, blank=True, verbose_name=_("summary"))
+
+    class Meta:
+        verbose_name = _("ledger audit run")
+        verbose_name_plural = _("ledger audit runs")
+        ordering = ["-finished_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Audit {self.finished_at:%Y-%m-%d %H:%M} ({self.problem_count} problems)"
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+
+class EconomyRollup(models.Model):
+    """Ledger figures of one closed UTC hour for the economy page (portal/economy/rollups.py):
+    credits into and out of members' accounts per transfer kind, coins per reward rule, credits
+    spent on unlocks. Rebuilt from the ledger by `economy_rollup`; `reconcile` compares them."""
+
+    hour = models.DateTimeField(verbose_name=_("hour"))
+    metric = models.CharField(max_length=16, verbose_name=_("metric"))  # into, out, rule, unlock
+    key = models.CharField(max_length=64, blank=True, verbose_name=_("key"))  # a kind, a rule id
+    amount = models.BigIntegerField(verbose_name=_("amount"))
+    count = models.BigIntegerField(verbose_name=_("count"))
+
+    class Meta:
+        verbose_name = _("economy rollup")
+        verbose_name_plural = _("economy rollups")
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "metric", "key"], name="portal_economyrollup_one_per_hour_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.key}: {self.amount}"
+
+
+class EconomyRollupState(models.Model):
+    """One row: the rollups hold every hour before `complete_until`; later hours are read live."""
+
+    complete_until = models.DateTimeField(null=True, blank=True, verbose_name=_("complete until"))
+    refreshed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refreshed at"))
+    # The last reconciliation of the rollups against the ledger: when, and what differed.
+    reconciled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reconciled at"))
+    differences = models.JSONField(default=list, blank=True, verbose_name=_("differences"))
+
+    class Meta:
+        verbose_name = _("economy rollup state")
+        verbose_name_plural = _("economy rollup states")
+
+    def __str__(self) -> str:
+        return f"Rollups complete until {self.complete_until}"

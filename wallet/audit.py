@@ -17,6 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.utils import timezone
 
 from .models import Account, AdjustmentRequest, Currency, Entry, Hold, Transfer
 
@@ -356,3 +357,18 @@ def _audit(*, batch_size: int, progress: ProgressFn) -> AuditResult:
 
 def totals_ok(t: CurrencyTotals) -> bool:
     return _totals_ok(t)
+
+
+def record_audit(result: AuditResult) -> int:
+    """Tell the site an audit finished (Event.LEDGER_AUDITED: the economy page shows the last
+    result). Written after the audit's read-only snapshot, in a transaction of its own."""
+    from core.events import Event, record
+
+    payload = {
+        "finished_at": timezone.now().isoformat(),
+        "problem_count": result.problem_count,
+        "vendor": result.vendor,
+        "checks": {c.name: {"checked": c.checked, "problems": c.problem_count} for c in result.checks},
+    }
+    with transaction.atomic():
+        return record(Event.LEDGER_AUDITED, payload)

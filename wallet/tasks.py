@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from . import services
+from .audit import record_audit, run_audit
 
 
 @shared_task(name="wallet.expire_holds", ignore_result=True, acks_late=True)
@@ -17,3 +18,12 @@ def expire_credits() -> int:
     account's row lock."""
     services.credits_announce_expiring()
     return services.credits_expire()
+
+
+@shared_task(name="wallet.audit_ledger", ignore_result=True, soft_time_limit=3300, time_limit=3600)
+def audit_ledger() -> int:
+    """The daily ledger audit (the `audit_ledger` command's checks); its result is recorded as
+    Event.LEDGER_AUDITED. Reads only: running it twice records two results."""
+    result = run_audit()
+    record_audit(result)
+    return result.problem_count

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from wallet.audit import SHOW, AuditResult, run_audit, totals_ok
+from wallet.audit import SHOW, AuditResult, record_audit, run_audit, totals_ok
 
 
 class Command(BaseCommand):
@@ -25,6 +25,7 @@ class Command(BaseCommand):
             progress=self._progress_writer(enabled=not options["no_progress"]),
         )
         self._report(result, time.monotonic() - started)
+        record_audit(result)
         if result.problem_count:
             raise CommandError(f"Ledger audit failed: {result.problem_count} discrepancies (see the report above).")
 
