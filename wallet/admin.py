@@ -50,8 +50,8 @@ class AccountAdmin(ReadOnlyAdmin):
     """A system account's balance is the sum of its entries (it keeps no cached balance, see
     Account), summed here as the audit does, by one subquery per system account on the page."""
 
-    list_display = ("id", "owner", "currency", "balance_display", "held_display", "version", "created_at")
-    list_filter = ("currency", "system_name")
+    list_display = ("id", "owner", "currency", "balance_display", "held_display", "frozen", "version", "created_at")
+    list_filter = ("currency", "system_name", "frozen")
     search_fields = ("user__email", "system_name")
     list_select_related = ("user", "currency")
     exclude = ("balance", "held")
