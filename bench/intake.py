@@ -60,11 +60,13 @@ def setup_members() -> str:
     return secret
 
 
-def event(tag: str, n: int) -> dict:
+def event(tag: str, n: int, offset: int = 0) -> dict:
+    """An accepted answer (+20). Each HTTP client has its own members (`offset`): members' events
+    are serialised by their profile lock, and a forum's concurrent requests rarely share them."""
     return {
         "event_id": f"{tag}-{n}",
         "type": "answer.accepted",
-        "user": {"email": f"m{n % MEMBERS}@intake.invalid"},
+        "user": {"email": f"m{(offset + n) % MEMBERS}@intake.invalid"},
         "object": {"type": "answer", "id": f"{tag}-{n}"},
     }
 
@@ -81,7 +83,7 @@ def http_rate(secret: str, tag: str, seconds: int, clients: int, batch: int) -> 
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
         n = done = 0
         while time.monotonic() < deadline:
-            evs = [event(f"{tag}-{c}", n + i) for i in range(batch)]
+            evs = [event(f"{tag}-{c}", n + i, offset=c * (MEMBERS // clients)) for i in range(batch)]
             body = json.dumps(evs[0] if batch == 1 else {"events": evs}).encode()
             stamp = str(int(time.time()))
             sig = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -133,7 +135,18 @@ def start_server(workers: int) -> subprocess.Popen:
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     gunicorn = str(ROOT / ".venv/bin/gunicorn")
     server = subprocess.Popen(
-        [gunicorn, "config.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(workers), "--log-level", "warning"],
+        [
+            gunicorn,
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(workers),
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )

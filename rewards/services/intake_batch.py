@@ -12,10 +12,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -222,8 +223,8 @@ def _link(integration: Integration, external_id: str, user: User) -> User:
     return user
 
 
-_COLUMNS = ("source", "event_id", "type", "occurred_at", "received_at", "user_email", "user_external_id", "user")
-_COLUMNS += ("object_type", "object_id", "data", "status", "applied_at", "note")
+_COLUMNS: tuple[str, ...] = ("source", "event_id", "type", "occurred_at", "received_at", "user_email")
+_COLUMNS += ("user_external_id", "user", "object_type", "object_id", "data", "status", "applied_at", "note")
 
 
 def _insert(new: list[_Incoming]) -> dict[str, int]:
@@ -231,13 +232,13 @@ def _insert(new: list[_Incoming]) -> dict[str, int]:
     meanwhile are skipped (ON CONFLICT DO NOTHING). Returns event_id: pk of those inserted."""
     if not new:
         return {}
-    fields = [ActivityEvent._meta.get_field(name) for name in _COLUMNS]
+    fields = [cast("Field[Any, Any]", ActivityEvent._meta.get_field(name)) for name in _COLUMNS]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
+    columns = ", ".join(quote(str(f.column)) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params: list[Any] = []
     for inc in new:
-        params += [f.get_db_prep_save(getattr(inc.event, f.attname), connection) for f in fields]  # type: ignore[union-attr]
+        params += [f.get_db_prep_save(getattr(inc.event, f.attname), connection) for f in fields]
     sql = (
         f"INSERT INTO {quote(ActivityEvent._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(new))} "  # noqa: S608 - quoted names, %s only
         f"ON CONFLICT ({quote('source')}, {quote('event_id')}) DO NOTHING RETURNING {quote('id')}, {quote('event_id')}"
