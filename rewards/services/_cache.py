@@ -79,6 +79,13 @@ class AwardCache:
             for account in Account.objects.select_related("currency").filter(user_id__in=todo, currency_id=code):
                 self._accounts[account.user_id] = account  # type: ignore[index]
 
+    def account_order(self, user_id: int) -> tuple[int, int]:
+        """Sort key: members by wallet account id (accounts not made yet last), the order the
+        wallet locks accounts in, so a run crediting several members never waits in a cycle
+        with a transfer between two of them."""
+        account = self._accounts.get(user_id)
+        return (0, account.pk) if account is not None else (1, user_id)
+
     def account(self, user_id: int) -> Account:
         if user_id not in self._accounts:
             self._accounts[user_id] = wallet.user_account(user_id=user_id)

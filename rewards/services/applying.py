@@ -76,7 +76,8 @@ def apply_pending(users: Sequence[User], cache: AwardCache | None = None) -> int
 def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: AwardCache) -> None:
     profiles = lock_profiles(list(claims))  # house lock order: profiles, then the events
     ids = [event_id for run in claims.values() for event_id in run]
-    locked = {e.pk: e for e in ActivityEvent.objects.select_for_update(no_key=True).filter(pk__in=ids)}
+    events = ActivityEvent.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    locked = {e.pk: e for e in events}
     # What each award looks up, read for the whole run: deleted objects, earlier awards, accounts.
     cache.prefetch_deleted(e.object_key for e in locked.values())
     owner = {event_id: user_id for user_id, run in claims.items() for event_id in run}
@@ -84,7 +85,8 @@ def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: Awar
     cache.prefetch_history(keys)
     cache.prefetch_accounts(claims)
     done = []
-    for user_id, run in claims.items():
+    for user_id in sorted(claims, key=cache.account_order):  # account locks in id order
+        run = claims[user_id]
         user = users[user_id]
         for event_id in run:
             event = locked.get(event_id)

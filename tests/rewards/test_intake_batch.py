@@ -275,3 +275,50 @@ def test_import_events_records_through_the_batch_path(tmp_path, capsys, monkeypa
     assert "Done. 13 lines: 11 accepted, 1 replayed, 1 invalid" in out.out
     assert "line 6:" in out.err
     assert balance_for_user(user_id=user.pk).balance == 11 * 2000
+
+
+# --- concurrency (PostgreSQL) ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_sent_concurrently_pays_each_event_once():
+    """Three copies of one batch (in different orders) racing, as a forum retrying on a timeout
+    would: every event is accepted exactly once, the others see duplicates, nothing fails (no
+    deadlock: profiles, then accounts, are locked in id order) and every balance is exact."""
+    import threading
+
+    Integration.objects.create(name="forum", secret="s3cret-for-tests")
+    members = [UserFactory(email=f"race{i}@example.com") for i in range(5)]
+    specs = [
+        services.EventSpec(
+            event_id=f"race-{n}",
+            type="answer.accepted",
+            user_email=f"race{n % 5}@example.com",
+            object_type="answer",
+            object_id=f"r{n}",
+        )
+        for n in range(20)
+    ]
+    orders = [specs, specs[::-1], specs[7:] + specs[:7]]
+    barrier = threading.Barrier(len(orders))
+    outcomes: list[list[services.BatchItem]] = []
+
+    def send(batch):
+        try:
+            barrier.wait()
+            outcomes.append(services.events_record(source="forum", events=batch))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [i.event_id for run in outcomes for i in run if i.outcome == services.Outcome.ACCEPTED]
+    assert sorted(accepted) == sorted(s.event_id for s in specs)
+    assert all(i.outcome != services.Outcome.REJECTED for run in outcomes for i in run)
+    assert not ActivityEvent.objects.exclude(status=EventStatus.APPLIED).exists()
+    for member in members:
+        assert balance_for_user(user_id=member.pk).balance == 4 * 2000
