@@ -16,7 +16,7 @@ endif
 createdb: install ## Create the PostgreSQL database DATABASE_URL names, if missing (no-op on SQLite)
 	$(PY) -c 'from core.db import ensure_database; ensure_database()'
 
-.PHONY: messages translations help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards loadtest clean
+.PHONY: messages translations help install createdb run migrate seed test lint typecheck check pytest pytest-sqlite worker beat bench-ledger bench-downloads bench-accounts bench-payments bench-rewards bench-intake loadtest clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-payments: install ## Provider calls per poll pass; IPN-to-credit latency v
 
 bench-rewards: install ## Leaderboard reads at 1M members / 10M awards; signed event ingest (PostgreSQL, Redis)
 	$(PY) bench/rewards.py
+
+bench-intake: install ## Forum events/s over HTTP (single, batch of 500) and import_events, next to ledger transfers/s (PostgreSQL)
+	$(PY) bench/intake.py --seconds 5 --rounds 3
 
 # Locust, headless, against 127.0.0.1 only: the seeds' member mix for LOADTEST_SECONDS, then the
 # ledger audit; fails on any 5xx, connection error or audit problem (bench/loadtest/run.py).

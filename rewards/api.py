@@ -4,16 +4,12 @@ Domain errors (`rewards.errors`, `core.errors.GoldbookError`) answer themselves 
 handler in `core.api`; a payment's shortfall is answered in coins by `_paying`.
 """
 
-import hashlib
-import hmac
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import InvalidOperation
 from typing import Any
 
 import pydantic
-from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
@@ -29,11 +25,14 @@ from wallet.models import Currency
 from wallet.selectors import balance_for_user, default_currency
 
 from . import selectors, services
-from .errors import BadSignature, BountyNotFound
-from .models import Bounty, Integration
+from .errors import BountyNotFound
+from .models import Bounty
 from .schemas import (
+    EVENT_BATCH_DOC,
     EVENT_BODY_DOC,
     AwardIn,
+    BatchItemOut,
+    BatchOut,
     BountyIn,
     BountyListOut,
     BountyOut,
@@ -47,6 +46,7 @@ from .schemas import (
     StoreOut,
     TokenIn,
 )
+from .signatures import check_signature
 from .throttle import bounty_award_throttle
 
 router = Router(tags=["rewards"])
@@ -88,38 +88,9 @@ def _paying(shortfall_message: str) -> Iterator[None]:
 
 # --- activity intake ------------------------------------------------------------------------
 
-_DUMMY_SECRET = b"rewards-unknown-integration"
 
-
-def _fresh_timestamp(request: HttpRequest) -> str | None:
-    """X-Goldbook-Timestamp when it is Unix seconds within the allowed skew of our clock."""
-    stamp = request.headers.get("X-Goldbook-Timestamp", "").strip()
-    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
-        return None
-    tolerance = settings.REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS
-    return stamp if abs(time.time() - int(stamp)) <= tolerance else None
-
-
-def _check_signature(request: HttpRequest) -> Integration:
-    """The integration whose secret signed "<X-Goldbook-Timestamp>." + the raw body, the
-    timestamp within `REWARDS_EVENT_SIGNATURE_TOLERANCE_SECONDS` (5 min) of our clock, so a
-    captured request cannot be replayed later. Raises BadSignature (401)."""
-    name = request.headers.get("X-Goldbook-Integration", "").strip()
-    signature = request.headers.get("X-Goldbook-Signature", "").strip()
-    stamp = _fresh_timestamp(request)
-    integration = Integration.objects.filter(name=name, is_active=True).first() if 0 < len(name) <= 64 else None
-    # Compute a digest even for an unknown integration so timing does not tell names apart.
-    secret = integration.secret.encode() if integration else _DUMMY_SECRET
-    expected = hmac.new(secret, (stamp or "").encode() + b"." + request.body, hashlib.sha256).hexdigest()
-    given = signature[7:].lower() if signature[:7].lower() == "sha256=" else ""
-    if integration is None or stamp is None or not hmac.compare_digest(expected, given):
-        raise BadSignature()
-    return integration
-
-
-def _event_in(request: HttpRequest) -> EventIn:
-    """The signed body as an event: the site's guarded parser, then the schema. 400 otherwise."""
-    payload = request_json(request)  # InvalidBody (400) for malformed, deep or non-finite JSON
+def _event_valid(payload: Any) -> EventIn:
+    """A parsed body (or one event of a batch) as an event: the schema, then the email. 400 otherwise."""
     try:
         event = EventIn.model_validate(payload)
     except pydantic.ValidationError as exc:
@@ -132,6 +103,19 @@ def _event_in(request: HttpRequest) -> EventIn:
     return event
 
 
+def _spec(event: EventIn) -> services.EventSpec:
+    return services.EventSpec(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        user_email=(event.user.email or "").strip(),
+        user_external_id=str(event.user.external_id) if event.user.external_id is not None else "",
+        object_type=event.object.type,
+        object_id=str(event.object.id),
+        data=event.data,
+    )
+
+
 @router.post(
     "/rewards/events",
     response={200: EventOut, 202: EventOut, 400: ErrorOut, 401: ErrorOut, 409: ErrorOut},
@@ -142,22 +126,68 @@ def post_event(request: HttpRequest) -> Status[dict[str, Any]]:
     """202 when accepted (applied, or stored until its user appears), 200 for a replay of an
     event_id already received with the same content, 409 for an event_id reused with other
     content, 400 for a malformed event, 401 for a bad or stale signature."""
-    integration = _check_signature(request)
-    event = _event_in(request)
-    result = services.activity_record(
-        source=integration.name,
-        event_id=event.event_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        user_email=(event.user.email or "").strip(),
-        user_external_id=str(event.user.external_id) if event.user.external_id is not None else "",
-        object_type=event.object.type,
-        object_id=str(event.object.id),
-        data=event.data,
-    )
+    integration = check_signature(request)
+    spec = _spec(_event_valid(request_json(request)))  # InvalidBody (400): malformed, deep, non-finite
+    result = services.activity_record(source=integration.name, **vars(spec))
     stored = result.event
     body = {"event_id": stored.event_id, "status": stored.status, "replay": not result.created, "note": stored.note}
     return Status(202 if result.created else 200, body)
+
+
+def _batch_in(request: HttpRequest) -> list[services.EventSpec | GoldbookError]:
+    """The signed body as a batch, {"events": [event, …]} with 1 to BATCH_MAX events (413 above).
+    Each event is checked on its own: a malformed one becomes its error, the others go on."""
+    payload = request_json(request)  # InvalidBody (400): malformed, deep, non-finite
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list) or not events:
+        raise GoldbookError(_("The body must be a JSON object with a non-empty list of events."))
+    if len(events) > services.BATCH_MAX:
+        message = _("At most %(max)s events per batch.") % {"max": services.BATCH_MAX}
+        raise GoldbookError(message, status=413, code="batch_too_large", limit=services.BATCH_MAX)
+    out: list[services.EventSpec | GoldbookError] = []
+    for raw in events:
+        try:
+            out.append(_spec(_event_valid(raw)))
+        except GoldbookError as exc:
+            out.append(GoldbookError(exc.message, code="invalid_event"))
+    return out
+
+
+def _batch_result(index: int, item: services.BatchItem | GoldbookError) -> dict[str, Any]:
+    if isinstance(item, GoldbookError):
+        return {"index": index, "event_id": None, "status": "rejected", "error": item.code, "message": item.message}
+    if item.error is not None:
+        error = {"error": item.error.code, "message": item.error.message}
+        return {"index": index, "event_id": item.event_id, "status": "rejected", **error}
+    stored = item.event
+    assert stored is not None
+    status = stored.status if item.outcome == services.Outcome.ACCEPTED else "duplicate"
+    return {
+        "index": index,
+        "event_id": item.event_id,
+        "status": status,
+        "stored_status": stored.status,
+        "note": stored.note,
+    }
+
+
+@router.post(
+    "/rewards/events/batch",
+    response={200: BatchOut, 400: ErrorOut, 401: ErrorOut, 413: ErrorOut},
+    openapi_extra=EVENT_BATCH_DOC,
+    summary="Post up to 500 forum activity events in one HMAC-signed request",
+)
+def post_event_batch(request: HttpRequest) -> Status[dict[str, Any]]:
+    """200 with one result per event, in order (see BatchItemOut), 400 for a body that is not a
+    batch, 413 above 500 events, 401 for a bad or stale signature."""
+    integration = check_signature(request)
+    parsed = _batch_in(request)
+    recorded = iter(
+        services.events_record(source=integration.name, events=[p for p in parsed if not isinstance(p, GoldbookError)])
+    )
+    results = [_batch_result(i, p if isinstance(p, GoldbookError) else next(recorded)) for i, p in enumerate(parsed)]
+    counts = {s: sum(r["status"] == s for r in results) for s in BatchItemOut.STATUSES}
+    return Status(200, {"results": results, "counts": counts})
 
 
 # --- store ----------------------------------------------------------------------------------

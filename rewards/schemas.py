@@ -3,7 +3,7 @@ OpenAPI component names: renaming one changes the published document."""
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
 from django.conf import settings
@@ -12,6 +12,7 @@ from ninja import Field, Schema
 from core.api import ErrorOut, Money
 
 from .models import EventType
+from .services.intake_batch import BATCH_MAX
 
 # --- activity intake ------------------------------------------------------------------------
 
@@ -42,6 +43,23 @@ class EventOut(Schema):
     note: str
 
 
+class BatchItemOut(Schema):
+    STATUSES: ClassVar[tuple[str, ...]] = ("applied", "pending", "failed", "duplicate", "rejected")
+
+    index: int
+    event_id: str | None
+    status: Literal["applied", "pending", "failed", "duplicate", "rejected"]
+    stored_status: str | None = None  # the stored event's status (accepted or duplicate)
+    note: str = ""
+    error: str | None = None  # the code of a rejection: invalid_event, event_conflict
+    message: str | None = None
+
+
+class BatchOut(Schema):
+    results: list[BatchItemOut]
+    counts: dict[str, int]
+
+
 # The intake endpoint reads its body itself (the signature covers the raw bytes), so ninja cannot
 # document it from a parameter: this is its OpenAPI description.
 EVENT_BODY_DOC = {
@@ -59,6 +77,34 @@ EVENT_BODY_DOC = {
         {"name": "X-Goldbook-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
         {"name": "X-Goldbook-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
     ],
+}
+
+
+EVENT_BATCH_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": BATCH_MAX,
+                            "items": EventIn.model_json_schema(),
+                        }
+                    },
+                }
+            }
+        },
+        "description": (
+            f"Up to {BATCH_MAX} events in one body, signed as one event is (the "
+            "signature covers the whole raw body). Each event gets its own result, in order."
+        ),
+    },
+    "parameters": EVENT_BODY_DOC["parameters"],
 }
 
 

@@ -1,4 +1,5 @@
-"""Writes for rewards, one module per capability: activity intake (`intake`), awards and
+"""Writes for rewards, one module per capability: activity intake (`intake`; one event or a
+batch through `intake_batch`, applied by `applying`), awards and
 reversals (`awards`), the reward store (`store`), bounties (`bounties`), referrals
 (`referrals`) and leaderboard totals (`leaderboards`). Helpers they share are in `_shared`.
 Callers import the public names from here: `from rewards import services`.
@@ -29,11 +30,17 @@ from .intake import (
     pending_events_apply,
     pending_events_sweep,
 )
+from .intake_batch import BATCH_MAX, BatchItem, EventSpec, Outcome, events_record
 from .leaderboards import RebuildResult, leaderboards_rebuild, leaderboards_resync
 from .referrals import referral_attach, referral_on_first_purchase, referral_review
 from .store import RedeemResult, group_grants_expire, redemption_cancel, redemption_fulfil, reward_redeem
 
 __all__ = [
+    "BATCH_MAX",
+    "BatchItem",
+    "EventSpec",
+    "Outcome",
+    "events_record",
     "GOLDBOOK_SOURCE",
     "RebuildResult",
     "RecordResult",

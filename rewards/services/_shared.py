@@ -43,7 +43,11 @@ def profile_ensure(*, user_id: int) -> RewardProfile:
 
 
 def lock_profile(user_id: int) -> RewardProfile:
-    """Lock the user's profile row: the per-user serialisation point of rewards."""
+    """Lock the user's profile row: the per-user serialisation point of rewards (one query
+    when the profile exists)."""
+    profile = RewardProfile.objects.select_for_update(no_key=True).filter(user_id=user_id).first()
+    if profile is not None:
+        return profile
     profile_ensure(user_id=user_id)
     return RewardProfile.objects.select_for_update(no_key=True).get(user_id=user_id)
 
@@ -59,3 +63,16 @@ def clean_identity(value: Any) -> dict[str, str]:
     if isinstance(ext, int | str) and not isinstance(ext, bool) and str(ext).strip():
         out["external_id"] = str(ext).strip()[:128]
     return out
+
+
+def lock_profiles(user_ids: list[int]) -> dict[int, RewardProfile]:
+    """Lock several members' profiles in user id order (one query when they all exist)."""
+    ids = sorted(set(user_ids))
+    locked = RewardProfile.objects.select_for_update(no_key=True).filter(user_id__in=ids).order_by("user_id")
+    profiles = {p.user_id: p for p in locked}
+    missing = [user_id for user_id in ids if user_id not in profiles]
+    for user_id in missing:
+        profile_ensure(user_id=user_id)
+    if missing:
+        return lock_profiles(ids)  # again in id order, so two runs never lock in opposite orders
+    return profiles

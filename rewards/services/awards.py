@@ -9,7 +9,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -24,7 +24,6 @@ from ..models import (
     ActivityEvent,
     Award,
     AwardStatus,
-    Booster,
     Cycle,
     DebtRecovery,
     DeletedObject,
@@ -35,6 +34,7 @@ from ..models import (
     RewardDebt,
     RewardProfile,
 )
+from ._cache import AwardCache
 from ._shared import clean_identity, idem_key, lock_profile
 from .leaderboards import totals_add
 
@@ -60,19 +60,17 @@ def _voter_key(source: str, voter: dict[str, str]) -> str:
     return f"user:{link.user_id}" if link else f"ext:{source}:{voter['external_id']}"
 
 
-def _live_rules(event_type: str, at: datetime) -> list[EarningRule]:
-    return [
-        r for r in EarningRule.objects.filter(event_type=event_type, is_active=True).order_by("pk") if r.is_live(at)
-    ]
-
-
-def apply_event(*, event: ActivityEvent, user: User, profile: RewardProfile) -> list[str]:
+def apply_event(
+    *, event: ActivityEvent, user: User, profile: RewardProfile, cache: AwardCache | None = None
+) -> list[str]:
+    """Apply one event to `user` (profile locked). `cache` carries the lookups of a run of events."""
+    cache = cache or AwardCache()
     now = timezone.now()
     obj = event.object_key
     notes: list[str] = []
     kind = event.type
     if kind == EventType.POST_UPVOTED:
-        if DeletedObject.objects.filter(object_key=obj).exists():
+        if cache.is_deleted(obj):
             return ["object was deleted"]
         authors = _author_keys(user)
         voter = _voter_key(event.source, clean_identity(event.data.get("voter")))
@@ -85,11 +83,13 @@ def apply_event(*, event: ActivityEvent, user: User, profile: RewardProfile) -> 
             except IntegrityError:
                 notes.append("voter counted already")
         count = ObjectVote.objects.filter(object_key=obj).exclude(voter_key__in=authors).count()
-        for rule in _live_rules(kind, now):
+        for rule in cache.rules(kind, now):
             if count < rule.min_upvotes:
                 notes.append(f"{rule.name}: {count}/{rule.min_upvotes} upvotes")
                 continue
-            notes.append(_award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now))
+            notes.append(
+                _award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache)
+            )
     elif kind == EventType.POST_UNVOTED:
         authors = _author_keys(user)
         voter = _voter_key(event.source, clean_identity(event.data.get("voter")))
@@ -100,22 +100,25 @@ def apply_event(*, event: ActivityEvent, user: User, profile: RewardProfile) -> 
         ).select_related("rule")
         for award in awards:
             if award.rule.min_upvotes > count:
-                notes.append(_reverse(award=award, profile=profile, now=now, reason="vote withdrawn"))
+                notes.append(_reverse(award=award, profile=profile, now=now, reason="vote withdrawn", cache=cache))
     elif kind == EventType.POST_DELETED:
         DeletedObject.objects.get_or_create(object_key=obj)
+        cache.mark_deleted(obj)
         for award in Award.objects.filter(user=user, object_key__startswith=obj, status=AwardStatus.ACTIVE):
             if award.object_key == obj or award.object_key.startswith(f"{obj}#"):
-                notes.append(_reverse(award=award, profile=profile, now=now, reason="post deleted"))
+                notes.append(_reverse(award=award, profile=profile, now=now, reason="post deleted", cache=cache))
     elif kind == EventType.ANSWER_UNACCEPTED:
         for award in Award.objects.filter(
             user=user, object_key=obj, status=AwardStatus.ACTIVE, rule__event_type=EventType.ANSWER_ACCEPTED
         ):
-            notes.append(_reverse(award=award, profile=profile, now=now, reason="answer unaccepted"))
+            notes.append(_reverse(award=award, profile=profile, now=now, reason="answer unaccepted", cache=cache))
     else:
-        if DeletedObject.objects.filter(object_key=obj).exists():
+        if cache.is_deleted(obj):
             return [*notes, "object was deleted"]
-        for rule in _live_rules(kind, now):
-            notes.append(_award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now))
+        for rule in cache.rules(kind, now):
+            notes.append(
+                _award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache)
+            )
     return notes or ["no rule applies"]
 
 
@@ -130,20 +133,20 @@ def _cycle_start(cycle: str, now: datetime) -> datetime | None:
     return None
 
 
-def _booster_for(rule: EarningRule, now: datetime) -> Booster | None:
-    return (
-        Booster.objects.filter(rules=rule, is_active=True, starts_at__lte=now, ends_at__gt=now)
-        .order_by("-multiplier", "pk")
-        .first()
-    )
-
-
-def _limit_reached(*, rule: EarningRule, user: User, object_key: str, now: datetime) -> str | None:
+def _limit_reached(
+    *, rule: EarningRule, user: User, object_key: str, now: datetime, cache: AwardCache
+) -> tuple[str | None, int]:
     """Why `rule` may not pay `user` for this object now (once per object, per member, per
-    cycle), or None when it may."""
+    cycle), or None when it may; and the generation a new award for the object would have."""
+    statuses = cache.history(rule.pk, user.pk, object_key)  # "already awarded" and the next generation
+    generation = max(statuses.values(), default=0) + 1
+    if AwardStatus.ACTIVE in statuses:
+        return "already awarded", generation
+    return _per_member_limit(rule=rule, user=user, now=now), generation
+
+
+def _per_member_limit(*, rule: EarningRule, user: User, now: datetime) -> str | None:
     mine = Award.objects.filter(rule=rule, user=user, status=AwardStatus.ACTIVE)
-    if mine.filter(object_key=object_key).exists():
-        return "already awarded"
     if rule.cycle == Cycle.ONCE and mine.exists():
         return "once per member, already awarded"
     start = _cycle_start(rule.cycle, now)
@@ -152,12 +155,8 @@ def _limit_reached(*, rule: EarningRule, user: User, object_key: str, now: datet
     return None
 
 
-def _daily_cap_left(*, user: User, now: datetime) -> int:
-    """What the daily cap still allows `user` today (UTC day), in minor units."""
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = Award.objects.filter(user=user, status=AwardStatus.ACTIVE, counts_toward_cap=True, created_at__gte=day)
-    used = today.aggregate(s=Sum("amount"))["s"] or 0
-    return daily_cap_minor() - used
+def _utc_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _award(
@@ -168,6 +167,7 @@ def _award(
     event: ActivityEvent | None,
     profile: RewardProfile,
     now: datetime,
+    cache: AwardCache,
 ) -> str:
     """Pay `rule` to `user` for the object, within limits and the daily cap. The profile is locked.
 
@@ -175,24 +175,22 @@ def _award(
     """
     if not rule.once_per_object and event is not None:
         object_key = f"{object_key}#{event.pk}"
-    refusal = _limit_reached(rule=rule, user=user, object_key=object_key, now=now)
+    refusal, generation = _limit_reached(rule=rule, user=user, object_key=object_key, now=now, cache=cache)
     if refusal:
         return f"{rule.name}: {refusal}"
-    booster = _booster_for(rule, now)
+    booster = cache.booster(rule, now)
     amount = rule.amount
     if booster is not None:
         amount = int((Decimal(rule.amount) * booster.multiplier).to_integral_value(rounding=ROUND_DOWN))
     counts = not rule.exempt_from_daily_cap
     if counts:
-        remaining = _daily_cap_left(user=user, now=now)
+        cap = cache.currency().to_minor(Decimal(str(settings.REWARDS_DAILY_CAP)))
+        remaining = cap - cache.cap_used(user.pk, _utc_day(now))
         if remaining <= 0:
             return f"{rule.name}: daily cap reached"
         amount = min(amount, remaining)
     if amount <= 0:
         return f"{rule.name}: nothing to pay"
-    generation = (
-        Award.objects.filter(rule=rule, user=user, object_key=object_key).aggregate(g=Max("generation"))["g"] or 0
-    ) + 1
     award = Award.objects.create(
         rule=rule,
         user=user,
@@ -205,9 +203,10 @@ def _award(
         counts_toward_cap=counts,
         created_at=now,
     )
+    cache.awarded(award)
     award.transfer = wallet.transfer_post(
-        from_account=wallet.system_account(name=SystemAccount.REWARDS_POOL),
-        to_account=wallet.user_account(user_id=user.pk),
+        from_account=cache.pool(),
+        to_account=cache.account(user.pk),
         amount=amount,
         kind=TransferKind.EARN,
         idempotency_key=idem_key("rewards:earn", rule.pk, user.pk, object_key, generation),
@@ -215,12 +214,15 @@ def _award(
         cause=award,
     )
     award.save(update_fields=["transfer"])
+    if counts:
+        cache.cap_spent(user.pk, _utc_day(now), amount)
     record(Event.AWARD_GRANTED, {"award_id": award.pk, "user_id": user.pk, "amount": amount, "rule": rule.name})
     totals_add(user_id=user.pk, at=award.created_at, delta=amount)
     logger.info("Award #%s: %s to user #%s for %s", award.pk, amount, user.pk, object_key)
     recovered = _recover_debt(profile=profile, award=award)
-    note = f"{rule.name}: +{default_currency().to_decimal(amount)}"
-    return note + (f" (debt recovered {default_currency().to_decimal(recovered)})" if recovered else "")
+    currency = cache.currency()
+    note = f"{rule.name}: +{currency.to_decimal(amount)}"
+    return note + (f" (debt recovered {currency.to_decimal(recovered)})" if recovered else "")
 
 
 def _recover_debt(*, profile: RewardProfile, award: Award) -> int:
@@ -255,7 +257,7 @@ def _recover_debt(*, profile: RewardProfile, award: Award) -> int:
     return recovered
 
 
-def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str) -> str:
+def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str, cache: AwardCache) -> str:
     """Take an award back with a linked reversal; what the balance cannot cover becomes a debt.
 
     The profile is locked. A transfer is reversed at most once (the ledger's unique link).
@@ -295,6 +297,8 @@ def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str
         RewardDebt.objects.create(user_id=award.user_id, award=award, amount=debt, created_at=now)
         profile.debt += debt
         profile.save(update_fields=["debt"])
+    cache.cap_forget(award.user_id)
+    cache.history_forget(award.user_id, award.object_key)
     award.status = AwardStatus.REVERSED
     award.reversal_transfer = reversal
     award.reversed_at = now
@@ -324,6 +328,6 @@ def award_reverse(*, award_id: int, reason: str = "reversed by staff") -> Award:
     with transaction.atomic(durable=True):
         award = Award.objects.get(pk=award_id)
         profile = lock_profile(award.user_id)
-        _reverse(award=award, profile=profile, now=timezone.now(), reason=reason)
+        _reverse(award=award, profile=profile, now=timezone.now(), reason=reason, cache=AwardCache())
     award.refresh_from_db()
     return award
