@@ -4,6 +4,7 @@ BUFFERS) of the slowest query. Target: every chart under 1 second.
 
     BENCH_PG=postgres://postgres@127.0.0.1:5432 .venv/bin/python bench/economy.py
     BENCH_MEMBERS=10000 BENCH_TRANSFERS=500000 .venv/bin/python bench/economy.py   # a quick run
+    .venv/bin/python bench/economy.py --keep; .venv/bin/python bench/economy.py --reuse  # measure again
 
 It creates the dedicated database BENCH_DB (default gb_economy_bench, dropping an old one), runs
 the migrations, generates the history with set-based SQL (generate_series into an UNLOGGED
@@ -98,8 +99,8 @@ def generate() -> None:
                 [MEMBERS],
             ),
             c.execute(
-                "INSERT INTO wallet_account (user_id, currency_id, system_name, balance, held, version, created_at)"
-                " SELECT id, 'CREDIT', '', 0, 0, 0, date_joined FROM accounts_user WHERE email LIKE '%%@bench.local'"
+                "INSERT INTO wallet_account (user_id, currency_id, system_name, balance, held, version, frozen, created_at)"
+                " SELECT id, 'CREDIT', '', 0, 0, 0, false, date_joined FROM accounts_user WHERE email LIKE '%%@bench.local'"
             ),
         ),
     )
@@ -132,6 +133,7 @@ def generate() -> None:
     _apps(c)
     _lots(c)
     c.execute("SET session_replication_role = origin")
+    c.execute("RESET work_mem")  # the charts are measured with the server's, as the page runs
     c.execute("DROP TABLE bench_t")
     connection.set_autocommit(True)
     timed("VACUUM ANALYZE", lambda: c.execute("VACUUM ANALYZE"))
@@ -289,19 +291,23 @@ def explain(name: str, sqls: list[str]) -> None:
 
 
 def main() -> None:
-    keep = "--keep" in sys.argv
-    print(f"Bench database {BENCH_DB}: {MEMBERS:,} members, {TRANSFERS:,} transfers")
-    psql(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    psql(f"CREATE DATABASE {BENCH_DB}")
+    reuse = "--reuse" in sys.argv  # measure a database kept by an earlier --keep run: no generation
+    keep = reuse or "--keep" in sys.argv
+    print(f"Bench database {BENCH_DB}: {MEMBERS:,} members, {TRANSFERS:,} transfers{' (reused)' if reuse else ''}")
+    if not reuse:
+        psql(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+        psql(f"CREATE DATABASE {BENCH_DB}")
     try:
         timed("migrate", lambda: subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True))
         import django
 
         django.setup()
-        generate()
+        if not reuse:
+            generate()
         from portal.economy import rollups
 
-        timed("economy rollups, first build (the whole year)", rollups.refresh)
+        first = "since the kept run" if reuse else "first build (the whole year)"
+        timed(f"economy rollups, {first}", rollups.refresh)
         timed("economy rollups, a 10-minute refresh", rollups.refresh)
         differences = timed("rollups reconciled with the ledger (whole ledger)", rollups.reconcile)
         print(f"  differences: {differences or 'none'}")
