@@ -39,10 +39,14 @@ _UPSERT = (
 
 
 def cells_of(coins: int) -> list[tuple[int, int]]:
-    """(level, cell) of every level a total sits in; none when it is off the board (<= 0)."""
+    """(level, cell) of the counted cells a total sits in; none when it is off the board (<= 0).
+
+    Cell 0 is never counted: a sum only takes cells after the reader's own, and no own cell is
+    below 0. So a total under 65,536 moves two rows a board, not eight (and the busiest rows, the
+    high levels' cell 0 that every member sits in, are never written)."""
     if coins <= 0:
         return []
-    return [(level, coins >> (SHIFT * level)) for level in range(LEVELS)]
+    return [(level, coins >> (SHIFT * level)) for level in range(LEVELS) if coins >> (SHIFT * level)]
 
 
 def cell_deltas(old: int, new: int) -> dict[tuple[int, int], int]:
@@ -81,7 +85,7 @@ def cells_rebuild_sql(totals_table: str) -> list[str]:
     """Statements that recount every cell from the earned totals (run in one transaction)."""
     select = " UNION ALL ".join(
         f"SELECT period, bucket, {level}, coins >> {SHIFT * level}, COUNT(*) FROM {totals_table} "  # noqa: S608 (constants)
-        f"WHERE coins > 0 GROUP BY period, bucket, coins >> {SHIFT * level}"
+        f"WHERE coins >= {1 << (SHIFT * level)} GROUP BY period, bucket, coins >> {SHIFT * level}"
         for level in range(LEVELS)
     )
     return [

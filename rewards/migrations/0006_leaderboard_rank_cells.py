@@ -5,7 +5,7 @@ from django.db import migrations, models
 # Count the existing totals into the cells (as rewards.rank_cells.cells_rebuild_sql, frozen here).
 FILL = "INSERT INTO rewards_leaderboardcell (period, bucket, level, cell, members) " + " UNION ALL ".join(
     f"SELECT period, bucket, {level}, coins >> {8 * level}, COUNT(*) FROM rewards_earningtotal "
-    f"WHERE coins > 0 GROUP BY period, bucket, coins >> {8 * level}"
+    f"WHERE coins >= {1 << (8 * level)} GROUP BY period, bucket, coins >> {8 * level}"
     for level in range(8)
 )
 

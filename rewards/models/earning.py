@@ -261,7 +261,8 @@ class LeaderboardCell(models.Model):
     """How many members of one leaderboard (period, bucket) have an earned total in one cell of
     scores: at `level` L the cell is `coins >> (8 * L)`. The SQL own rank sums a few hundred of
     these instead of counting every member above (`rewards.rank_cells`). Kept in the transaction
-    that changes an `EarningTotal`; rebuilt with the totals. Only positive totals count.
+    that changes an `EarningTotal`; rebuilt with the totals. Only positive totals count, and
+    cell 0 is never kept (no sum reads it).
     """
 
     period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
