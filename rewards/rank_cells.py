@@ -72,7 +72,7 @@ def cells_apply(rows: list[tuple[str, str, int, int, int]]) -> None:
 
 def members_above(*, period: str, bucket: str, coins: int) -> int:
     """How many members of the board have a total above `coins` (their rank is this + 1)."""
-    params: list[object] = []
+    params: list[str | int] = []
     for level in range(LEVELS):
         cell = coins >> (SHIFT * level)
         params += [period, bucket, level, cell, (((cell >> SHIFT) + 1) << SHIFT) - 1]  # the parent's last cell
