@@ -185,3 +185,20 @@ def test_sql_and_redis_agree_after_random_histories(steps, members, redis_board,
             assert views["auto"][0] == {"redis"} and views["sql"][0] == {"sql"}
             assert views["auto"][1:] == views["sql"][1:], period
         transaction.set_rollback(True)
+
+
+def test_the_migration_counts_existing_totals_into_the_cells():
+    from importlib import import_module
+
+    from django.db import connection
+
+    fill = import_module("rewards.migrations.0006_leaderboard_rank_cells").FILL
+    users = [UserFactory() for _ in range(5)]
+    now = timezone.now()
+    for user, coins in zip(users, (1, 256, 256, 70000, 2**40), strict=True):
+        totals_add(user_id=user.pk, at=now, delta=coins)
+    before = stored_cells()
+    LeaderboardCell.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(fill)
+    assert stored_cells() == before == expected_cells()
