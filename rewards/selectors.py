@@ -30,6 +30,7 @@ from .models import (
     RewardProfile,
     UserBadge,
 )
+from .rank_cells import members_above
 
 logger = logging.getLogger(__name__)
 
@@ -149,9 +150,8 @@ def _me_sql(period: str, bucket: str, user_id: int) -> tuple[int | None, int]:
     ) or 0
     if coins <= 0:
         return None, 0
-    # Competition ranking (1, 2, 2, 4): an index range scan on (period, bucket, -coins).
-    above = EarningTotal.objects.filter(period=period, bucket=bucket, coins__gt=coins).count()
-    return above + 1, coins
+    # Competition ranking (1, 2, 2, 4), as Redis: the members above, summed from the rank cells.
+    return members_above(period=period, bucket=bucket, coins=coins) + 1, coins
 
 
 def redis_member(user_id: int) -> str:

@@ -257,6 +257,31 @@ class EarningTotal(models.Model):
         return f"{self.period}:{self.bucket} user {self.user_id}: {self.coins}"
 
 
+class LeaderboardCell(models.Model):
+    """How many members of one leaderboard (period, bucket) have an earned total in one cell of
+    scores: at `level` L the cell is `coins >> (8 * L)`. The SQL own rank sums a few hundred of
+    these instead of counting every member above (`rewards.rank_cells`). Kept in the transaction
+    that changes an `EarningTotal`; rebuilt with the totals. Only positive totals count, and
+    cell 0 is never kept (no sum reads it).
+    """
+
+    period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
+    bucket = models.CharField(max_length=10, verbose_name=_("bucket"))
+    level = models.PositiveSmallIntegerField(verbose_name=_("level"))
+    cell = models.BigIntegerField(verbose_name=_("cell"))
+    members = models.BigIntegerField(default=0, verbose_name=_("members"))
+
+    class Meta:
+        verbose_name = _("leaderboard cell")
+        verbose_name_plural = _("leaderboard cells")
+        constraints = [
+            models.UniqueConstraint(fields=["period", "bucket", "level", "cell"], name="rewards_cell_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period}:{self.bucket} level {self.level} cell {self.cell}: {self.members}"
+
+
 class LeaderboardSync(models.Model):
     """Whether the Redis sorted sets can be trusted: one row (pk=1).
 

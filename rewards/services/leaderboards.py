@@ -27,24 +27,38 @@ from django.utils import timezone
 from wallet.models import Transfer, TransferKind
 
 from ..models import Award, Bounty, EarningTotal, LeaderboardSync, Period, RewardDebt
+from ..rank_cells import cell_deltas, cells_apply, cells_rebuild
 from ..selectors import SYNC_ROW, buckets_for, redis_client, redis_key, redis_member, redis_writes_key
 
 logger = logging.getLogger(__name__)
 
 _UPSERT = (
-    "INSERT INTO rewards_earningtotal (period, bucket, user_id, coins) VALUES (%s, %s, %s, %s) "
-    "ON CONFLICT (period, bucket, user_id) DO UPDATE SET coins = rewards_earningtotal.coins + excluded.coins"
+    "INSERT INTO rewards_earningtotal (period, bucket, user_id, coins) VALUES {values} "
+    "ON CONFLICT (period, bucket, user_id) DO UPDATE SET coins = rewards_earningtotal.coins + excluded.coins "
+    "RETURNING period, bucket, coins"
 )
 
 
 def totals_add(*, user_id: int, at: datetime, delta: int) -> None:
-    """Add `delta` to the user's earned totals for the buckets `at` falls in (same transaction),
-    and mirror it into the Redis sorted sets once the transaction commits."""
+    """Add `delta` to the user's earned totals for the buckets `at` falls in, and move them
+    between the rank cells (`rewards.rank_cells`), in the caller's transaction; mirror it into
+    the Redis sorted sets once the transaction commits."""
     if delta == 0:
         return
     buckets = buckets_for(at)
     with connection.cursor() as cursor:
-        cursor.executemany(_UPSERT, [(p, b, user_id, delta) for p, b in buckets])
+        cursor.execute(
+            _UPSERT.format(values=", ".join(["(%s, %s, %s, %s)"] * len(buckets))),
+            [v for p, b in buckets for v in (p, b, user_id, delta)],
+        )
+        totals = cursor.fetchall()
+    cells_apply(
+        [
+            (period, bucket, level, cell, n)
+            for period, bucket, coins in totals
+            for (level, cell), n in cell_deltas(coins - delta, coins).items()
+        ]
+    )
     if redis_client() is not None:
         transaction.on_commit(lambda: _redis_incr(user_id=user_id, buckets=buckets, delta=delta))
 
@@ -144,6 +158,7 @@ def leaderboards_rebuild(*, progress: Callable[[str], None] | None = None) -> Re
     with transaction.atomic():
         EarningTotal.objects.all().delete()
         EarningTotal.objects.bulk_create(rows, batch_size=5000)
+        cells_rebuild()
     client = redis_client()
     keys = 0
     if client is not None:
