@@ -24,7 +24,7 @@ from rewards.models import EarningRule, EventType
 from wallet.lots import PROMOTIONAL, CreditCategory, CreditLot
 from wallet.models import Account, Transfer, TransferKind
 
-from . import rollups
+from . import members, rollups
 
 TOP = 10
 SOLD = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)  # a refunded sale was revenue once
@@ -90,10 +90,6 @@ def refunds(period: Period) -> tuple[int, int]:
         status=RefundStatus.APPROVED, decided_at__gte=period.start, decided_at__lt=period.end
     ).aggregate(n=Count("id"), cents=Sum("payment__usd_cents"))
     return int(agg["n"] or 0), int(agg["cents"] or 0)
-
-
-def _system_ids() -> list[int]:
-    return list(Account.objects.filter(user__isnull=True).values_list("id", flat=True))
 
 
 def _transfers(period: Period, kinds: tuple[str, ...] = tuple(TransferKind.values)) -> QuerySet[Transfer]:
@@ -178,25 +174,29 @@ def credit_flows(period: Period) -> Flows:
 
 
 def _top(rows: QuerySet[Transfer], account_field: str) -> list[tuple[str, int]]:
+    """The ten accounts with the largest sums (ties: lowest account id first), with their emails."""
     top = list(rows.values(account_field).annotate(s=Sum("amount")).order_by("-s", account_field)[:TOP])
     emails = dict(Account.objects.filter(pk__in=[r[account_field] for r in top]).values_list("id", "user__email"))
     return [(emails.get(r[account_field]) or "?", int(r["s"])) for r in top]
 
 
-EARNING_KINDS = (TransferKind.EARN, TransferKind.BOUNTY, TransferKind.DOWNLOAD)
-SPENDING_KINDS = (TransferKind.DOWNLOAD, TransferKind.REDEEM, TransferKind.ESCROW)
+def _top_of(figure: str, period: Period) -> list[tuple[str, int]]:
+    """The exact top ten from the ledger, summed for the members the running totals leave in
+    the running only (members.py), or for everyone when they cannot tell."""
+    side = members.FIGURES[figure][0]
+    rows = members.ledger(figure, period.start, period.end)
+    found = members.candidates(figure, period.start, period.end)
+    return _top(rows if found is None else rows.filter(**{f"{side}__in": found}), side)
 
 
 def top_earners(period: Period) -> list[tuple[str, int]]:
     """Members who earned most (rewards, bounties won, paid by others' downloads)."""
-    rows = _transfers(period, EARNING_KINDS).exclude(credit_account_id__in=_system_ids())
-    return _top(rows, "credit_account_id")
+    return _top_of("earned", period)
 
 
 def top_spenders(period: Period) -> list[tuple[str, int]]:
     """Members who spent most (downloads, unlocks, store, bounties offered)."""
-    rows = _transfers(period, SPENDING_KINDS).exclude(debit_account_id__in=_system_ids())
-    return _top(rows, "debit_account_id")
+    return _top_of("spent", period)
 
 
 def biggest_balances() -> list[tuple[str, int, int]]:
