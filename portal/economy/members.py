@@ -18,6 +18,7 @@ for everyone, as before.
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Case, F, QuerySet, Sum, When
 from django.db.models.functions import TruncMonth
@@ -132,7 +133,7 @@ def differences(limit: int = 20) -> list[str]:
     return out[:limit] + ([f"… {len(out) - limit} more"] if len(out) > limit else [])
 
 
-def _difference(figure: str, low: datetime, high: datetime) -> QuerySet[MemberRunningTotal]:
+def _difference(figure: str, low: datetime, high: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Per member account: its `figure` over [low, high), from the running totals."""
     rows = MemberRunningTotal.objects.filter(at__in=(low, high)).values("account_id")
     return rows.annotate(
