@@ -10,13 +10,15 @@ its two running totals.
 For a period, the whole points inside it give each member a LOW figure (≤ its exact sum), the
 points covering its ends plus the ledger after the mark give a HIGH one (≥ it). Ten members have
 an exact sum ≥ the 10th-largest LOW, so only members whose HIGH reaches it can be in the top ten:
-`candidates` names them, and queries.py sums the ledger exactly for those only. Where the totals
+`candidates` names them, and `exact` sums theirs only: the running totals between the inner
+points plus the ledger at the period's ends (the running totals are reconciled with the ledger). Where the totals
 cannot bound the period (not built, behind, whole months covering less than half of it, fewer
 than ten members with a LOW, too many candidates) it returns None and the page reads the ledger
 for everyone, as before.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -141,7 +143,13 @@ def _difference(figure: str, low: datetime, high: datetime) -> QuerySet[Any, dic
     )
 
 
-def candidates(figure: str, start: datetime, end: datetime) -> set[int] | None:
+@dataclass(frozen=True)
+class Candidates:
+    accounts: set[int]
+    inner: tuple[datetime, datetime]  # the points the LOW figures were read between
+
+
+def candidates(figure: str, start: datetime, end: datetime) -> Candidates | None:
     """Every member account that can be in the top ten of `figure` over [start, end), or None
     when the running totals cannot tell (read the ledger for every member then)."""
     mark = EconomyRollupState.objects.filter(pk=1).values_list("members_until", flat=True).first()
@@ -161,4 +169,18 @@ def candidates(figure: str, start: datetime, end: datetime) -> set[int] | None:
     if end > mark:  # the ledger after the mark can lift anyone: its members are candidates too
         side = FIGURES[figure][0]
         found |= set(ledger(figure, mark, end).values_list(side, flat=True).distinct())
-    return found if len(found) <= MAX_CANDIDATES else None
+    return Candidates(found, (inner_low, inner_high)) if len(found) <= MAX_CANDIDATES else None
+
+
+def exact(figure: str, start: datetime, end: datetime, found: Candidates) -> dict[int, int]:
+    """The candidates' exact `figure` over [start, end): the running totals' difference between
+    the inner points plus the ledger's ends around them (a month or two, not the year)."""
+    low, high = found.inner
+    rows = _difference(figure, low, high).filter(account_id__in=found.accounts).values_list("account_id", "d")
+    out = {account: int(d) for account, d in rows}
+    side = FIGURES[figure][0]
+    for first, last in ((start, low), (high, end)):
+        ends = ledger(figure, first, last).filter(**{f"{side}__in": found.accounts})
+        for account, amount in ends.values(side).annotate(s=Sum("amount")).values_list(side, "s"):
+            out[account] = out.get(account, 0) + int(amount)
+    return out

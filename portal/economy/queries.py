@@ -22,7 +22,7 @@ from django.db.models.functions import TruncDate
 from payments.models import Payment, PaymentStatus, RefundRequest, RefundStatus
 from rewards.models import EarningRule, EventType
 from wallet.lots import PROMOTIONAL, CreditCategory, CreditLot
-from wallet.models import Account, Transfer, TransferKind
+from wallet.models import Account, TransferKind
 
 from . import members, rollups
 
@@ -90,10 +90,6 @@ def refunds(period: Period) -> tuple[int, int]:
         status=RefundStatus.APPROVED, decided_at__gte=period.start, decided_at__lt=period.end
     ).aggregate(n=Count("id"), cents=Sum("payment__usd_cents"))
     return int(agg["n"] or 0), int(agg["cents"] or 0)
-
-
-def _transfers(period: Period, kinds: tuple[str, ...] = tuple(TransferKind.values)) -> QuerySet[Transfer]:
-    return Transfer.objects.filter(kind__in=kinds, created_at__gte=period.start, created_at__lt=period.end)
 
 
 # Credits into a member's account, by the transfer's kind: the source line it counts in.
@@ -173,20 +169,22 @@ def credit_flows(period: Period) -> Flows:
     return flows
 
 
-def _top(rows: QuerySet[Transfer], account_field: str) -> list[tuple[str, int]]:
-    """The ten accounts with the largest sums (ties: lowest account id first), with their emails."""
-    top = list(rows.values(account_field).annotate(s=Sum("amount")).order_by("-s", account_field)[:TOP])
-    emails = dict(Account.objects.filter(pk__in=[r[account_field] for r in top]).values_list("id", "user__email"))
-    return [(emails.get(r[account_field]) or "?", int(r["s"])) for r in top]
+def _named(top: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    emails = dict(Account.objects.filter(pk__in=[account for account, _ in top]).values_list("id", "user__email"))
+    return [(emails.get(account) or "?", amount) for account, amount in top]
 
 
 def _top_of(figure: str, period: Period) -> list[tuple[str, int]]:
-    """The exact top ten from the ledger, summed for the members the running totals leave in
-    the running only (members.py), or for everyone when they cannot tell."""
-    side = members.FIGURES[figure][0]
-    rows = members.ledger(figure, period.start, period.end)
+    """The ten accounts with the largest sums (ties: lowest account id first), with their emails:
+    summed for the members the running totals leave in the running only (members.py), or from
+    the ledger for everyone when they cannot tell."""
     found = members.candidates(figure, period.start, period.end)
-    return _top(rows if found is None else rows.filter(**{f"{side}__in": found}), side)
+    if found is not None:
+        sums = members.exact(figure, period.start, period.end, found)
+        return _named(sorted(((a, s) for a, s in sums.items() if s), key=lambda r: (-r[1], r[0]))[:TOP])
+    side = members.FIGURES[figure][0]
+    rows = members.ledger(figure, period.start, period.end).values(side).annotate(s=Sum("amount"))
+    return _named([(r[side], int(r["s"])) for r in rows.order_by("-s", side)[:TOP]])
 
 
 def top_earners(period: Period) -> list[tuple[str, int]]:

@@ -138,7 +138,7 @@ def test_the_totals_leave_few_candidates_and_the_same_top_ten():
     people = _busy_history()
     with mock.patch("django.utils.timezone.now", return_value=LATER):
         found = members.candidates("earned", AUTUMN.start, AUTUMN.end)
-    assert found is not None and 10 <= len(found) < len(people)
+    assert found is not None and 10 <= len(found.accounts) < len(people)
     assert _tops(AUTUMN, LATER) == {"earned": _plain("earned", AUTUMN), "spent": _plain("spent", AUTUMN)}
 
 
