@@ -2,8 +2,9 @@
 100,000 members and 5,000,000 transfers).
 
 Credits issued and spent, reward rules, unlocks and breakage come from hourly rollups of the
-ledger plus the ledger itself for the hours not rolled up yet (rollups.py). Payments, balances,
-lots and the top members are read directly: their tables are smaller, or a period's slice is.
+ledger plus the ledger itself for the hours not rolled up yet (rollups.py); the top members from
+per-member running totals that leave a few candidates to sum exactly (members.py). Payments,
+balances and lots are read directly: their tables are smaller, or a period's slice is.
 Ledger reads filter transfers by `kind IN (…)` and a time range, so PostgreSQL walks the
 (kind, created_at) index once per kind; whether a side of a transfer is a member is decided
 against the handful of system account ids, not by a join. Totals come from the ledger; splits
