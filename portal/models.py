@@ -111,6 +111,8 @@ class EconomyRollupState(models.Model):
     # The last reconciliation of the rollups against the ledger: when, and what differed.
     reconciled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reconciled at"))
     differences = models.JSONField(default=list, blank=True, verbose_name=_("differences"))
+    # The member running totals hold every transfer before this mark (None: not built yet).
+    members_until = models.DateTimeField(null=True, blank=True, verbose_name=_("members complete until"))
 
     class Meta:
         verbose_name = _("economy rollup state")
@@ -118,3 +120,24 @@ class EconomyRollupState(models.Model):
 
     def __str__(self) -> str:
         return f"Rollups complete until {self.complete_until}"
+
+
+class MemberRunningTotal(models.Model):
+    """A member account's running totals, for the economy page's top earners and spenders
+    (portal/economy/members.py): credits earned and spent before `at`. `at` is a UTC month start
+    (closed months) or the refresh mark (the open month, rebuilt by every refresh)."""
+
+    at = models.DateTimeField(verbose_name=_("as of"))
+    account = models.ForeignKey("wallet.Account", on_delete=models.CASCADE, related_name="+", verbose_name=_("account"))
+    earned = models.BigIntegerField(verbose_name=_("earned"))
+    spent = models.BigIntegerField(verbose_name=_("spent"))
+
+    class Meta:
+        verbose_name = _("member running total")
+        verbose_name_plural = _("member running totals")
+        constraints = [
+            models.UniqueConstraint(fields=["at", "account"], name="portal_memberrunningtotal_one_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} before {self.at:%Y-%m-%d %H}:00: earned {self.earned}, spent {self.spent}"

@@ -2,8 +2,9 @@
 100,000 members and 5,000,000 transfers).
 
 Credits issued and spent, reward rules, unlocks and breakage come from hourly rollups of the
-ledger plus the ledger itself for the hours not rolled up yet (rollups.py). Payments, balances,
-lots and the top members are read directly: their tables are smaller, or a period's slice is.
+ledger plus the ledger itself for the hours not rolled up yet (rollups.py); the top members from
+per-member running totals that leave a few candidates to sum exactly (members.py). Payments,
+balances and lots are read directly: their tables are smaller, or a period's slice is.
 Ledger reads filter transfers by `kind IN (…)` and a time range, so PostgreSQL walks the
 (kind, created_at) index once per kind; whether a side of a transfer is a member is decided
 against the handful of system account ids, not by a join. Totals come from the ledger; splits
@@ -22,9 +23,9 @@ from django.db.models.functions import TruncDate
 from payments.models import Payment, PaymentStatus, RefundRequest, RefundStatus
 from rewards.models import EarningRule, EventType
 from wallet.lots import PROMOTIONAL, CreditCategory, CreditLot
-from wallet.models import Account, Transfer, TransferKind
+from wallet.models import Account, TransferKind
 
-from . import rollups
+from . import members, rollups
 
 TOP = 10
 SOLD = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)  # a refunded sale was revenue once
@@ -90,14 +91,6 @@ def refunds(period: Period) -> tuple[int, int]:
         status=RefundStatus.APPROVED, decided_at__gte=period.start, decided_at__lt=period.end
     ).aggregate(n=Count("id"), cents=Sum("payment__usd_cents"))
     return int(agg["n"] or 0), int(agg["cents"] or 0)
-
-
-def _system_ids() -> list[int]:
-    return list(Account.objects.filter(user__isnull=True).values_list("id", flat=True))
-
-
-def _transfers(period: Period, kinds: tuple[str, ...] = tuple(TransferKind.values)) -> QuerySet[Transfer]:
-    return Transfer.objects.filter(kind__in=kinds, created_at__gte=period.start, created_at__lt=period.end)
 
 
 # Credits into a member's account, by the transfer's kind: the source line it counts in.
@@ -177,26 +170,32 @@ def credit_flows(period: Period) -> Flows:
     return flows
 
 
-def _top(rows: QuerySet[Transfer], account_field: str) -> list[tuple[str, int]]:
-    top = list(rows.values(account_field).annotate(s=Sum("amount")).order_by("-s", account_field)[:TOP])
-    emails = dict(Account.objects.filter(pk__in=[r[account_field] for r in top]).values_list("id", "user__email"))
-    return [(emails.get(r[account_field]) or "?", int(r["s"])) for r in top]
+def _named(top: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    emails = dict(Account.objects.filter(pk__in=[account for account, _ in top]).values_list("id", "user__email"))
+    return [(emails.get(account) or "?", amount) for account, amount in top]
 
 
-EARNING_KINDS = (TransferKind.EARN, TransferKind.BOUNTY, TransferKind.DOWNLOAD)
-SPENDING_KINDS = (TransferKind.DOWNLOAD, TransferKind.REDEEM, TransferKind.ESCROW)
+def _top_of(figure: str, period: Period) -> list[tuple[str, int]]:
+    """The ten accounts with the largest sums (ties: lowest account id first), with their emails:
+    summed for the members the running totals leave in the running only (members.py), or from
+    the ledger for everyone when they cannot tell."""
+    found = members.candidates(figure, period.start, period.end)
+    if found is not None:
+        sums = members.exact(figure, period.start, period.end, found)
+        return _named(sorted(((a, s) for a, s in sums.items() if s), key=lambda r: (-r[1], r[0]))[:TOP])
+    side = members.FIGURES[figure][0]
+    rows = members.ledger(figure, period.start, period.end).values(side).annotate(s=Sum("amount"))
+    return _named([(r[side], int(r["s"])) for r in rows.order_by("-s", side)[:TOP]])
 
 
 def top_earners(period: Period) -> list[tuple[str, int]]:
     """Members who earned most (rewards, bounties won, paid by others' downloads)."""
-    rows = _transfers(period, EARNING_KINDS).exclude(credit_account_id__in=_system_ids())
-    return _top(rows, "credit_account_id")
+    return _top_of("earned", period)
 
 
 def top_spenders(period: Period) -> list[tuple[str, int]]:
     """Members who spent most (downloads, unlocks, store, bounties offered)."""
-    rows = _transfers(period, SPENDING_KINDS).exclude(debit_account_id__in=_system_ids())
-    return _top(rows, "debit_account_id")
+    return _top_of("spent", period)
 
 
 def biggest_balances() -> list[tuple[str, int, int]]:

@@ -9,7 +9,8 @@ so the two never disagree on what they count.
 
 `refresh()` rebuilds from two hours before the mark up to the current hour (a transfer's time is
 taken before its transaction commits, so a late commit lands in an hour already rolled up: the
-overlap recounts it). `reconcile()` compares the rollups with the ledger over their whole range.
+overlap recounts it), and the members' running totals with them (members.py: top earners and
+spenders). `reconcile()` compares both with the ledger over their whole range.
 """
 
 from collections import defaultdict
@@ -28,6 +29,7 @@ from rewards.models import Award
 from wallet.models import Account, Transfer, TransferKind
 
 from ..models import EconomyRollup, EconomyRollupState
+from . import members
 
 OVERLAP = timedelta(hours=2)
 HOUR = timedelta(hours=1)
@@ -158,16 +160,17 @@ def refresh(*, now: datetime | None = None) -> Refreshed:
                 for hour, metric, key, amount, count in source(start, until, by_hour=True):
                     rows.append(EconomyRollup(hour=hour, metric=metric, key=key, amount=amount, count=count))
             EconomyRollup.objects.bulk_create(rows, batch_size=5000)
+        written = members.rebuild(state, until)
         state.complete_until, state.refreshed_at = until, timezone.now()
-        state.save(update_fields=["complete_until", "refreshed_at"])
-    return Refreshed(start, until, len(rows))
+        state.save(update_fields=["complete_until", "refreshed_at", "members_until"])
+    return Refreshed(start, until, len(rows) + written)
 
 
 def reconcile() -> list[str]:
     """Differences between the rollups and the ledger over every rolled-up hour (none: they
     agree), also kept on the state row for the page. Reads the whole ledger once: for the beat
     task and the command, not for a page."""
-    differences = _differences()
+    differences = _differences() + members.differences()
     EconomyRollupState.objects.update_or_create(
         pk=1, defaults={"reconciled_at": timezone.now(), "differences": differences}
     )
