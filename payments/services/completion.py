@@ -39,18 +39,11 @@ def complete_locked(payment: Payment, *, detail: str = "") -> bool:
         logger.warning("Payment #%s: cannot complete from %s", payment.pk, payment.status)
         return False
     user_account = wallet.user_account(user_id=payment.user_id)
-    # Two history lines, as in the seed: the purchase from issuance, the bonus from promotions.
-    for source, amount, kind, memo in (
-        (SystemAccount.ISSUANCE, payment.base_credits, TransferKind.PURCHASE, payment.package_name),
-        (
-            SystemAccount.PROMOTIONS,
-            payment.bonus_credits,
-            TransferKind.BONUS,
-            f"Bonus credits for {payment.package_name}",
-        ),
-    ):
-        if amount > 0:
-            wallet.transfer_post(
+    # Two history lines, as in the seed: the purchase from issuance, the bonus from promotions,
+    # posted together (one database call on PostgreSQL).
+    wallet.transfers_post_batch(
+        transfers=[
+            wallet.TransferSpec(
                 from_account=wallet.system_account(name=source),
                 to_account=user_account,
                 amount=amount,
@@ -59,6 +52,18 @@ def complete_locked(payment: Payment, *, detail: str = "") -> bool:
                 memo=f"{memo} (payment #{payment.pk})",
                 cause=payment,
             )
+            for source, amount, kind, memo in (
+                (SystemAccount.ISSUANCE, payment.base_credits, TransferKind.PURCHASE, payment.package_name),
+                (
+                    SystemAccount.PROMOTIONS,
+                    payment.bonus_credits,
+                    TransferKind.BONUS,
+                    f"Bonus credits for {payment.package_name}",
+                ),
+            )
+            if amount > 0
+        ]
+    )
     move(payment, S.COMPLETED, detail)
     payment.completed_at = timezone.now()
     save_payment(payment)

@@ -169,23 +169,46 @@ def postgres_calls(
 ) -> tuple[str, list[object], bool, bool]:
     """(two SELECT-list expressions over `t.id`, their parameters, draw handled, credit handled).
     What is not handled (reversals, expiring credits, an expiry's own lot) goes through `apply`."""
-    draw = debit_user is not None and reverses_id is None and lot_id is None
-    source = source or kind
-    credit = credit_user is not None and reverses_id is None and expiry_days(source) is None
+    draw, category = postgres_plan(
+        kind=kind, reverses_id=reverses_id, debit_user=debit_user, credit_user=credit_user, source=source, lot_id=lot_id
+    )
     exprs: list[str] = []
     params: list[object] = []
     if draw:
-        order = sorted(spend_rank(), key=spend_rank().__getitem__)
         exprs.append("wallet_lots_draw(%s::bigint, %s::bigint, t.id, %s::timestamptz, %s::text[])")
-        params += [debit_user, amount, now, order]
+        params += [debit_user, amount, now, spend_order()]
     else:
         exprs.append("NULL::bigint")
-    if credit:
+    if category is not None:
         exprs.append("wallet_lots_credit(%s::bigint, %s::text, %s::bigint, t.id, %s::timestamptz)")
-        params += [credit_user, str(source_category(source)), amount, now]
+        params += [credit_user, category, amount, now]
     else:
         exprs.append("NULL::bigint")
-    return ", ".join(exprs), params, draw, credit
+    return ", ".join(exprs), params, draw, category is not None
+
+
+def postgres_plan(
+    *,
+    kind: str,
+    reverses_id: int | None,
+    debit_user: int | None,
+    credit_user: int | None,
+    source: str | None = None,
+    lot_id: int | None = None,
+) -> tuple[bool, str | None]:
+    """What the SQL lot functions do for a transfer: (draw the debited user's lots in the spend
+    order, the category of the credited user's open-ended lot or None). The rest (reversals,
+    expiring credits, an expiry's own lot) is for `apply`."""
+    draw = debit_user is not None and reverses_id is None and lot_id is None
+    source = source or kind
+    credit = credit_user is not None and reverses_id is None and expiry_days(source) is None
+    return draw, (str(source_category(source)) if credit else None)
+
+
+def spend_order() -> list[str]:
+    """The categories in spend order (the `p_order` of `wallet_lots_draw`)."""
+    rank = spend_rank()
+    return sorted(rank, key=rank.__getitem__)
 
 
 def check_drawn(drawn: object, amount: int) -> None:

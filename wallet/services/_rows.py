@@ -1,7 +1,10 @@
 """Writing a transfer: its row, its two entries and the locked balances, in as few round trips as
-the engine allows (one data-modifying statement on PostgreSQL)."""
+the engine allows: on PostgreSQL one call of `wallet_transfer_post` (migration 0011) for a transfer
+(locks, checks and writes), one of `wallet_transfers_post_batch` for several, and one
+data-modifying statement after the lock for holds' captures and expiries."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -139,80 +142,112 @@ _WRITE_SQL = {
 }
 
 
-def _single_user_sql(*, debit_is_user: bool, guard: bool = False) -> str:
-    """One statement that locks the user row, checks funds on its latest version, moves the
-    balance and writes the transfer and both entries (PostgreSQL).
+@dataclass
+class FunctionCall:
+    """One transfer as the arguments of `wallet_transfer_post` (migration 0011), with what the
+    caller needs to finish it: the transfer's column values and the lot moves left to `_lots.apply`."""
 
-    The UPDATE waits for the row lock and then re-evaluates its WHERE on the committed row
-    (READ COMMITTED's EvalPlanQual), so `balance - held >= amount` is checked under the lock.
-    No row updated means nothing was inserted either: the caller falls back to the general
-    path, which reports InsufficientFunds (or finds the transfer a retry is asking about).
-    """
-    change, funds = ("-", " AND balance - held >= %s") if debit_is_user else ("+", "")
-    if guard:  # the debited member is not on hold (checked on the locked row, like the funds)
-        funds += " AND NOT frozen"
-    user_amount, other_amount = ("-%s::bigint", "%s::bigint") if debit_is_user else ("%s::bigint", "-%s::bigint")
-    return (
-        f"WITH u AS (UPDATE wallet_account SET balance = balance {change} %s, version = version + 1"  # noqa: S608
-        f" WHERE id = %s AND user_id IS NOT NULL{funds} RETURNING id, balance, version),"
-        f" t AS (INSERT INTO wallet_transfer ({', '.join(TRANSFER_COLUMNS)})"
-        f" SELECT {', '.join(['%s'] * len(TRANSFER_COLUMNS))} FROM u RETURNING id),"
-        " e AS (INSERT INTO wallet_entry (transfer_id, account_id, amount, balance_after, account_version, created_at)"
-        f" SELECT t.id, u.id, {user_amount}, u.balance, u.version, %s FROM t, u"
-        f" UNION ALL SELECT t.id, %s, {other_amount}, NULL, NULL, %s FROM t)"
-        " SELECT t.id, {calls} FROM t"  # `t` comes from `u`: evaluated once the row lock is held
-    )
+    args: list[Any]
+    values: dict[str, Any]
+    lots: dict[str, Any]
+    draw: bool
+    category: str | None
+    single: str | None
 
 
-_SINGLE_USER_SQL = {
-    (True, False): _single_user_sql(debit_is_user=True),
-    (True, True): _single_user_sql(debit_is_user=True, guard=True),
-    (False, False): _single_user_sql(debit_is_user=False),
-    (False, True): _single_user_sql(debit_is_user=False),  # a credit: holds never stop one
-}
-
-
-def _post_single_user_postgres(
+def function_call(
     *,
     debit: Account,
     credit: Account,
     amount: int,
+    payer_id: int | None,
+    guard: bool,
+    now: datetime,
     lot_source: str | None = None,
-    guard: bool = False,
     **fields: object,
-) -> Transfer | None:
-    """The fast path for a transfer between one user account and one system account: one round
-    trip between taking the row lock and COMMIT, so a hot account's queue moves as fast as the
-    server commits. None when nothing was written (funds short, the debited member on hold when
-    `guard`, or not such a pair)."""
-    debit_is_user = debit.user_id is not None
-    user, other = (debit, credit) if debit_is_user else (credit, debit)
-    now = timezone.now()
+) -> FunctionCall:
     values = _transfer_values(debit=debit, credit=credit, amount=amount, now=now, fields=fields)
-    params: list[Any] = [amount, user.pk]
-    if debit_is_user:
-        params.append(amount)
-    params += [values[c] for c in TRANSFER_COLUMNS]
-    params += [amount, now, other.pk, amount, now]
     lots: dict[str, Any] = dict(
         kind=values["kind"],
         reverses_id=values["reverses_id"],
-        debit_user=user.pk if debit_is_user else None,
-        credit_user=None if debit_is_user else user.pk,
+        debit_user=debit.pk if debit.user_id is not None else None,
+        credit_user=credit.pk if credit.user_id is not None else None,
         amount=amount,
         now=now,
         source=lot_source,
     )
-    calls, call_params, drew, credited = _lots.postgres_calls(**lots)
+    draw, category = _lots.postgres_plan(
+        kind=lots["kind"],
+        reverses_id=lots["reverses_id"],
+        debit_user=lots["debit_user"],
+        credit_user=lots["credit_user"],
+        source=lot_source,
+    )
+    args = [debit.pk, credit.pk, payer_id, guard, amount]
+    args += [values[c] for c in ("currency_id", "kind", "memo", "idempotency_key", "fingerprint", "reverses_id")]
+    args += [values[c] for c in ("cause_type_id", "cause_id", "created_by_id")]
+    single = None  # one user account and a system one: the user side, locked by one UPDATE
+    if payer_id is None and (lots["debit_user"] is None) != (lots["credit_user"] is None):
+        single = "debit" if lots["debit_user"] is not None else "credit"
+    return FunctionCall(args=args, values=values, lots=lots, draw=draw, category=category, single=single)
+
+
+_ARG_TYPES: tuple[str, ...] = ("bigint", "bigint", "bigint", "boolean", "bigint", "text", "text", "text", "text")
+_ARG_TYPES += ("text", "bigint", "integer", "text", "bigint")
+# Built once from constants; every value is a query parameter.
+_POST_SQL = (
+    "SELECT status, transfer_id, drawn, available FROM wallet_transfer_post("  # noqa: S608
+    + ", ".join(f"%s::{t}" for t in _ARG_TYPES)
+    + ", %s::timestamptz, %s::text[], %s::text, %s::text)"
+)
+_BATCH_SQL = (
+    "SELECT status, transfer_id, drawn, available FROM wallet_transfers_post_batch("  # noqa: S608
+    + ", ".join(f"%s::{t}[]" for t in _ARG_TYPES)
+    + ", %s::timestamptz, %s::boolean[], %s::text[], %s::text[], %s::text[])"
+)
+
+# (status, transfer id, what the draw covered, the debited account's available balance)
+FunctionRow = tuple[str, int | None, int | None, int | None]
+
+
+def call_post(call: FunctionCall) -> FunctionRow:
+    """One transfer in one round trip: `wallet_transfer_post` (PostgreSQL)."""
+    now = call.values["created_at"]
+    order = _lots.spend_order() if call.draw else None
     with connection.cursor() as cursor:
-        cursor.execute(_SINGLE_USER_SQL[debit_is_user, guard].format(calls=calls), params + call_params)
+        cursor.execute(_POST_SQL, [*call.args, now, order, call.category, call.single])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    _lots.check_drawn(row[1], amount)
-    if not (drew or credited):  # a reversal: the lots it names are read now, under the row lock
-        _lots.apply(transfer_id=int(row[0]), **lots)
-    transfer = Transfer(id=int(row[0]), **values)
+    return (str(row[0]), row[1], row[2], row[3])
+
+
+def call_post_batch(calls: list[FunctionCall], now: datetime) -> list[FunctionRow]:
+    """Several transfers in one round trip: `wallet_transfers_post_batch` (PostgreSQL); the rows
+    stop at the first refusal."""
+    columns = [list(column) for column in zip(*(call.args for call in calls), strict=True)]
+    draws = [call.draw for call in calls]
+    categories = [call.category for call in calls]
+    singles = [call.single for call in calls]
+    with connection.cursor() as cursor:
+        cursor.execute(_BATCH_SQL, [*columns, now, draws, _lots.spend_order(), categories, singles])
+        return [(str(r[0]), r[1], r[2], r[3]) for r in cursor.fetchall()]
+
+
+def finish_posted(call: FunctionCall, row: FunctionRow) -> Transfer:
+    """The transfer a function call wrote ('ok'): check what the draw covered (InsufficientFunds
+    rolls the caller's atomic block back) and move the lots the SQL functions leave to `_lots`
+    (reversals, expiring credits: read now, still under the row lock)."""
+    amount = int(call.values["amount"])
+    _lots.check_drawn(row[2], amount)
+    assert row[1] is not None
+    transfer_id = int(row[1])
+    rest = dict(call.lots)
+    if call.draw:
+        rest["debit_user"] = None
+    if call.category is not None:
+        rest["credit_user"] = None
+    if rest["debit_user"] is not None or rest["credit_user"] is not None:
+        _lots.apply(transfer_id=transfer_id, **rest)
+    transfer = Transfer(id=transfer_id, **call.values)
     transfer._state.adding = False
     transfer._state.db = connection.alias
     return transfer

@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..errors import (
@@ -29,7 +30,7 @@ from ._common import (
     _lock_user_accounts,
     _same_or_conflict,
 )
-from ._rows import _post_single_user_postgres, _write_transfer
+from ._rows import FunctionCall, FunctionRow, _write_transfer, call_post, finish_posted, function_call
 
 logger = logging.getLogger(__name__)
 
@@ -115,64 +116,57 @@ def _post(
     lot_source: str | None = None,
     payer: Account | None = None,
 ) -> Transfer:
-    _check_amount(amount)
-    _check_key(idempotency_key)
-    if from_account.currency_id != to_account.currency_id:
-        raise CurrencyMismatch(_("Both accounts of a transfer must be in one currency."))
-    if from_account.pk == to_account.pk:
-        raise InvalidAmount(_("A transfer needs two different accounts."))
-    fingerprint = _fingerprint(
-        op="transfer",
-        debit=from_account.pk,
-        credit=to_account.pk,
+    fingerprint, fields = _checked(
+        from_account=from_account,
+        to_account=to_account,
         amount=amount,
         kind=kind,
-        cause=_cause_ref(cause_type_id, cause_id),
-        reverses=reverses_id,
-    )
-    fields: dict[str, Any] = dict(
-        kind=kind,
-        memo=memo[:255],
         idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        reverses_id=reverses_id,
+        memo=memo,
         created_by_id=created_by_id,
+        reverses_id=reverses_id,
         cause_type_id=cause_type_id,
         cause_id=cause_id,
     )
-    single_user = (from_account.user_id is None) != (to_account.user_id is None) and payer is None
     guard = _hold_applies(kind=kind, reversed_kind=reversed_kind)
     try:
         with transaction.atomic():
             _balances_changed(from_account, to_account)
-            transfer = None
-            if single_user and connection.vendor == "postgresql":
-                transfer = _post_single_user_postgres(
-                    debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, guard=guard, **fields
+            if connection.vendor == "postgresql":
+                call = function_call(
+                    debit=from_account,
+                    credit=to_account,
+                    amount=amount,
+                    payer_id=payer.pk if payer is not None else None,
+                    guard=guard,
+                    now=timezone.now(),
+                    lot_source=lot_source,
+                    **fields,
                 )
-            if transfer is None:
-                payer_ids = [payer.pk] if payer is not None else []
-                locked = _lock_user_accounts([from_account.pk, to_account.pk, *payer_ids])
-                # No look-up of the key before writing: the unique index answers a reused key
-                # (the INSERT raises, handled below), which saves a round trip under the lock.
-                # Only when funds look short (or the member is on hold) do we ask first: a retry
-                # of a transfer that already happened must get that transfer back.
-                debit_row = locked.get(from_account.pk)
-                on_hold = (guard and debit_row is not None and debit_row.frozen) or any(
-                    locked[pk].frozen for pk in payer_ids if pk in locked
-                )
-                if on_hold or (debit_row is not None and debit_row.available < amount):
-                    existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
-                    if existing is not None:
-                        _same_or_conflict(existing, fingerprint)
-                        return existing
-                    if on_hold:
-                        raise AccountOnHold()
-                    assert debit_row is not None
-                    raise InsufficientFunds(available=debit_row.available, required=amount)
-                transfer = _write_transfer(
-                    locked=locked, debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
-                )
+                return _function_result(call, call_post(call), fingerprint)
+            # SQLite: the same steps in Python.
+            payer_ids = [payer.pk] if payer is not None else []
+            locked = _lock_user_accounts([from_account.pk, to_account.pk, *payer_ids])
+            # No look-up of the key before writing: the unique index answers a reused key
+            # (the INSERT raises, handled below), which saves a round trip under the lock.
+            # Only when funds look short (or the member is on hold) do we ask first: a retry
+            # of a transfer that already happened must get that transfer back.
+            debit_row = locked.get(from_account.pk)
+            on_hold = (guard and debit_row is not None and debit_row.frozen) or any(
+                locked[pk].frozen for pk in payer_ids if pk in locked
+            )
+            if on_hold or (debit_row is not None and debit_row.available < amount):
+                existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+                if existing is not None:
+                    _same_or_conflict(existing, fingerprint)
+                    return existing
+                if on_hold:
+                    raise AccountOnHold()
+                assert debit_row is not None
+                raise InsufficientFunds(available=debit_row.available, required=amount)
+            transfer = _write_transfer(
+                locked=locked, debit=from_account, credit=to_account, amount=amount, lot_source=lot_source, **fields
+            )
     except IntegrityError:
         # The key (or the reversal link) is taken: a retry, a concurrent caller with the same key
         # (the unique index made us wait for its commit), or a conflict. The atomic block rolled
@@ -185,6 +179,46 @@ def _post(
         _same_or_conflict(existing, fingerprint)
         return existing
     return _posted(transfer)
+
+
+def _checked(
+    *, from_account: Account, to_account: Account, amount: int, idempotency_key: str, **row: Any
+) -> tuple[str, dict[str, Any]]:
+    """Validate a transfer's arguments (`row`: kind, memo, created_by_id, reverses_id,
+    cause_type_id, cause_id); (its fingerprint, the transfer row's fields)."""
+    _check_amount(amount)
+    _check_key(idempotency_key)
+    if from_account.currency_id != to_account.currency_id:
+        raise CurrencyMismatch(_("Both accounts of a transfer must be in one currency."))
+    if from_account.pk == to_account.pk:
+        raise InvalidAmount(_("A transfer needs two different accounts."))
+    fingerprint = _fingerprint(
+        op="transfer",
+        debit=from_account.pk,
+        credit=to_account.pk,
+        amount=amount,
+        kind=row["kind"],
+        cause=_cause_ref(row["cause_type_id"], row["cause_id"]),
+        reverses=row["reverses_id"],
+    )
+    fields = {**row, "memo": row["memo"][:255], "idempotency_key": idempotency_key, "fingerprint": fingerprint}
+    return fingerprint, fields
+
+
+def _function_result(call: FunctionCall, row: FunctionRow, fingerprint: str) -> Transfer:
+    """What a `wallet_transfer_post` row means: the transfer written, an earlier one with the same
+    key (same parameters, or IdempotencyConflict), or AccountOnHold / InsufficientFunds."""
+    status, transfer_id, _drawn, available = row
+    if status == "existing":
+        assert transfer_id is not None
+        existing = Transfer.objects.get(pk=transfer_id)
+        _same_or_conflict(existing, fingerprint)
+        return existing
+    if status == "hold":
+        raise AccountOnHold()
+    if status == "short":
+        raise InsufficientFunds(available=int(available or 0), required=int(call.values["amount"]))
+    return _posted(finish_posted(call, row))
 
 
 def _posted(transfer: Transfer) -> Transfer:
