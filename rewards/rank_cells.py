@@ -17,6 +17,9 @@ order; awards already queue on the rewards pool's row, so this adds no new wait 
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import connection
 
@@ -59,10 +62,42 @@ def cell_deltas(old: int, new: int) -> dict[tuple[int, int], int]:
     return {key: n for key, n in out.items() if n}
 
 
-def cells_apply(rows: list[tuple[str, str, int, int, int]]) -> None:
+CellRow = tuple[str, str, int, int, int]
+_deferred: ContextVar[list[CellRow] | None] = ContextVar("rank_cells_deferred", default=None)
+
+
+@contextmanager
+def cells_deferred() -> Iterator[None]:
+    """Collect the cell changes of several awards in one transaction and write them once, summed
+    and in key order, when the block ends without an error (inside the caller's transaction).
+    Cells are shared between members: a batch writing them award by award locks them in award
+    order, and two batches (or a batch and a single event) then deadlock. Nested blocks hand
+    their changes to the outer one; a block that raises drops its own (its savepoint rolls back)."""
+    outer = _deferred.get()
+    mine: list[CellRow] = []
+    token = _deferred.set(mine)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    if outer is not None:
+        outer.extend(mine)
+        return
+    summed: dict[tuple[str, str, int, int], int] = defaultdict(int)
+    for period, bucket, level, cell, n in mine:
+        summed[(period, bucket, level, cell)] += n
+    cells_apply([(*key, n) for key, n in summed.items() if n])
+
+
+def cells_apply(rows: list[CellRow]) -> None:
     """Add (period, bucket, level, cell, members delta) rows to the counts, in one statement and
-    in key order (two transactions lock shared cells in the same order)."""
+    in key order (two transactions lock shared cells in the same order); inside `cells_deferred`,
+    collect them for the block's end instead."""
     if not rows:
+        return
+    pending = _deferred.get()
+    if pending is not None:
+        pending.extend(rows)
         return
     rows = sorted(rows)
     values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))

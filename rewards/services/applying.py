@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 
 from ..models import ActivityEvent, EventStatus, MemberLink
+from ..rank_cells import cells_deferred
 from ._cache import AwardCache
 from ._shared import lock_profile, lock_profiles
 from .awards import apply_event
@@ -63,10 +64,10 @@ def apply_pending(users: Sequence[User], cache: AwardCache | None = None) -> int
         return 0
     by_pk = {user.pk: user for user in users}
     try:
-        with transaction.atomic():
+        with transaction.atomic(), cells_deferred():  # shared rank cells: once, in key order
             _apply_run(claims, by_pk, cache or AwardCache())
     except Exception:
-        logger.warning("Applying %s members' events together failed; applying one by one", len(claims))
+        logger.warning("Applying %s members' events together failed; applying one by one", len(claims), exc_info=True)
         for user_id, ids in claims.items():
             for event_id in ids:
                 _apply_one(event_id=event_id, user=by_pk[user_id])
@@ -105,7 +106,7 @@ def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: Awar
 def _apply_one(*, event_id: int, user: User) -> None:
     """Apply one pending event in a savepoint; on an unexpected error keep it as failed."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(), cells_deferred():
             profile = lock_profile(user.pk)
             event = ActivityEvent.objects.select_for_update(no_key=True).get(pk=event_id)
             if event.status != EventStatus.PENDING:

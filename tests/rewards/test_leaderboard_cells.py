@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rewards import services
 from rewards.models import EarningTotal, LeaderboardCell
-from rewards.rank_cells import LEVELS, SHIFT, cell_deltas, cells_of, members_above
+from rewards.rank_cells import LEVELS, SHIFT, cell_deltas, cells_deferred, cells_of, members_above
 from rewards.selectors import _me_sql, bucket_for, leaderboard
 from rewards.services.leaderboards import totals_add
 from tests.factories import UserFactory, forum_event, fund
@@ -202,3 +202,25 @@ def test_the_migration_counts_existing_totals_into_the_cells():
     with connection.cursor() as cursor:
         cursor.execute(fill)
     assert stored_cells() == before == expected_cells()
+
+
+def test_deferred_cells_are_written_once_summed_and_dropped_with_a_failed_savepoint(django_assert_num_queries):
+    """A batch's awards write the shared cells once at the end, in key order (award by award,
+    two batches deadlocked on them); a nested block that raises leaves nothing behind."""
+    members = [UserFactory() for _ in range(4)]
+    now = timezone.now()
+    with transaction.atomic():
+        with cells_deferred():
+            for n, member in enumerate(members):
+                totals_add(user_id=member.pk, at=now, delta=300 * (n + 1))
+            try:
+                with transaction.atomic(), cells_deferred():
+                    totals_add(user_id=members[0].pk, at=now, delta=70000)
+                    raise RuntimeError("this event fails")
+            except RuntimeError:
+                pass
+            assert not LeaderboardCell.objects.exists()  # nothing written yet
+    assert stored_cells() == expected_cells()
+    assert_cells_and_ranks_right()
+    with django_assert_num_queries(2), transaction.atomic(), cells_deferred():
+        pass  # nothing collected: the savepoint and its release, no cell statement
