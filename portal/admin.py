@@ -8,23 +8,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import URLPattern, path
 
+from wallet.admin import ReadOnlyAdmin
+
 from .economy import views
 from .models import Economy, LedgerAuditRun
 
 
 @admin.register(Economy)
-class EconomyAdmin(admin.ModelAdmin[Economy]):
+class EconomyAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(views.PERMISSION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -35,15 +28,6 @@ class EconomyAdmin(admin.ModelAdmin[Economy]):
 
 
 @admin.register(LedgerAuditRun)
-class LedgerAuditRunAdmin(admin.ModelAdmin[LedgerAuditRun]):
+class LedgerAuditRunAdmin(ReadOnlyAdmin):
     list_display = ("finished_at", "problem_count", "vendor")
     readonly_fields = ("event_id", "finished_at", "problem_count", "vendor", "summary")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -87,15 +87,26 @@ def shared_ips() -> list[Signal]:
     with connection.cursor() as cursor:
         cursor.execute(_IPS_SQL, [start, start, settings.FRAUD_SHARED_IP_MIN_MEMBERS, limit()])
         found = cursor.fetchall()
+    ips = [str(ip) for ip, _n in found]
+    # The evidence of every IP found, in two queries (not two per IP), capped per IP below.
+    buyers_of: dict[str, set[int]] = defaultdict(set)
+    known = (
+        KnownAddress.objects.filter(ip__in=ips, last_seen_at__gte=start, user__payments__status__in=_BOUGHT)
+        .values_list("ip", "user_id")
+        .distinct()
+        .order_by("ip", "user_id")
+    )
+    for ip, user_id in known:
+        if len(buyers_of[str(ip)]) < 50:
+            buyers_of[str(ip)].add(user_id)
+    referrals_of: dict[str, list[Referral]] = defaultdict(list)
+    referrals = Referral.objects.filter(ip__in=ips, created_at__gte=start).order_by("-pk")
+    for r in referrals.only("id", "ip", "referrer_id", "referred_id", "status"):
+        if len(referrals_of[str(r.ip)]) < 20:
+            referrals_of[str(r.ip)].append(r)
     signals = []
-    for ip, _n in found:
-        ip = str(ip)
-        buyers = set(
-            KnownAddress.objects.filter(ip=ip, last_seen_at__gte=start, user__payments__status__in=_BOUGHT)
-            .values_list("user_id", flat=True)
-            .distinct()[:50]
-        )
-        referrals = list(Referral.objects.filter(ip=ip, created_at__gte=start).order_by("-pk")[:20])
+    for ip in ips:
+        buyers, referrals = buyers_of[ip], referrals_of[ip]
         users = sorted(buyers | {r.referred_id for r in referrals})
         evidence = [referral_evidence(r) for r in referrals] + [
             Evidence(label=_("Buyer signed in from %(ip)s") % {"ip": ip}, detail=f"#{u}") for u in sorted(buyers)
