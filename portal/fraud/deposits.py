@@ -100,8 +100,8 @@ def shared_ips() -> list[Signal]:
         if len(buyers_of[str(ip)]) < 50:
             buyers_of[str(ip)].add(user_id)
     referrals_of: dict[str, list[Referral]] = defaultdict(list)
-    referrals = Referral.objects.filter(ip__in=ips, created_at__gte=start).order_by("-pk")
-    for r in referrals.only("id", "ip", "referrer_id", "referred_id", "status"):
+    recent = Referral.objects.filter(ip__in=ips, created_at__gte=start).order_by("-pk")
+    for r in recent.only("id", "ip", "referrer_id", "referred_id", "status"):
         if len(referrals_of[str(r.ip)]) < 20:
             referrals_of[str(r.ip)].append(r)
     signals = []
