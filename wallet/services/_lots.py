@@ -67,7 +67,7 @@ def apply(
 
 
 def _draw(*, transfer_id: int, account_id: int, amount: int, reverses_id: int | None, lot_id: int | None) -> None:
-    lots = CreditLot.objects.filter(account_id=account_id, remaining__gt=0)
+    lots = CreditLot.objects.filter(account_id=account_id, live=True)
     first: frozenset[int] = frozenset()
     if lot_id is not None:
         lots = lots.filter(pk=lot_id)
