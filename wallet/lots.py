@@ -145,9 +145,19 @@ class LotEntry(AppendOnlyModel):
     """One change to a lot: + credited, − drawn. `transfer` is null only for the opening balance
     the one-off categorisation of existing balances wrote (migration 0006)."""
 
-    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entries", verbose_name=_("lot"))
+    # Searched through wallet_lotentry_lot_idx (lot, -id) and wallet_lotentry_one_per_lot
+    # (transfer, lot): no single-column index of their own (written on every transfer for nothing).
+    lot = models.ForeignKey(
+        CreditLot, on_delete=models.PROTECT, related_name="entries", db_index=False, verbose_name=_("lot")
+    )
     transfer = models.ForeignKey(
-        "wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("transfer")
+        "wallet.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("transfer"),
     )
     amount = models.BigIntegerField(verbose_name=_("amount"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
