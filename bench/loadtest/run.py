@@ -7,7 +7,8 @@
 
 What it needs: the venv (locust is in requirements-dev.txt). For figures that mean something,
 DATABASE_URL (PostgreSQL) and REDIS_URL: the site then runs as in production, on gunicorn with
-LOADTEST_WORKERS (2) processes, plus one Celery worker for the download jobs and the outbox.
+config/gunicorn.py and LOADTEST_WORKERS (2) processes, plus one Celery worker for the download
+jobs and the outbox.
 Without them it runs on the embedded default (SQLite, tasks in-process), which is only a smoke
 test. The site runs with DEBUG on, because the demo payment method exists only there; it uses
 whatever database DATABASE_URL names, adding load-test members to it (never run it against a live
@@ -62,7 +63,17 @@ def site_env() -> dict[str, str]:
 
 def start_site(env: dict[str, str], log: Path) -> list[subprocess.Popen]:
     out = log.open("w")
-    server = [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "-w", str(WORKERS)]
+    # Production's server settings (config/gunicorn.py: gthread), with this run's address and workers.
+    server = [
+        str(BIN / "gunicorn"),
+        "-c",
+        "config/gunicorn.py",
+        "config.wsgi",
+        "-b",
+        f"{HOST}:{PORT}",
+        "-w",
+        str(WORKERS),
+    ]
     procs = [subprocess.Popen([*server, "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=out)]
     if env.get("REDIS_URL"):
         worker = [str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "--concurrency", "1"]
@@ -115,7 +126,7 @@ def main() -> None:
     data = work / "members.json"
     engine = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (smoke test only)"
     print(
-        f"Load test: {USERS} members for {SECONDS}s against {HOST}:{PORT}; {engine}; gunicorn -w {WORKERS}; "
+        f"Load test: {USERS} members for {SECONDS}s against {HOST}:{PORT}; {engine}; gunicorn -c config/gunicorn.py -w {WORKERS}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (a shared machine: figures vary)"
     )
     subprocess.run(

@@ -1,0 +1,29 @@
+"""gunicorn settings for the site's HTTP (`gunicorn -c config/gunicorn.py config.wsgi`): what the
+compose files run and what the benchmarks and the load test measure (bench/accounts.py,
+bench/loadtest/run.py), so a figure measured is a figure shipped. The live-update sockets (/ws/)
+stay on daphne (config.asgi); nginx sends /ws/ there and everything else here.
+
+Why threads (gthread): most of a request's wall time is a wait on PostgreSQL or Redis, during
+which a sync worker's core sits idle unless another process happens to be runnable; a few threads
+per process overlap those waits, and bcrypt (sign-in) releases the GIL, so two sign-ins run on two
+cores within one process. gthread also keeps client connections alive (nginx's upstream
+keepalive, an app's HTTP client), where a sync worker closes every connection after one answer.
+One process per core: Python holds the GIL while it computes, so more threads than that add
+waiting, not throughput.
+
+Environment: WEB_CONCURRENCY (processes; default one per CPU), GUNICORN_THREADS (per process;
+default 4), GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_ACCESS_LOG ("-" for stdout; default
+off), GUNICORN_KEEPALIVE (seconds an idle kept-alive connection waits; default 5).
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or os.cpu_count() or 1
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# A request that takes longer than this is stuck: the worker is replaced and the client gets a 502.
+timeout = 60
+graceful_timeout = 30
