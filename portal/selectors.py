@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import ApiSession
 from accounts.selectors import SESSION_BRIEF, TOKEN_TABLES, TOKEN_WHERE, USER_BRIEF, session_from_row, token_params
 from core.db import PreparedStatement
-from core.registry import history_detail_for
+from core.registry import history_detail_for, history_related_for
 from downloads.selectors import songs_downloaded_sql
 from wallet import statement
 from wallet.models import Account, Currency, Entry, TransferKind
@@ -215,6 +215,22 @@ def _cause_fields(entry: Entry) -> dict[str, Any]:
         return {}
 
 
+def _prefetch_causes(entries: list[Entry]) -> None:
+    """Each transfer's cause (one query per cause model), then the relations each cause model's
+    history detail reads (`Award.rule`, `Redemption.reward`, `DownloadRecord.item`): one query per
+    relation for the whole page, not one per row."""
+    prefetch_related_objects(entries, "transfer__cause")
+    by_model: dict[type, list[Any]] = {}
+    for entry in entries:
+        cause = entry.transfer.cause if entry.transfer.cause_id else None
+        if cause is not None:
+            by_model.setdefault(type(cause), []).append(cause)
+    for model, causes in by_model.items():
+        related = history_related_for(model)
+        if related:
+            prefetch_related_objects(causes, *related)
+
+
 def _row(entry: Entry, currency: Currency) -> HistoryRow:
     transfer = entry.transfer
     kind = transfer.kind
@@ -263,7 +279,7 @@ def history_page(
             return HistoryPage(rows=[], total_count=total, next_cursor=None)
         after_id = ids[0]
     page = history_after(account=account, limit=limit, after_id=after_id, filters=filters)
-    prefetch_related_objects(page.entries, "transfer__cause")
+    _prefetch_causes(page.entries)
     rows = [_row(entry, account.currency) for entry in page.entries]
     return HistoryPage(rows=rows, total_count=total, next_cursor=page.next_cursor)
 
@@ -283,7 +299,7 @@ def history_rows(*, user_id: int, filters: HistoryFilter | None = None) -> Itera
         )
         if not entries:
             return
-        prefetch_related_objects(entries, "transfer__cause")
+        _prefetch_causes(entries)
         for entry in entries:
             yield _row(entry, account.currency)
         if len(entries) < EXPORT_CHUNK:
