@@ -54,8 +54,8 @@ def register_dashboard_panels(app_label: str, provider: PanelProvider) -> None:
 def register_history_details(
     model: type[models.Model], detail: HistoryDetail, *, related: tuple[str, ...] = ()
 ) -> None:
-    """`related`: the relations `detail` reads from the cause (`("rule",)`), which the history
-    prefetches once per page instead of one query per row."""
+    """`related`: the forward relations `detail` reads from the cause (`("rule",)`), which the
+    history loads with the causes themselves (select_related) instead of one query per row."""
     _history[model] = detail
     _history_related[model] = related
 
@@ -74,6 +74,10 @@ def history_detail_for(model: type[models.Model]) -> HistoryDetail | None:
 
 def history_related_for(model: type[models.Model]) -> tuple[str, ...]:
     return _history_related.get(model, ())
+
+
+def history_models() -> list[type[models.Model]]:
+    return list(_history)
 
 
 def demo_seeds() -> list[tuple[str, DemoSeed]]:
