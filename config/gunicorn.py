@@ -11,8 +11,8 @@ keepalive, an app's HTTP client), where a sync worker closes every connection af
 One process per core: Python holds the GIL while it computes, so more threads than that add
 waiting, not throughput.
 
-Environment: WEB_CONCURRENCY (processes; default one per CPU), GUNICORN_THREADS (per process;
-default 4), GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_ACCESS_LOG ("-" for stdout; default
+Environment: WEB_CONCURRENCY (processes; default one per CPU), GUNICORN_WORKER_CLASS (default
+gthread; "sync" to compare), GUNICORN_THREADS (per process; default 4), GUNICORN_BIND (default 0.0.0.0:8000), GUNICORN_ACCESS_LOG ("-" for stdout; default
 off), GUNICORN_KEEPALIVE (seconds an idle kept-alive connection waits; default 5).
 """
 
@@ -20,7 +20,7 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or os.cpu_count() or 1
-worker_class = "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
