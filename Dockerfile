@@ -8,5 +8,6 @@ RUN SECRET_KEY=build-only-$(python -c 'import secrets; print(secrets.token_urlsa
     DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput
 EXPOSE 8000
-# ASGI: the pages and the live-update sockets (/ws/) in one server (config/asgi.py).
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--access-log", "-", "config.asgi:application"]
+# HTTP on gunicorn (config/gunicorn.py: threads, kept-alive connections); docker-compose.yml runs
+# the live-update sockets (/ws/, config/asgi.py) on daphne in a service of their own.
+CMD ["gunicorn", "--config", "config/gunicorn.py", "config.wsgi:application"]

@@ -20,7 +20,9 @@ trip alone costs on the same server: the ceiling for any endpoint that reads the
 import json
 import os
 import re
+import resource
 import secrets
+import shlex
 import shutil
 import signal
 import statistics
@@ -29,7 +31,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,6 +49,7 @@ from decimal import Decimal  # noqa: E402
 
 from django.contrib.auth.hashers import check_password, make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import api_session_create  # noqa: E402
@@ -90,6 +95,80 @@ def one_bcrypt_check() -> float:
     return statistics.median(times)
 
 
+def _cpu_ticks(match: Callable[[int, str], bool]) -> int:
+    """utime + stime (clock ticks) of every live process `match(pid, cmdline)` accepts."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if match(int(name), cmdline):
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU time per request by process group during one wrk run: the web server's processes
+    (gunicorn's session), this database's PostgreSQL backends, wrk itself, and the rest of the
+    machine (other helpers' load). Linux /proc only; a tick is 1/SC_CLK_TCK s."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_sid = os.getsid(server_pid)
+        self.db = str(connection.settings_dict["NAME"])
+        self.tick = 1 / os.sysconf("SC_CLK_TCK")
+
+    def _web(self, pid: int, cmdline: str) -> bool:
+        try:
+            return os.getsid(pid) == self.server_sid
+        except OSError:
+            return False
+
+    def _pg(self, pid: int, cmdline: str) -> bool:
+        return cmdline.startswith("postgres: ") and f" {self.db} " in cmdline
+
+    def snapshot(self) -> tuple[int, int, float, int, int]:
+        busy, total = _machine_ticks()
+        wrk_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return _cpu_ticks(self._web), _cpu_ticks(self._pg), wrk_cpu.ru_utime + wrk_cpu.ru_stime, busy, total
+
+    def per_request(self, before: tuple, after: tuple, requests: float) -> dict[str, float]:
+        """Microseconds of CPU per request: web, postgres, wrk, other; and the machine's busy share."""
+        web = (after[0] - before[0]) * self.tick
+        pg = (after[1] - before[1]) * self.tick
+        wrk_s = after[2] - before[2]
+        busy = (after[3] - before[3]) * self.tick
+        other = max(0.0, busy - web - pg - wrk_s)
+        us = 1e6 / max(requests, 1)
+        return {
+            "web": web * us,
+            "pg": pg * us,
+            "wrk": wrk_s * us,
+            "other": other * us,
+            "busy": (after[3] - before[3]) / max(1, after[4] - before[4]),
+        }
+
+
+METER: CpuMeter | None = None
+
+
+def cpu_text(cpu: dict[str, float]) -> str:
+    return (
+        f"CPU us/request: web {cpu['web']:.0f}, postgres {cpu['pg']:.0f}, wrk {cpu['wrk']:.0f}, "
+        f"others on the machine {cpu['other']:.0f}; machine {cpu['busy']:.0%} busy"
+    )
+
+
 def wrk(path: str, body: dict, connections: int) -> tuple[float, dict[str, int]]:
     script = f"""
 wrk.method = "POST"
@@ -105,6 +184,7 @@ end
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script.replace("response = function", "local _r = function"))
         lua = f.name
+    before = METER.snapshot() if METER else None
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "-s", lua, BASE + path],
         capture_output=True,
@@ -112,10 +192,15 @@ end
         check=True,
         timeout=SECONDS + 30,
     ).stdout
+    after = METER.snapshot() if METER else None
     os.unlink(lua)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, {"non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    result: dict[str, Any] = {"non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    if METER and before and after:
+        result["cpu"] = METER.per_request(before, after, requests)
+    return rps, result
 
 
 def wait_for_server() -> None:
@@ -128,55 +213,80 @@ def wait_for_server() -> None:
     raise SystemExit("gunicorn did not start")
 
 
+def _bcrypt_worker(deadline: float) -> int:
+    encoded = make_password(PIN)
+    done = 0
+    while time.monotonic() < deadline:
+        check_password(PIN, encoded)
+        done += 1
+    return done
+
+
+def bcrypt_parallel() -> float:
+    """bcrypt checks/s with one process per core for SECONDS: the sign-in ceiling as this machine
+    grants it right now (other processes on a shared machine take their part of the cores)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(CORES) as pool:
+        start = time.monotonic()
+        counts = pool.map(_bcrypt_worker, [start + SECONDS] * CORES)
+        return sum(counts) / (time.monotonic() - start)
+
+
+def server_command() -> list[str]:
+    """What production runs (config/gunicorn.py), unless BENCH_GUNICORN_ARGS says otherwise."""
+    command = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{PORT}"]
+    extra = os.environ.get("BENCH_GUNICORN_ARGS")
+    command += shlex.split(extra) if extra is not None else ["--config", "config/gunicorn.py"]
+    if "BENCH_WORKERS" in os.environ:
+        command += ["--workers", str(WORKERS)]
+    return [*command, "--env", "DJANGO_SETTINGS_MODULE=bench.settings_bench", "--log-level", "warning"]
+
+
 def main() -> None:
+    global METER
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     token = setup()
-    bcrypt_s = one_bcrypt_check() if LOGIN else 0.0
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--workers",
-            str(WORKERS),
-            "--env",
-            "DJANGO_SETTINGS_MODULE=bench.settings_bench",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    command = server_command()
+    server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    logins = []
     try:
         wait_for_server()
+        METER = CpuMeter(server.pid)
         # Warm every worker (imports, connections, prepared statements) before measuring.
         balance_body = json.dumps({"session_token": token}).encode()
-        for _ in range(WORKERS * 4):
+        for _ in range(16):
             urllib.request.urlopen(BASE + "/bench/bare", data=b"{}", timeout=5).read()  # noqa: S310
             urllib.request.urlopen(BASE + "/api/users/balance", data=balance_body, timeout=5).read()  # noqa: S310
-        login_rps, login_codes = (
-            wrk("/api/users/login", {"email": EMAIL, "pin": PIN}, connections=WORKERS * 2) if LOGIN else (0.0, {})
-        )
+        for _ in range(ROUNDS if LOGIN else 0):
+            check_s = one_bcrypt_check()
+            login = wrk("/api/users/login", {"email": EMAIL, "pin": PIN}, connections=CORES * 2)
+            logins.append((check_s, login, bcrypt_parallel()))
         pairs = []
         for _ in range(ROUNDS):
-            bare = wrk("/bench/bare", {}, connections=WORKERS * 4)
-            balance = wrk("/api/users/balance", {"session_token": token}, connections=WORKERS * 4)
-            one_query = wrk("/bench/bare-db", {}, connections=WORKERS * 4)
+            bare = wrk("/bench/bare", {}, connections=CORES * 4)
+            balance = wrk("/api/users/balance", {"session_token": token}, connections=CORES * 4)
+            one_query = wrk("/bench/bare-db", {}, connections=CORES * 4)
             pairs.append((bare, balance, one_query))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"cores={CORES} gunicorn sync workers={WORKERS} duration={SECONDS}s per run, load {os.getloadavg()}")
-    if LOGIN:
-        ceiling = CORES / bcrypt_s
-        print(f"one bcrypt check (cost 12, median of 7): {bcrypt_s * 1000:.1f} ms")
+    print(f"cores={CORES} server: {shlex.join(command[1:])}")
+    print(f"duration={SECONDS}s per run, load average at the end {os.getloadavg()}")
+    ceilings, parallel = [], []
+    for n, (check_s, (login_rps, login_codes), par_rps) in enumerate(logins, 1):
+        ceiling = CORES / check_s
+        ceilings.append(login_rps / ceiling)
+        parallel.append(login_rps / par_rps)
         print(
-            f"sign-in: {login_rps:.2f} req/s vs ceiling cores/check = {ceiling:.2f} req/s "
-            f"-> {login_rps / ceiling:.2f} of it (non-2xx: {login_codes['non_2xx']})"
+            f"sign-in round {n}: {login_rps:.2f} req/s vs cores/check = {ceiling:.2f} req/s (one bcrypt-12 check "
+            f"{check_s * 1000:.0f} ms, median of 7) -> {ceilings[-1]:.2f}; vs {CORES} processes checking bcrypt "
+            f"just after, {par_rps:.2f}/s -> {parallel[-1]:.2f} (non-2xx: {login_codes['non_2xx']})"
         )
+        if "cpu" in login_codes:
+            print(f"    {cpu_text(login_codes['cpu'])}")
     ratios, floors = [], []
     for n, ((bare_rps, bare_codes), (balance_rps, balance_codes), (db_rps, db_codes)) in enumerate(pairs, 1):
         ratios.append(balance_rps / bare_rps)
@@ -186,7 +296,13 @@ def main() -> None:
             f"-> {ratios[-1]:.2f} of it (non-2xx: {balance_codes['non_2xx']}, bare non-2xx: {bare_codes['non_2xx']}); "
             f"bare + one DB round trip {db_rps:.0f} req/s -> {floors[-1]:.2f} (non-2xx: {db_codes['non_2xx']})"
         )
-    for label, values in (("balance / bare", ratios), ("bare + one DB round trip / bare", floors)):
+        for label, codes in (("bare", bare_codes), ("balance", balance_codes), ("bare+db", db_codes)):
+            if "cpu" in codes:
+                print(f"    {label:8} {cpu_text(codes['cpu'])}")
+    summaries = [("balance / bare", ratios), ("bare + one DB round trip / bare", floors)]
+    if logins:
+        summaries += [("sign-in / (cores / one check)", ceilings), ("sign-in / parallel bcrypt", parallel)]
+    for label, values in summaries:
         print(f"{label}: best {max(values):.2f}, median {statistics.median(values):.2f}, worst {min(values):.2f}")
 
 

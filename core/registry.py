@@ -40,6 +40,8 @@ class DemoSeed(Protocol):
 
 _panels: dict[str, PanelProvider] = {}
 _history: dict[type[models.Model], HistoryDetail] = {}
+# Relations a model's history detail reads (`Award.rule`), prefetched for a whole page of rows.
+_history_related: dict[type[models.Model], tuple[str, ...]] = {}
 _demo: dict[str, DemoSeed] = {}
 WalletAddresses = Callable[[int], Iterable[str]]
 _wallet_addresses: dict[str, WalletAddresses] = {}
@@ -49,8 +51,13 @@ def register_dashboard_panels(app_label: str, provider: PanelProvider) -> None:
     _panels[app_label] = provider
 
 
-def register_history_details(model: type[models.Model], detail: HistoryDetail) -> None:
+def register_history_details(
+    model: type[models.Model], detail: HistoryDetail, *, related: tuple[str, ...] = ()
+) -> None:
+    """`related`: the forward relations `detail` reads from the cause (`("rule",)`), which the
+    history loads with the causes themselves (select_related) instead of one query per row."""
     _history[model] = detail
+    _history_related[model] = related
 
 
 def register_demo_data(app_label: str, seed: DemoSeed) -> None:
@@ -63,6 +70,14 @@ def panel_providers() -> list[tuple[str, PanelProvider]]:
 
 def history_detail_for(model: type[models.Model]) -> HistoryDetail | None:
     return _history.get(model)
+
+
+def history_related_for(model: type[models.Model]) -> tuple[str, ...]:
+    return _history_related.get(model, ())
+
+
+def history_models() -> list[type[models.Model]]:
+    return list(_history)
 
 
 def demo_seeds() -> list[tuple[str, DemoSeed]]:

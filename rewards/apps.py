@@ -24,5 +24,7 @@ class RewardsConfig(AppConfig):
 
         registry.register_dashboard_panels("rewards", dashboard.panels)
         registry.register_demo_data("rewards", demo.seed)
+        # What each history detail reads besides the cause itself, prefetched per page of history.
+        related: dict[type, tuple[str, ...]] = {Award: ("rule",), Redemption: ("reward",)}
         for model in (Award, RewardDebt, Bounty, Redemption):
-            registry.register_history_details(model, model.history_fields)
+            registry.register_history_details(model, model.history_fields, related=related.get(model, ()))

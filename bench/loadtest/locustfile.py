@@ -66,7 +66,7 @@ class Member(HttpUser):
         me = next(_members)
         self.email, self.token = me["email"], me["token"]
         self.auth = {"Authorization": f"Bearer {self.token}"}
-        self.client.cookies.set("sessionid", me["sessionid"])
+        self.sessionid = me["sessionid"]
 
     def _post(self, path: str, body: dict, ok: tuple[int, ...], **kw):  # noqa: ANN003
         with self.client.post(path, json=body, headers=kw.pop("headers", self.auth), catch_response=True, **kw) as r:
@@ -134,7 +134,18 @@ class Member(HttpUser):
 
     @task(2)
     def purchase(self) -> None:
-        """The web flow with the demo method: the recharge page, a checkout, the demo payment."""
+        """The web flow with the demo method: the recharge page, a checkout, the demo payment.
+
+        Only this browser flow carries the member's web session: the API calls are an app's, with
+        its token and no cookies (a session cookie would make every API request load the session
+        and its user for the member's display preferences, which a token client never has)."""
+        self.client.cookies.set("sessionid", self.sessionid)
+        try:
+            self._purchase()
+        finally:
+            self.client.cookies.clear()
+
+    def _purchase(self) -> None:
         with self.client.get("/recharge/", catch_response=True) as page:
             _judge(page, (200,))
         found = CSRF.search(page.text or "")

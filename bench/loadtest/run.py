@@ -7,7 +7,8 @@
 
 What it needs: the venv (locust is in requirements-dev.txt). For figures that mean something,
 DATABASE_URL (PostgreSQL) and REDIS_URL: the site then runs as in production, on gunicorn with
-LOADTEST_WORKERS (2) processes, plus one Celery worker for the download jobs and the outbox.
+config/gunicorn.py and LOADTEST_WORKERS (2) processes, plus one Celery worker for the download
+jobs and the outbox.
 Without them it runs on the embedded default (SQLite, tasks in-process), which is only a smoke
 test. The site runs with DEBUG on, because the demo payment method exists only there; it uses
 whatever database DATABASE_URL names, adding load-test members to it (never run it against a live
@@ -22,6 +23,7 @@ no answer at all.
 
 import csv
 import os
+import resource
 import secrets
 import subprocess
 import sys
@@ -62,7 +64,17 @@ def site_env() -> dict[str, str]:
 
 def start_site(env: dict[str, str], log: Path) -> list[subprocess.Popen]:
     out = log.open("w")
-    server = [str(BIN / "gunicorn"), "config.wsgi", "-b", f"{HOST}:{PORT}", "-w", str(WORKERS)]
+    # Production's server settings (config/gunicorn.py: gthread), with this run's address and workers.
+    server = [
+        str(BIN / "gunicorn"),
+        "-c",
+        "config/gunicorn.py",
+        "config.wsgi",
+        "-b",
+        f"{HOST}:{PORT}",
+        "-w",
+        str(WORKERS),
+    ]
     procs = [subprocess.Popen([*server, "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=out)]
     if env.get("REDIS_URL"):
         worker = [str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "--concurrency", "1"]
@@ -85,6 +97,96 @@ def stop(procs: list[subprocess.Popen]) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _ticks(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def _tree(roots: list[int]) -> set[int]:
+    """The roots and every descendant (gunicorn's workers, Celery's pool), from /proc."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(name))
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pg_backends(database: str) -> set[int]:
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline.startswith("postgres: ") and f" {database} " in cmdline:
+                found.add(int(name))
+    return found
+
+
+class CpuShare:
+    """CPU seconds the site (gunicorn and Celery, with their children), this database's PostgreSQL
+    backends and Locust spent during the run, and how busy the whole machine was: on a shared
+    machine req/s alone says little, CPU per request says what a free machine would give.
+    Linux /proc only (nothing is printed elsewhere); backends that close during the run are missed."""
+
+    def __init__(self, procs: list[subprocess.Popen], database: str) -> None:
+        self.enabled = Path("/proc/stat").exists()
+        self.roots = [p.pid for p in procs]
+        self.database = database
+
+    def _machine(self) -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(values) - values[3] - values[4], sum(values)
+
+    def snapshot(self) -> dict[str, float]:
+        if not self.enabled:
+            return {}
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy, total = self._machine()
+        return {
+            "web": _ticks(_tree(self.roots[:1])),
+            "celery": _ticks(_tree(self.roots[1:])),
+            "pg": _ticks(_pg_backends(self.database)),
+            "locust": (own.ru_utime + own.ru_stime) * os.sysconf("SC_CLK_TCK"),
+            "busy": busy,
+            "total": total,
+        }
+
+    def report(self, before: dict[str, float], after: dict[str, float], requests: int) -> None:
+        if not before or not after or not requests:
+            return
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        web, celery, pg, locust = (
+            (after[k] - before[k]) * tick_ms / requests for k in ("web", "celery", "pg", "locust")
+        )
+        ours = web + celery + pg + locust
+        busy = (after["busy"] - before["busy"]) * tick_ms / requests
+        share = (after["busy"] - before["busy"]) / max(1, after["total"] - before["total"])
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU per request: gunicorn {web:.1f} ms, Celery {celery:.1f} ms, PostgreSQL {pg:.1f} ms, "
+            f"Locust {locust:.1f} ms "
+            f"= {ours:.1f} ms -> at most {cores * 1000 / ours:.0f} req/s if these had all {cores} cores; "
+            f"the machine was {share:.0%} busy, {max(0.0, busy - ours) / busy:.0%} of it other processes"
+        )
 
 
 def report(prefix: str) -> tuple[int, int, int]:
@@ -115,7 +217,7 @@ def main() -> None:
     data = work / "members.json"
     engine = "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (smoke test only)"
     print(
-        f"Load test: {USERS} members for {SECONDS}s against {HOST}:{PORT}; {engine}; gunicorn -w {WORKERS}; "
+        f"Load test: {USERS} members for {SECONDS}s against {HOST}:{PORT}; {engine}; gunicorn -c config/gunicorn.py -w {WORKERS}; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (a shared machine: figures vary)"
     )
     subprocess.run(
@@ -125,7 +227,11 @@ def main() -> None:
         check=True,
     )
     procs = start_site(env, work / "site.log")
+    database = env.get("DATABASE_URL", "").rsplit("/", 1)[-1].split("?")[0]
+    meter = CpuShare(procs, database)
+    before = after = {}
     try:
+        before = meter.snapshot()
         subprocess.run(
             [str(BIN / "locust"), "-f", "bench/loadtest/locustfile.py", "--headless", "--only-summary",
              "-u", str(USERS), "-r", str(max(1, USERS // 5)), "-t", f"{SECONDS}s", "--stop-timeout", "10",
@@ -133,9 +239,13 @@ def main() -> None:
             cwd=ROOT, env={**env, "LOADTEST_DATA": str(data)}, timeout=SECONDS + 120, check=False,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        after = meter.snapshot()
     finally:
         stop(procs)
     errors_5xx, connection, _unexpected = report(str(work / "run"))
+    with open(work / "run_stats.csv") as f:
+        requests = sum(int(row["Request Count"]) for row in csv.DictReader(f) if row["Name"] != "Aggregated")
+    meter.report(before, after, requests)
     print(f"(site log: {work / 'site.log'})\nAuditing the ledger…")
     audit = subprocess.run([str(BIN / "python"), "manage.py", "audit_ledger"], cwd=ROOT, env=env, check=False)
     failed = audit.returncode != 0 or errors_5xx or connection

@@ -27,6 +27,7 @@ def _service(name: str) -> str:
 
 def test_only_nginx_is_published_and_gunicorn_is_not():
     assert "ports:" not in _service("web") and "expose:" in _service("web")
+    assert "ports:" not in _service("live") and "expose:" in _service("live")
     assert "config/nginx.conf:/etc/nginx/conf.d/default.conf" in _service("nginx")
     assert "ports:" in _service("nginx") and "media:/srv/media:ro" in _service("nginx")
     assert [name for name in ("postgres", "redis", "worker", "beat") if "ports:" in _service(name)] == []
@@ -58,7 +59,8 @@ def test_nginx_accepts_the_config(tmp_path):
         check=True,
         capture_output=True,
     )
-    site = NGINX.replace("web:8000", "127.0.0.1:8000").replace("/etc/nginx/certs/", f"{tmp_path}/")
+    site = NGINX.replace("web:8000", "127.0.0.1:8000").replace("live:8000", "127.0.0.1:8001")
+    site = site.replace("/etc/nginx/certs/", f"{tmp_path}/")
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts.models import ApiSession, User
 from core import registry
 from tests.factories import DEFAULT_PIN, UserFactory, api_token, fund
@@ -342,3 +343,25 @@ def test_huge_and_deeply_nested_bodies_are_not_500(api):
     assert api("/users/balance", raw=deep).status_code == 401
     assert api("/users/transactions", raw=deep, token=token).status_code == 400
     assert api("/users/login", raw='{"email": "' + "a" * 2_000_000 + '", "pin": "4829"}').status_code == 400
+
+
+def test_history_prefetches_what_the_causes_details_read(api, monkeypatch, django_assert_max_num_queries):
+    """A history detail that reads a relation of its cause (as `Award.rule`, `Redemption.reward`
+    do) costs one query per page when registered with `related`, not one per row."""
+    monkeypatch.setitem(registry._history, ApiSession, lambda cause, transfer: {"notes": cause.user.email})
+    monkeypatch.setitem(registry._history_related, ApiSession, ("user",))
+    user = UserFactory()
+    for n in range(12):
+        session, _token = accounts_services.api_session_create(user=user, ip=None, user_agent="t")
+        wallet.transfer_post(
+            from_account=wallet.system_account(name=SystemAccount.ISSUANCE),
+            to_account=wallet.user_account(user_id=user.pk),
+            amount=100,
+            kind=TransferKind.BONUS,
+            idempotency_key=f"related-{n}",
+            cause=ApiSession.objects.get(pk=session.pk),  # its user not loaded yet
+        )
+    token = api_token(user)
+    with django_assert_max_num_queries(8):
+        rows = api("/users/transactions", {"limit": 12}, token=token).json()["transactions"]
+    assert [row["notes"] for row in rows] == [user.email] * 12
