@@ -101,7 +101,7 @@ bench-intake: install ## Forum events/s over HTTP (single, batch of 500) and imp
 
 # Locust, headless, against 127.0.0.1 only: the seeds' member mix for LOADTEST_SECONDS, then the
 # ledger audit; fails on any 5xx, connection error or audit problem (bench/loadtest/run.py).
-loadtest: install ## Load test: LOADTEST_USERS (20) members for LOADTEST_SECONDS (60) on gunicorn (DATABASE_URL, REDIS_URL)
+loadtest: createdb ## Load test: LOADTEST_USERS (20) members for LOADTEST_SECONDS (60) on gunicorn (DATABASE_URL, REDIS_URL)
 	$(PY) bench/loadtest/run.py
 
 clean: ## Remove the virtualenv, the SQLite database and caches

@@ -351,6 +351,10 @@ E9TH_REQUEST_BUDGET_SECONDS = env.float("E9TH_REQUEST_BUDGET_SECONDS", default=2
 # A test coin listed in COINPAYMENTS_ACCEPTED_COINS without either is refused at checkout.
 COINPAYMENTS_TEST_COINS = ["LTCT"]
 COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY = env.bool("COINPAYMENTS_ACCEPT_TEST_COINS_FOR_REAL_MONEY", default=False)
+# The demo payment method (credits for no money) on a site with no provider keys at all: on with
+# DEBUG (the embedded default); the load test turns it on with DEBUG off, to measure the site
+# without DEBUG's query log. config/settings_production.py forces it off.
+PAYMENTS_DEMO_METHOD = env.bool("PAYMENTS_DEMO_METHOD", default=DEBUG)
 # --- end of issue 11 item 2 block -------------------------------------------------------------------
 
 # --- accounts -----------------------------------------------------------------------------

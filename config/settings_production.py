@@ -10,6 +10,7 @@ from .settings import *  # noqa: F403
 from .settings import INSECURE_DEV_SECRET_KEY, env
 
 DEBUG = False
+PAYMENTS_DEMO_METHOD = False  # credits for no money: never on a production site, whatever the env says
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY or SECRET_KEY == INSECURE_DEV_SECRET_KEY or len(SECRET_KEY) < 50:

@@ -10,8 +10,9 @@ DATABASE_URL (PostgreSQL) and REDIS_URL: the site then runs as in production, on
 config/gunicorn.py and LOADTEST_WORKERS (2) processes, plus one Celery worker for the download
 jobs and the outbox.
 Without them it runs on the embedded default (SQLite, tasks in-process), which is only a smoke
-test. The site runs with DEBUG on, because the demo payment method exists only there; it uses
-whatever database DATABASE_URL names, adding load-test members to it (never run it against a live
+test. The site runs with DEBUG off, as in production, and the demo payment method switched on by
+PAYMENTS_DEMO_METHOD (config.settings_production never allows it); it uses whatever database
+DATABASE_URL names, adding load-test members to it (never run it against a live
 site's database: prepare.py refuses nothing, and the script only ever talks to 127.0.0.1).
 
 Steps: prepare.py (migrate, demo data, members with credits, tokens and web sessions, an
@@ -53,7 +54,10 @@ def site_env() -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "true",  # the demo payment method exists only on a development site
+        # Measured as production runs (no DEBUG query log, core.db's fast cursor), with the demo
+        # payment method switched on by its own setting for the purchases.
+        "DEBUG": "false",
+        "PAYMENTS_DEMO_METHOD": "true",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": f"http://{HOST}:{PORT}",
@@ -223,7 +227,7 @@ def main() -> None:
     subprocess.run(
         [str(BIN / "python"), "bench/loadtest/prepare.py", "--members", str(USERS), "--out", str(data)],
         cwd=ROOT,
-        env=env,
+        env={**env, "DEBUG": "true"},  # seed_demo (published PINs) runs only with DEBUG on
         check=True,
     )
     procs = start_site(env, work / "site.log")

@@ -21,7 +21,8 @@ DEMO_TTL = timedelta(hours=1)
 
 
 def demo_enabled() -> bool:
-    """The demo method exists only on a DEBUG site with no provider keys at all."""
+    """The demo method exists only where PAYMENTS_DEMO_METHOD is on (DEBUG sites; never under
+    config.settings_production) and no provider key is set at all."""
     keys = (
         settings.COINPAYMENTS_PUBLIC_KEY,
         settings.COINPAYMENTS_PRIVATE_KEY,
@@ -29,7 +30,7 @@ def demo_enabled() -> bool:
         settings.COINPAYMENTS_IPN_SECRET,
         settings.E9TH_RPC_URL,
     )
-    return bool(settings.DEBUG) and not any(keys)
+    return bool(settings.PAYMENTS_DEMO_METHOD) and not any(keys)
 
 
 def demo_checkout(*, user: User, quote: Quote) -> Payment:

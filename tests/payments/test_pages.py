@@ -74,16 +74,36 @@ def test_demo_method_buys_a_package_and_shows_the_new_balance(client):
     assert balance_for_user(user_id=user.pk).balance == 7500
 
 
-def test_demo_method_is_refused_when_not_debug_or_keys_exist(client, settings):
+def test_demo_method_is_refused_when_switched_off_or_keys_exist(client, settings):
     user = UserFactory()
     client.force_login(user)
-    settings.DEBUG = False
+    settings.PAYMENTS_DEMO_METHOD = False
     assert not services.demo_enabled()
     client.post("/recharge/checkout/", {"method": "demo", "package_id": credit_package().pk})
     assert not Payment.objects.exists()
-    settings.DEBUG = True
+    settings.PAYMENTS_DEMO_METHOD = True
     settings.COINPAYMENTS_PUBLIC_KEY = "configured"
     assert not services.demo_enabled()
+
+
+def test_production_settings_never_offer_the_demo_method(monkeypatch):
+    """Whatever the environment says: a production site never credits for no money."""
+    import importlib
+    import sys
+
+    monkeypatch.setenv("PAYMENTS_DEMO_METHOD", "true")
+    monkeypatch.setenv("SECRET_KEY", "x" * 60)
+    monkeypatch.setenv("DATABASE_URL", "postgres://check@127.0.0.1/check")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    for name in ("config.settings_production", "config.settings"):
+        sys.modules.pop(name, None)
+    try:
+        production = importlib.import_module("config.settings_production")
+        assert production.PAYMENTS_DEMO_METHOD is False and production.DEBUG is False
+    finally:
+        for name in ("config.settings_production", "config.settings"):
+            sys.modules.pop(name, None)
+        importlib.import_module("config.settings")
 
 
 def test_checkout_page_status_json_and_qr_are_owner_only(client, cp_settings, rsps):
