@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
+from core import live
 from core.events import Event, record
 
 from . import throttle
@@ -293,13 +294,16 @@ def sessions_end_others(*, user: User, keep_session_key: str | None) -> tuple[in
     """
     from allauth.usersessions.models import UserSession
 
-    ended = 0
+    ended: list[str] = []
     for session in UserSession.objects.filter(user_id=user.pk).exclude(session_key=keep_session_key or ""):
         session.end()
-        ended += 1
+        ended.append(session.session_key)
+    # Their open pages' sockets close once this commits (best effort, bounded; a socket that
+    # misses it forwards nothing anyway: it checks its session before each event, core/live.py).
+    transaction.on_commit(lambda: live.sessions_ended(ended))
     revoked = ApiSession.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    logger.info("User #%s: signed out of %s other web sessions and %s API sessions", user.pk, ended, revoked)
-    return ended, revoked
+    logger.info("User #%s: signed out of %s other web sessions and %s API sessions", user.pk, len(ended), revoked)
+    return len(ended), revoked
 
 
 # --- display preferences ----------------------------------------------------------------------

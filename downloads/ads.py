@@ -15,6 +15,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 MAX_TOKEN_LENGTH = 1024
 
@@ -44,25 +46,25 @@ def encode(*, claims: AdClaims, secret: str) -> str:
 def decode(*, token: str, secret: str) -> AdClaims:
     """Check the signature first, then the shape. Raises MalformedToken (never anything else)."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
-        raise MalformedToken("The ad token is not in the expected format.")
+        raise MalformedToken(_("The ad token is not in the expected format."))
     payload, signature = token.split(".")
     try:
         payload.encode("ascii")
     except UnicodeEncodeError:
-        raise MalformedToken("The ad token is not in the expected format.") from None
+        raise MalformedToken(_("The ad token is not in the expected format.")) from None
     if not hmac.compare_digest(_mac(secret, payload), signature.lower()):
-        raise MalformedToken("The ad token's signature does not match.")
+        raise MalformedToken(_("The ad token's signature does not match."))
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (ValueError, UnicodeDecodeError):
-        raise MalformedToken("The ad token's payload is not valid JSON.") from None
+        raise MalformedToken(_("The ad token's payload is not valid JSON.")) from None
     if not isinstance(data, dict):
-        raise MalformedToken("The ad token's payload is not an object.")
+        raise MalformedToken(_("The ad token's payload is not an object."))
     nonce, user_ref, issued_at = data.get("nonce"), data.get("user_ref"), data.get("issued_at")
     if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
-        raise MalformedToken("The ad token's nonce is missing or malformed.")
+        raise MalformedToken(_("The ad token's nonce is missing or malformed."))
     if not isinstance(user_ref, str) or not 1 <= len(user_ref) <= 64:
-        raise MalformedToken("The ad token's user_ref is missing or malformed.")
+        raise MalformedToken(_("The ad token's user_ref is missing or malformed."))
     if not isinstance(issued_at, int) or isinstance(issued_at, bool):
-        raise MalformedToken("The ad token's issued_at is missing or malformed.")
+        raise MalformedToken(_("The ad token's issued_at is missing or malformed."))
     return AdClaims(nonce=nonce, user_ref=user_ref, issued_at=issued_at)

@@ -1,5 +1,6 @@
 """The site app in the admin: the economy page (a view, not a table: `Economy` only names it and
-carries `portal.view_economy`) and the ledger audit results it reports."""
+carries `portal.view_economy`), the ledger audit results it reports, and members' notifications
+(what support sees when a member asks "what was that message?")."""
 
 from functools import partial
 from typing import Any
@@ -7,11 +8,13 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
 
 from wallet.admin import ReadOnlyAdmin
 
+from . import notifications
 from .economy import views
-from .models import Economy, LedgerAuditRun
+from .models import Economy, LedgerAuditRun, Notification
 
 
 @admin.register(Economy)
@@ -31,3 +34,20 @@ class EconomyAdmin(ReadOnlyAdmin):
 class LedgerAuditRunAdmin(ReadOnlyAdmin):
     list_display = ("finished_at", "problem_count", "vendor")
     readonly_fields = ("event_id", "finished_at", "problem_count", "vendor", "summary")
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """Read-only: notifications are written by the outbox handlers, once per member and event."""
+
+    list_display = ("created_at", "user", "kind", "text", "read_at")
+    list_filter = ("kind", ("read_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("user", "kind", "text", "params", "event_id", "created_at", "read_at")
+    fields = readonly_fields
+
+    @admin.display(description=_("text"))
+    def text(self, obj: Notification) -> str:
+        return notifications.message(obj)

@@ -125,7 +125,8 @@ class EconomyRollupState(models.Model):
 class MemberRunningTotal(models.Model):
     """A member account's running totals, for the economy page's top earners and spenders
     (portal/economy/members.py): credits earned and spent before `at`. `at` is a UTC month start
-    (closed months) or the refresh mark (the open month, rebuilt by every refresh)."""
+    (closed months), or members.OPEN for the totals before the refresh mark
+    (EconomyRollupState.members_until: the open month, updated by every refresh)."""
 
     at = models.DateTimeField(verbose_name=_("as of"))
     account = models.ForeignKey("wallet.Account", on_delete=models.CASCADE, related_name="+", verbose_name=_("account"))

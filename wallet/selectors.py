@@ -161,9 +161,9 @@ def credit_split(*, account_id: int | None, now: datetime | None = None) -> Cred
     soon = 0
     if account_id is not None:
         horizon = (now or timezone.now()) + timedelta(days=settings.GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS)
-        for category, remaining, expires_at in CreditLot.objects.filter(
-            account_id=account_id, remaining__gt=0
-        ).values_list("category", "remaining", "expires_at"):
+        for category, remaining, expires_at in CreditLot.objects.filter(account_id=account_id, live=True).values_list(
+            "category", "remaining", "expires_at"
+        ):
             sums[category] += remaining
             if expires_at is not None and expires_at <= horizon:
                 soon += remaining

@@ -81,7 +81,7 @@ def category_columns() -> str:
     """Account `a`'s paid credits and its promotional credits expiring by %(soon)s, from its
     live credit lots (a handful of rows on a partial index; never memoised: lots change in
     place). Promotional = balance − paid, since the lots sum to the balance (audit_ledger)."""
-    lots = "wallet_creditlot l WHERE l.account_id = a.id AND l.remaining > 0"
+    lots = "wallet_creditlot l WHERE l.account_id = a.id AND l.live"
     return (
         f"(SELECT COALESCE(SUM(l.remaining), 0) FROM {lots} AND l.category = 'paid'),"  # noqa: S608 (constants)
         f" (SELECT COALESCE(SUM(l.remaining), 0) FROM {lots} AND l.expires_at <= %(soon)s)"

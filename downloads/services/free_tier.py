@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -40,16 +41,16 @@ def refund_free(user_id: int, count: int) -> None:
 def _verified_claims(*, user: User, token: str, now: datetime) -> ads.AdClaims:
     secret = settings.ADS_HMAC_SECRET
     if not secret:
-        raise AdsDisabled("Ads are not available on this site.")
+        raise AdsDisabled(_("Ads are not available on this site."))
     try:
         claims = ads.decode(token=token, secret=secret)
     except ads.MalformedToken as exc:
         raise AdTokenInvalid(str(exc)) from None
     if not secrets.compare_digest(claims.user_ref, selectors.ad_user_ref(user_id=user.pk)):
-        raise AdTokenInvalid("The ad token was issued for another account.")
+        raise AdTokenInvalid(_("The ad token was issued for another account."))
     age = now.timestamp() - claims.issued_at
     if age > settings.DOWNLOADS_AD_TOKEN_MAX_AGE or age < -AD_CLOCK_SKEW:
-        raise AdTokenExpired("The ad token has expired. Watch another ad for a new one.")
+        raise AdTokenExpired(_("The ad token has expired. Watch another ad for a new one."))
     return claims
 
 
@@ -66,7 +67,7 @@ def ad_complete(*, user: User, token: str, now: datetime | None = None) -> FreeA
         with transaction.atomic(durable=True):
             allowance = lock_allowance(user.pk)
             if AdCompletion.objects.filter(nonce=claims.nonce).exists():
-                raise AdTokenUsed("This ad token was already redeemed.")
+                raise AdTokenUsed(_("This ad token was already redeemed."))
             day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
             if (
                 AdCompletion.objects.filter(user_id=user.pk, created_at__gte=day_start).count()
@@ -86,6 +87,6 @@ def ad_complete(*, user: User, token: str, now: datetime | None = None) -> FreeA
             allowance.save(update_fields=["remaining", "granted_by_ads", "updated_at"])
     except IntegrityError:
         # The same nonce redeemed at the same moment from another account's lock scope.
-        raise AdTokenUsed("This ad token was already redeemed.") from None
+        raise AdTokenUsed(_("This ad token was already redeemed.")) from None
     logger.info("User #%s: free download granted for an ad (%s left)", user.pk, allowance.remaining)
     return allowance

@@ -32,7 +32,7 @@ class ItemDelivery:
 def _downloadable(*, user: User, item_id: int) -> Item:
     item = selectors.listed_items().filter(pk=item_id).first()
     if item is None:
-        raise ItemUnavailable("There is no downloadable item with that id.")
+        raise ItemUnavailable(_("There is no downloadable item with that id."))
     if not selectors.can_access(user=user, item=item):
         raise ItemForbidden(
             _("This item is only for members of %(group)s.") % {"group": item.access_group},
@@ -72,7 +72,7 @@ def item_download(*, user: User, item_id: int, idempotency_key: str | None = Non
     existing = DownloadRecord.objects.filter(idempotency_key=key).first() if idempotency_key else None
     if existing is not None:
         if existing.item_id != item.pk:
-            raise KeyReused("This Idempotency-Key was used to download another item.")
+            raise KeyReused(_("This Idempotency-Key was used to download another item."))
         return _delivery(user=user, item=item, charged=existing.charged, link_kind="rec", link_id=existing.pk)
     if item.is_unlock:
         return _unlock(user=user, item=item)

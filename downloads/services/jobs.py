@@ -77,7 +77,7 @@ def _job_items(*, user: User, requested_songs: int, item_ids: list[int] | None) 
             )
         return songs
     if len(set(item_ids)) != len(item_ids):
-        raise InvalidItems("item_ids contains the same song more than once.")
+        raise InvalidItems(_("item_ids contains the same song more than once."))
     if len(item_ids) != requested_songs:
         raise InvalidItems(
             f"requested_songs is {requested_songs} but item_ids lists {len(item_ids)} songs; they must match."
@@ -131,7 +131,7 @@ def _hold_for(*, job: DownloadJob, user: User, required: int, now: datetime) -> 
 def _replay(job: DownloadJob, digest: str, currency: Currency) -> JobStart:
     """The start a retried request gets: the job its key made, or a conflict."""
     if job.request_digest != digest:
-        raise KeyReused("This Idempotency-Key already started a different download.")
+        raise KeyReused(_("This Idempotency-Key already started a different download."))
     required = job.paid_songs * job.unit_price
     return JobStart(job=job, credits_required=required, credits_available=job.available_at_start, currency=currency)
 

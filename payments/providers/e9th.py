@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,20 @@ class Deposit:
 
 
 class ReceiptRejected(Exception):
-    """The receipt fails a check; the message says which, for the 422 answer."""
+    """The receipt fails a check; the message says which, for the 422 answer. `template` and
+    `params` let the service say it in the member's language (the templates are marked with
+    gettext_noop for the catalogue; str() is the English sentence, for logs and the stored message)."""
+
+    def __init__(self, template: str, **params: object) -> None:
+        self.template, self.params = template, params
+        super().__init__(template % params if params else template)
 
 
 def check_deposit(receipt: Receipt, *, token: str, sender: str, recipient: str, min_value: int) -> Deposit:
     """Status 1; exactly one ERC-20 Transfer log (3 topics) emitted by `token`, from `sender`
     to `recipient`, for at least `min_value` token units. Raises ReceiptRejected."""
     if receipt.status != 1:
-        raise ReceiptRejected("The transaction was reverted on chain.")
+        raise ReceiptRejected(gettext_noop("The transaction was reverted on chain."))
     transfers = [
         log
         for log in receipt.logs
@@ -84,9 +91,9 @@ def check_deposit(receipt: Receipt, *, token: str, sender: str, recipient: str, 
     ]
     from_token = [log for log in transfers if str(log.get("address", "")).lower() == token.lower()]
     if not from_token:
-        raise ReceiptRejected("The transaction moved no E9th stablecoin (wrong token contract).")
+        raise ReceiptRejected(gettext_noop("The transaction moved no E9th stablecoin (wrong token contract)."))
     if len(from_token) != 1:
-        raise ReceiptRejected("The transaction must contain exactly one E9th token transfer.")
+        raise ReceiptRejected(gettext_noop("The transaction must contain exactly one E9th token transfer."))
     log = from_token[0]
     deposit = Deposit(
         sender=_topic_address(str(log["topics"][1])),
@@ -94,11 +101,15 @@ def check_deposit(receipt: Receipt, *, token: str, sender: str, recipient: str, 
         value=int(str(log.get("data") or "0x0"), 16),
     )
     if deposit.sender != sender.lower():
-        raise ReceiptRejected("The tokens were not sent from your linked wallet.")
+        raise ReceiptRejected(gettext_noop("The tokens were not sent from your linked wallet."))
     if deposit.recipient != recipient.lower():
-        raise ReceiptRejected("The tokens were not sent to the deposit address.")
+        raise ReceiptRejected(gettext_noop("The tokens were not sent to the deposit address."))
     if deposit.value < min_value:
-        raise ReceiptRejected(f"The transfer is too small: {deposit.value} token units sent, {min_value} required.")
+        raise ReceiptRejected(
+            gettext_noop("The transfer is too small: %(sent)s token units sent, %(required)s required."),
+            sent=deposit.value,
+            required=min_value,
+        )
     return deposit
 
 

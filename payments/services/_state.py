@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import OperationalError, transaction
+from django.utils.translation import gettext as _
 
 from core.events import Event, record
 
@@ -77,4 +78,4 @@ def durable(fn: Callable[[], T]) -> T:
             return fn()
     except OperationalError as exc:
         logger.warning("Transient database failure: %s", exc)
-        raise TransientFailure("The payment could not be processed right now; try again.") from exc
+        raise TransientFailure(_("The payment could not be processed right now; try again.")) from exc

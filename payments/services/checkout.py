@@ -85,7 +85,7 @@ def _checkout_replay(earlier: Payment, *, quote: Quote, coin: str) -> Payment:
     """The payment an earlier checkout with the same key made, or why it cannot be returned."""
     asked = (quote.package.pk if quote.package else None, quote.usd_cents, coin)
     if (earlier.package_id, earlier.usd_cents, earlier.coin) != asked:
-        raise KeyReused("This Idempotency-Key was used for a different checkout.", payment_id=earlier.pk)
+        raise KeyReused(_("This Idempotency-Key was used for a different checkout."), payment_id=earlier.pk)
     if earlier.reference is None:
         raise KeyInProgress(payment_id=earlier.pk)
     return earlier

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -33,7 +34,7 @@ def demo_enabled() -> bool:
 
 def demo_checkout(*, user: User, quote: Quote) -> Payment:
     if not demo_enabled():
-        raise MethodUnavailable("The demo payment method is only available on a development site.")
+        raise MethodUnavailable(_("The demo payment method is only available on a development site."))
     now = timezone.now()
     check_limits(user_id=user.pk, usd_cents=quote.usd_cents, now=now)
     return payment_create(
@@ -50,12 +51,12 @@ def demo_checkout(*, user: User, quote: Quote) -> Payment:
 
 def demo_pay(*, payment_id: int, user: User) -> Payment:
     if not demo_enabled():
-        raise MethodUnavailable("The demo payment method is only available on a development site.")
+        raise MethodUnavailable(_("The demo payment method is only available on a development site."))
 
     def run() -> Payment:
         payment = lock_payment(payment_id)
         if payment.user_id != user.pk or payment.provider != Provider.DEMO:
-            raise InvalidPurchase("This is not one of your demo payments.")
+            raise InvalidPurchase(_("This is not one of your demo payments."))
         complete_locked(payment, detail="Paid with the demo method (no real money).")
         return payment
 

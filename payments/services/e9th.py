@@ -101,7 +101,7 @@ class ChainOutcome:
 
 def _e9th_settings_ok() -> None:
     if not (settings.E9TH_RPC_URL and settings.E9TH_TOKEN_ADDRESS and settings.E9TH_DEPOSIT_ADDRESS):
-        raise MethodUnavailable("E9th deposits are not configured on this site.")
+        raise MethodUnavailable(_("E9th deposits are not configured on this site."))
 
 
 PURCHASE_SCOPE = "purchase:"
@@ -114,7 +114,7 @@ def _key_matches(*, user: User, key: str | None, tx: str, package_id: int) -> No
         return
     earlier = Payment.objects.filter(user=user, idempotency_key=key).first()
     if earlier is not None and (earlier.reference != tx or earlier.package_id != package_id):
-        raise KeyReused("This Idempotency-Key was used to claim another deposit.", transaction_id=earlier.pk)
+        raise KeyReused(_("This Idempotency-Key was used to claim another deposit."), transaction_id=earlier.pk)
 
 
 def e9th_purchase(
@@ -138,12 +138,12 @@ def e9th_purchase(
     tx = e9th.normalise_hash(tx_hash)
     address = e9th.normalise_address(wallet_address)
     if tx is None:
-        raise InvalidPurchase("tx_hash must be 0x followed by 64 hex digits.")
+        raise InvalidPurchase(_("tx_hash must be 0x followed by 64 hex digits."))
     if address is None:
-        raise InvalidPurchase("wallet_address must be 0x followed by 40 hex digits.")
+        raise InvalidPurchase(_("wallet_address must be 0x followed by 40 hex digits."))
     linked = selectors.linked_wallet(user_id=user.pk)
     if linked is None or linked.address != address:
-        raise WalletNotLinked("This wallet is not linked to your account. Link it first by signing the challenge.")
+        raise WalletNotLinked(_("This wallet is not linked to your account. Link it first by signing the challenge."))
     client = client or e9th_client(budget=settings.E9TH_REQUEST_BUDGET_SECONDS)
     key = PURCHASE_SCOPE + idempotency_key if idempotency_key else None
     _key_matches(user=user, key=key, tx=tx, package_id=package_id)
@@ -154,7 +154,7 @@ def e9th_purchase(
         e9th_recheck(payment_id=existing.pk, client=client)
         existing = Payment.objects.filter(provider=Provider.E9TH, reference=tx).first()
     if existing is not None and existing.user_id != user.pk:
-        raise HashClaimed("This transaction was already claimed by another account.")
+        raise HashClaimed(_("This transaction was already claimed by another account."))
     if existing is not None and existing.status in (S.COMPLETED, S.REFUNDED):
         return ChainOutcome(ChainStatus.ALREADY_CREDITED, existing)
     _e9th_settings_ok()
@@ -257,7 +257,8 @@ def _check_receipt(tx: str, receipt: e9th.Receipt, existing: Payment | None, *, 
         store_receipt_message(tx, receipt, existing, verified=False, error=str(exc))
         if existing is not None:
             release_claim(existing.pk, str(exc))
-        raise ClaimRejected(str(exc), reason=str(exc)) from exc
+        message = _(exc.template) % exc.params if exc.params else _(exc.template)
+        raise ClaimRejected(message, reason=str(exc)) from exc
 
 
 def _not_yet_confirmed(payment_id: int, receipt: e9th.Receipt, *, confirms: int, required: int) -> ChainOutcome:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -98,8 +99,8 @@ def create_chain_claim(
         if winner is not None and winner.user_id == user.pk:
             return winner
         if key is not None and Payment.objects.filter(user=user, idempotency_key=key).exists():
-            raise KeyReused("This Idempotency-Key was used to claim another deposit.") from None
-        raise HashClaimed("This transaction was already claimed by another account.") from None
+            raise KeyReused(_("This Idempotency-Key was used to claim another deposit.")) from None
+        raise HashClaimed(_("This transaction was already claimed by another account.")) from None
 
 
 def release_claim(payment_id: int, reason: str) -> None:

@@ -32,7 +32,7 @@ def _usd_to_cents(amount: Decimal) -> int:
     if not isinstance(amount, Decimal):
         raise TypeError("USD amounts are Decimal, never float.")
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-        raise AmountOutOfRange("Enter a dollar amount with at most two decimal places.")
+        raise AmountOutOfRange(_("Enter a dollar amount with at most two decimal places."))
     return int(amount * 100)
 
 
@@ -42,7 +42,7 @@ def quote(*, package_id: int | None = None, custom_amount_usd: Decimal | None = 
     Raises InvalidPurchase (neither or both given), PackageNotFound, AmountOutOfRange.
     """
     if (package_id is None) == (custom_amount_usd is None):
-        raise InvalidPurchase("Choose a package or enter a custom amount (one of the two).")
+        raise InvalidPurchase(_("Choose a package or enter a custom amount (one of the two)."))
     if package_id is not None:
         package = CreditPackage.objects.filter(pk=package_id, active=True).first()
         if package is None:

@@ -28,7 +28,7 @@ APPROVE = "payments.approve_refund"
 
 def refund_request(*, payment_id: int, requested_by_id: int, reason: str) -> RefundRequest:
     if not reason.strip():
-        raise RefundNotAllowed("A refund needs a reason.")
+        raise RefundNotAllowed(_("A refund needs a reason."))
     require_staff_perm(user_id=requested_by_id, perm=REQUEST, action="request a refund", error=RefundNotAllowed)
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != S.COMPLETED:

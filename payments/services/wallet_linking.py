@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -47,9 +48,9 @@ def wallet_link(*, user: User, wallet_address: str, signature: str) -> LinkedWal
     Raises WalletLinkFailed (400), WalletTaken (409)."""
     address = e9th.normalise_address(wallet_address)
     if address is None:
-        raise WalletLinkFailed("wallet_address must be 0x followed by 40 hex digits.")
+        raise WalletLinkFailed(_("wallet_address must be 0x followed by 40 hex digits."))
     if not isinstance(signature, str) or not signature.strip() or len(signature) > 200:
-        raise WalletLinkFailed("A signature is required.")
+        raise WalletLinkFailed(_("A signature is required."))
     now = timezone.now()
     with transaction.atomic():
         challenge = (
@@ -59,7 +60,7 @@ def wallet_link(*, user: User, wallet_address: str, signature: str) -> LinkedWal
             .first()
         )
         if challenge is None:
-            raise WalletLinkFailed("Request a new message to sign first (challenges last 15 minutes and work once).")
+            raise WalletLinkFailed(_("Request a new message to sign first (challenges last 15 minutes and work once)."))
         challenge.used_at = now
         challenge.save(update_fields=["used_at"])
     signer = _recover_signer(challenge.message, signature.strip())
@@ -71,9 +72,9 @@ def wallet_link(*, user: User, wallet_address: str, signature: str) -> LinkedWal
         with transaction.atomic():
             owner = LinkedWallet.objects.select_for_update(no_key=True).filter(address=address).first()
             if owner is not None and owner.user_id != user.pk:
-                raise WalletTaken("This wallet is already linked to another account.")
-            linked, _ = LinkedWallet.objects.update_or_create(user=user, defaults={"address": address})
+                raise WalletTaken(_("This wallet is already linked to another account."))
+            linked, _created = LinkedWallet.objects.update_or_create(user=user, defaults={"address": address})
     except IntegrityError:
-        raise WalletTaken("This wallet is already linked to another account.") from None
+        raise WalletTaken(_("This wallet is already linked to another account.")) from None
     logger.info("User #%s: linked E9th wallet %s", user.pk, address)
     return linked

@@ -241,7 +241,7 @@ class Liability:
 
 
 def liability(now: datetime) -> Liability:
-    live = CreditLot.objects.filter(remaining__gt=0)
+    live = CreditLot.objects.filter(live=True)
     by_category = {c: 0 for c in CreditCategory.values}
     for row in live.values("category").annotate(s=Sum("remaining")):
         by_category[row["category"]] = int(row["s"])

@@ -65,7 +65,7 @@ def bounty_create(
         )
     thread_ref, title = thread_ref.strip()[:200], title.strip()[:200]
     if not thread_ref or not title:
-        raise InvalidBounty("A bounty needs a thread and a title.")
+        raise InvalidBounty(_("A bounty needs a thread and a title."))
     key = idempotency_key or uuid.uuid4().hex
     now = timezone.now()
     with transaction.atomic(durable=True):
@@ -77,7 +77,7 @@ def bounty_create(
         )
         if existing is not None:
             if (existing.thread_ref, existing.title, existing.amount) != (thread_ref, title, amount):
-                raise IdempotencyConflict("This idempotency_key was used for a different bounty.")
+                raise IdempotencyConflict(_("This idempotency_key was used for a different bounty."))
             return existing
         expires = now + timedelta(days=days)
         bounty = Bounty.objects.create(
@@ -108,7 +108,7 @@ def bounty_create(
 def _lock_bounty(bounty_id: int) -> Bounty:
     bounty = Bounty.objects.select_for_update(no_key=True).filter(pk=bounty_id).first()
     if bounty is None:
-        raise BountyNotFound("No such bounty.")
+        raise BountyNotFound(_("No such bounty."))
     return bounty
 
 
@@ -125,7 +125,7 @@ def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
     with transaction.atomic(durable=True):
         bounty = _lock_bounty(bounty_id)  # the domain row first, then accounts
         if bounty.offerer_id != actor_id:
-            raise NotOfferer("Only the member who offered the bounty can award it.")
+            raise NotOfferer(_("Only the member who offered the bounty can award it."))
         if bounty.status != BountyStatus.OPEN or now >= bounty.grace_ends_at:
             if bounty.status == BountyStatus.OPEN:
                 raise BountyClosed(_("This bounty has expired."))
@@ -135,7 +135,7 @@ def bounty_award(*, bounty_id: int, actor_id: int, answer_id: str) -> Bounty:
         if winner is None:
             raise WinnerNotFound()
         if winner.pk == bounty.offerer_id:
-            raise InvalidBounty("You cannot award your own bounty to yourself.")
+            raise InvalidBounty(_("You cannot award your own bounty to yourself."))
         payout = wallet.transfer_post(
             from_account=wallet.system_account(name=SystemAccount.ESCROW),
             to_account=wallet.user_account(user_id=winner.pk),
@@ -192,13 +192,13 @@ def bounty_cancel(*, bounty_id: int, actor_id: int) -> Bounty:
             .first()
         )
         if bounty is None:
-            raise BountyNotFound("No such bounty.")
+            raise BountyNotFound(_("No such bounty."))
         if bounty.offerer_id != actor_id:
-            raise NotOfferer("Only the member who offered the bounty can cancel it.")
+            raise NotOfferer(_("Only the member who offered the bounty can cancel it."))
         if bounty.status != BountyStatus.OPEN:
             raise BountyClosed(_("This bounty is %(status)s.") % {"status": bounty.get_status_display().lower()})
         if bounty.answer_count > 0:
-            raise BountyHasAnswers("Answers have been posted: award the bounty instead of cancelling it.")
+            raise BountyHasAnswers(_("Answers have been posted: award the bounty instead of cancelling it."))
         _bounty_refund(bounty, BountyStatus.CANCELLED, now)
     return bounty
 

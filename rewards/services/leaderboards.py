@@ -90,7 +90,9 @@ def _redis_incr(deltas: list[tuple[TotalKey, int]]) -> None:
             boards.add((period, bucket))
         for period, bucket in sorted(boards):
             key = redis_key(period, bucket)
-            pipe.zremrangebyscore(key, "-inf", 0)
+            # A total of exactly 0 is as good as absent. A negative one (a reversal or claw-back
+            # larger than the period's awards) stays, as in SQL: the next award starts from it.
+            pipe.zremrangebyscore(key, 0, 0)
             if period != Period.ALL:
                 pipe.expire(key, 60 * 60 * 24 * 400)
         pipe.incr(redis_writes_key())  # lets a concurrent resync see it raced with this update
@@ -224,7 +226,7 @@ def _redis_replace(client: Any, rows: list[tuple[str, str, int, int]]) -> int:
     sets no row fills any more. Returns how many sets were written."""
     by_key: dict[str, dict[str, int]] = defaultdict(dict)
     for period, bucket, user_id, coins in rows:
-        if coins > 0:
+        if coins != 0:  # negatives too (see _redis_incr); readers show only positive totals
             by_key[redis_key(period, bucket)][redis_member(user_id)] = coins
     prefix = settings.REWARDS_REDIS_PREFIX
     stale = set(k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=f"{prefix}:*", count=1000))

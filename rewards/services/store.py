@@ -48,7 +48,7 @@ def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None =
     Raises RewardUnavailable, LimitReached, OutOfStock, InsufficientFunds, IdempotencyConflict.
     """
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 100):
-        raise IdempotencyConflict("idempotency_key must be 1 to 100 characters.")
+        raise IdempotencyConflict(_("idempotency_key must be 1 to 100 characters."))
     now = timezone.now()
     with transaction.atomic(durable=True):
         profile = lock_profile(user_id)
@@ -56,11 +56,11 @@ def reward_redeem(*, user_id: int, reward_id: int, idempotency_key: str | None =
             existing = Redemption.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
             if existing is not None:
                 if existing.reward_id != reward_id:
-                    raise IdempotencyConflict("This idempotency_key was used for another reward.")
+                    raise IdempotencyConflict(_("This idempotency_key was used for another reward."))
                 return _result(existing, created=False)
         reward = Reward.objects.filter(pk=reward_id).first()
         if reward is None or not reward.is_live(now):
-            raise RewardUnavailable("This reward is not available.")
+            raise RewardUnavailable(_("This reward is not available."))
         mine = Redemption.objects.filter(user_id=user_id, reward=reward)
         if (
             reward.per_user_limit is not None

@@ -21,6 +21,7 @@
   var stateUrl = script.getAttribute("data-state-url");
   var POLL_MS = 15000;
   var MAX_BACKOFF_MS = 30000;
+  var SIGNED_OUT = 4401; // core/live.py: the session this page was opened under has ended
   var lastMinor = null;
   var pollTimer = null;
   var backoff = 1000;
@@ -156,7 +157,13 @@
       try { ev = JSON.parse(msg.data); } catch (e) { return; }
       handle(ev, true);
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
+      if (event.code === SIGNED_OUT) {
+        // This browser session ended (signed out here or from another device): stop listening.
+        document.documentElement.setAttribute("data-live-socket", "signed-out");
+        stopPolling();
+        return;
+      }
       document.documentElement.setAttribute("data-live-socket", "closed");
       startPolling();
       setTimeout(connect, backoff);

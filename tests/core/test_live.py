@@ -146,6 +146,80 @@ def test_the_redis_layer_carries_a_members_events_to_their_socket(settings):
     async_to_sync(run)()
 
 
+def test_signing_out_closes_that_sessions_socket_only():
+    """A shared computer: once the member signs out there, that page's socket closes at once and
+    hears nothing more; their socket on another device stays open."""
+    member = UserFactory()
+    here, elsewhere = Client(), Client()
+    here.force_login(member)
+    elsewhere.force_login(member)
+
+    def headers(client):
+        cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        return [ORIGIN, (b"cookie", cookie.encode())]
+
+    async def run():
+        from asgiref.sync import sync_to_async
+
+        a, b = socket(headers(here)), socket(headers(elsewhere))
+        assert (await a.connect())[0] and (await b.connect())[0]
+        response = await sync_to_async(here.post)("/accounts/logout/")
+        assert response.status_code == 302
+        closed = await a.receive_output(timeout=2)
+        assert closed == {"type": "websocket.close", "code": 4401}
+        assert await sync_to_async(publish)(user_id=member.pk, event={"type": "balance", "available": "1.00"})
+        assert await b.receive_json_from(timeout=2) == {"type": "balance", "available": "1.00"}
+        await b.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_a_socket_whose_session_ended_unheard_forwards_nothing():
+    """The close message was lost (the layer hiccuped) or the session expired: the socket checks
+    its session before it forwards an event, and closes instead."""
+    member = UserFactory()
+    client = Client()
+    client.force_login(member)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    async def run():
+        from asgiref.sync import sync_to_async
+        from django.contrib.sessions.models import Session
+
+        ws = socket([ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode())])
+        assert (await ws.connect())[0]
+        await sync_to_async(Session.objects.filter(session_key=key).delete)()
+        assert await sync_to_async(publish)(user_id=member.pk, event={"type": "balance", "available": "9.00"})
+        assert await ws.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+
+    async_to_sync(run)()
+
+
+def test_ending_other_sessions_closes_their_sockets():
+    from accounts.services import sessions_end_others
+    from tests.factories import DEFAULT_PIN
+
+    member = UserFactory(email="two@example.com")
+    mine, other = Client(), Client()
+    for client in (mine, other):  # real sign-ins: allauth records each web session
+        assert client.post("/accounts/login/", {"login": member.email, "password": DEFAULT_PIN}).status_code == 302
+    other_key = other.cookies[settings.SESSION_COOKIE_NAME].value
+    keep = mine.cookies[settings.SESSION_COOKIE_NAME].value
+
+    async def run():
+        from asgiref.sync import sync_to_async
+
+        kept = socket([ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={keep}".encode())])
+        ended = socket([ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={other_key}".encode())])
+        assert (await kept.connect())[0] and (await ended.connect())[0]
+        await sync_to_async(sessions_end_others)(user=member, keep_session_key=keep)
+        assert await ended.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+        assert await kept.receive_nothing(timeout=0.3)
+        await kept.disconnect()
+
+    async_to_sync(run)()
+
+
 def test_listening_names_only_members_with_an_open_page():
     member, other = UserFactory(), UserFactory()
     headers = session_headers(member)

@@ -406,3 +406,15 @@ def test_a_credited_deposit_tells_the_other_apps_which_wallet_paid(client, e9th_
     event = OutboxEvent.objects.get(name=Event.PURCHASE_COMPLETED)
     payment = Payment.objects.get()
     assert event.payload == {"payment_id": payment.pk, "user_id": user.pk, "wallet_address": addr(KEY)}
+
+
+def test_a_failing_receipt_is_explained_in_the_members_language(client, e9th_settings, rsps):
+    """A Chinese app (Accept-Language) shows why the chain check failed in Chinese, with the
+    figures; `reason` stays the English sentence for logs and integrations."""
+    user = UserFactory()
+    link(client, user, KEY)
+    rpc_mock(rsps, receipts=[receipt(sender=addr(KEY), value=49 * 10**6)])
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-CN,zh;q=0.9"
+    body = purchase(client, user).json()
+    assert body["message"] == f"转账金额太小：发送了 {49 * 10**6} 个代币单位，至少需要 {50 * 10**6} 个。"
+    assert body["reason"].startswith("The transfer is too small")

@@ -187,3 +187,29 @@ def test_reconciliation_catches_a_running_total_that_differs():
             f"member {row.account_id} before 2026-11-01 00:00: rollups [0, 0] ledger {[row.earned, row.spent]}"
         ]
     assert EconomyRollupState.objects.get(pk=1).differences != []
+
+
+def test_a_refresh_rewrites_only_the_members_whose_totals_moved(base):
+    """Every 10 minutes: the open month's rows of members with no new transfer stay as they are
+    (100,000 rows rewritten each time at 100,000 members, before), and the totals stay exact."""
+    people = base[:MEMBERS]
+    pool, revenue = base[MEMBERS:]
+    _refresh(datetime(2026, 12, 2, 10, tzinfo=UTC))
+    before = dict(MemberRunningTotal.objects.filter(at=members.OPEN).values_list("account_id", "earned"))
+    assert len(before) == MEMBERS
+    _post(pool, people[0], 7, TransferKind.EARN, datetime(2026, 12, 2, 10, 30, tzinfo=UTC))
+    _post(people[1], revenue, 3, TransferKind.REDEEM, datetime(2026, 12, 2, 10, 40, tzinfo=UTC))
+    counts: list[int] = []
+
+    def update_open(totals):
+        counts.append(original(totals))
+        return counts[-1]
+
+    original = members._update_open
+    with mock.patch.object(members, "_update_open", update_open):
+        _refresh(datetime(2026, 12, 2, 11, 5, tzinfo=UTC))
+    assert counts == [2]  # the two members with a new transfer, not all thirteen
+    moved = MemberRunningTotal.objects.filter(at=members.OPEN).values_list("account_id", "earned")
+    assert dict(moved) == {**before, people[0]: before[people[0]] + 7}
+    with mock.patch("django.utils.timezone.now", return_value=datetime(2026, 12, 2, 11, 6, tzinfo=UTC)):
+        assert members.differences() == []

@@ -19,8 +19,11 @@ What a draw cannot cover raises InsufficientFunds: the caller's atomic block rol
 transfer with it, so a refund of spent paid credits is refused with nothing moved.
 """
 
+import functools
 import math
 from datetime import datetime, timedelta
+
+from django.conf import settings
 
 from ..errors import InsufficientFunds
 from ..lots import CreditLot, LotEntry, expiry_days, source_category, spend_rank
@@ -64,7 +67,7 @@ def apply(
 
 
 def _draw(*, transfer_id: int, account_id: int, amount: int, reverses_id: int | None, lot_id: int | None) -> None:
-    lots = CreditLot.objects.filter(account_id=account_id, remaining__gt=0)
+    lots = CreditLot.objects.filter(account_id=account_id, live=True)
     first: frozenset[int] = frozenset()
     if lot_id is not None:
         lots = lots.filter(pk=lot_id)
@@ -207,8 +210,14 @@ def postgres_plan(
 
 def spend_order() -> list[str]:
     """The categories in spend order (the `p_order` of `wallet_lots_draw`)."""
+    return list(_spend_order(tuple(settings.GOLDBOOK_CREDIT_SPEND_ORDER)))
+
+
+@functools.lru_cache(maxsize=8)
+def _spend_order(setting: tuple[str, ...]) -> tuple[str, ...]:
+    # Every debit on PostgreSQL passes the order: validated once per value of the setting.
     rank = spend_rank()
-    return sorted(rank, key=rank.__getitem__)
+    return tuple(sorted(rank, key=rank.__getitem__))
 
 
 def check_drawn(drawn: object, amount: int) -> None:

@@ -4,13 +4,16 @@ the engine allows: on PostgreSQL one call of `wallet_transfer_post` (migration 0
 data-modifying statement after the lock for holds' captures and expiries."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 from django.utils import timezone
 
+from ..errors import InsufficientFunds
 from ..models import (
     Account,
     Entry,
@@ -211,10 +214,11 @@ FunctionRow = tuple[str, int | None, int | None, int | None]
 
 
 def call_post(call: FunctionCall) -> FunctionRow:
-    """One transfer in one round trip: `wallet_transfer_post` (PostgreSQL)."""
+    """One transfer in one round trip: `wallet_transfer_post` (PostgreSQL). Outside a transaction
+    the statement is the whole transaction (see `self_contained`)."""
     now = call.values["created_at"]
     order = _lots.spend_order() if call.draw else None
-    with connection.cursor() as cursor:
+    with _lots_short_raises(), connection.cursor() as cursor:
         cursor.execute(_POST_SQL, [*call.args, now, order, call.category, call.single])
         row = cursor.fetchone()
     return (str(row[0]), row[1], row[2], row[3])
@@ -227,9 +231,42 @@ def call_post_batch(calls: list[FunctionCall], now: datetime) -> list[FunctionRo
     draws = [call.draw for call in calls]
     categories = [call.category for call in calls]
     singles = [call.single for call in calls]
-    with connection.cursor() as cursor:
+    with _lots_short_raises(), connection.cursor() as cursor:
         cursor.execute(_BATCH_SQL, [*columns, now, draws, _lots.spend_order(), categories, singles])
         return [(str(r[0]), r[1], r[2], r[3]) for r in cursor.fetchall()]
+
+
+@contextmanager
+def _lots_short_raises() -> Iterator[None]:
+    """`wallet_transfer_post` raises SQLSTATE GBL01 (DETAIL "drawn amount", migration 0012) when
+    the credit lots cover less than a debit: InsufficientFunds, as the Python path raises."""
+    try:
+        yield
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if getattr(cause, "pgcode", None) != "GBL01":
+            raise
+        drawn, amount = (int(n) for n in cause.diag.message_detail.split())  # type: ignore[union-attr]
+        raise InsufficientFunds(available=drawn, required=amount) from None
+
+
+def self_contained(call: FunctionCall) -> bool:
+    """Whether the function call does the whole transfer, lots included, so that outside a
+    transaction it can run as its own (one round trip: no BEGIN, no COMMIT, row locks released
+    as the statement ends). Reversals and expiring credits move lots in Python afterwards."""
+    return _lots_left(call) is None
+
+
+def _lots_left(call: FunctionCall) -> dict[str, Any] | None:
+    """The lot moves the SQL functions leave to `_lots.apply` (None when there are none)."""
+    rest = dict(call.lots)
+    if call.draw:
+        rest["debit_user"] = None
+    if call.category is not None:
+        rest["credit_user"] = None
+    if rest["debit_user"] is None and rest["credit_user"] is None:
+        return None
+    return rest
 
 
 def finish_posted(call: FunctionCall, row: FunctionRow) -> Transfer:
@@ -240,12 +277,8 @@ def finish_posted(call: FunctionCall, row: FunctionRow) -> Transfer:
     _lots.check_drawn(row[2], amount)
     assert row[1] is not None
     transfer_id = int(row[1])
-    rest = dict(call.lots)
-    if call.draw:
-        rest["debit_user"] = None
-    if call.category is not None:
-        rest["credit_user"] = None
-    if rest["debit_user"] is not None or rest["credit_user"] is not None:
+    rest = _lots_left(call)
+    if rest is not None:
         _lots.apply(transfer_id=transfer_id, **rest)
     transfer = Transfer(id=transfer_id, **call.values)
     transfer._state.adding = False

@@ -33,7 +33,7 @@ def credits_announce_expiring(*, now: datetime | None = None, limit: int = 1000)
     now = now or timezone.now()
     horizon = now + timedelta(days=settings.GOLDBOOK_CREDIT_EXPIRY_NOTICE_DAYS)
     due = CreditLot.objects.filter(
-        remaining__gt=0, announced_at__isnull=True, expires_at__gt=now, expires_at__lte=horizon
+        live=True, announced_at__isnull=True, expires_at__gt=now, expires_at__lte=horizon
     ).values_list("pk", "account_id", "account__user_id", "category", "remaining", "expires_at")[:limit]
     announced = 0
     for lot_id, account_id, user_id, category, remaining, expires_at in list(due):
@@ -67,7 +67,7 @@ def credits_expire(*, now: datetime | None = None, limit: int = 500) -> int:
     """
     now = now or timezone.now()
     due = list(
-        CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        CreditLot.objects.filter(live=True, expires_at__lte=now)
         .order_by("expires_at", "pk")
         .values_list("pk", "account_id")[:limit]
     )
