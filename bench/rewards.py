@@ -66,6 +66,7 @@ def pct(samples: list[float]) -> str:
 def generate() -> None:
     from django.db import connection
 
+    from rewards.rank_cells import cells_rebuild
     from rewards.selectors import bucket_for
 
     month, week = bucket_for("month", now()), bucket_for("week", now())
@@ -73,8 +74,9 @@ def generate() -> None:
         timed(
             f"{USERS:,} users",
             lambda: c.execute(
-                "INSERT INTO accounts_user (password, is_superuser, email, display_name, is_staff, is_active, date_joined) "
-                "SELECT '!', false, 'u' || g || '@bench.local', 'Member ' || g, false, true, now() "
+                "INSERT INTO accounts_user (password, is_superuser, email, display_name, is_staff, is_active, date_joined,"
+                " pin_failures, display_currency, language, time_zone) "
+                "SELECT '!', false, 'u' || g || '@bench.local', 'Member ' || g, false, true, now(), 0, 'USD', '', '' "
                 "FROM generate_series(1, %s) g",
                 [USERS],
             ),
@@ -105,9 +107,20 @@ def generate() -> None:
                 [month, month, week, week],
             ),
         )
+        # Events credit a verified address only: the ingest's members have verified theirs.
+        c.execute(
+            'INSERT INTO account_emailaddress (user_id, email, verified, "primary") '
+            "SELECT id, email, true, true FROM accounts_user WHERE id <= %s",
+            [min(USERS, 50000)],
+        )
+        # The SQL own rank reads the rank cells (rewards.rank_cells), kept beside the totals.
+        timed("rank cells", cells_rebuild)
         timed(
             "VACUUM ANALYZE",
-            lambda: (connection.set_autocommit(True), c.execute("VACUUM ANALYZE rewards_earningtotal")),
+            lambda: (
+                connection.set_autocommit(True),
+                c.execute("VACUUM ANALYZE rewards_earningtotal, rewards_leaderboardcell"),
+            ),
         )
         c.execute("SELECT period, count(*) FROM rewards_earningtotal GROUP BY period ORDER BY period")
         print("  totals rows:", dict(c.fetchall()))
@@ -232,11 +245,13 @@ def bench_ingest() -> None:
                         {
                             "event_id": f"bench-{n}",
                             "type": "answer.accepted",
-                            "user": {"email": f"u{1 + n % 50000}@bench.local"},
+                            "user": {"email": f"u{1 + n % min(USERS, 50000)}@bench.local"},
                             "object": {"type": "answer", "id": n},
                         }
                     ).encode()
-                    sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                    stamp = str(int(time.time()))  # signed with its timestamp (replay window)
+                    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+                    sig = "sha256=" + mac.hexdigest()
                     conn.request(
                         "POST",
                         "/api/rewards/events",
@@ -245,6 +260,7 @@ def bench_ingest() -> None:
                             "Content-Type": "application/json",
                             "X-Goldbook-Integration": "bench",
                             "X-Goldbook-Signature": sig,
+                            "X-Goldbook-Timestamp": stamp,
                         },
                     )
                 resp = conn.getresponse()

@@ -147,6 +147,20 @@ def record(event: Event, payload: dict[str, Any]) -> int:
     return outbox.record(event, payload)
 
 
+def record_many(event: Event, payloads: list[dict[str, Any]]) -> list[int]:
+    """`record` for several payloads of one event, in one INSERT and one after-commit kick (an
+    intake run's awards). The same rows `record` writes; returns their ids, in order."""
+    if not payloads:
+        return []
+    if event in LIVE:
+        for payload in payloads:
+            record(event, payload)
+        return [0] * len(payloads)
+    from . import outbox
+
+    return outbox.record_many(event, payloads)
+
+
 def _deliver_live(event: Event, payload: dict[str, Any]) -> None:
     for sub in handlers_for(event):
         try:

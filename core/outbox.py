@@ -41,6 +41,36 @@ def record(event: Event, payload: dict[str, Any]) -> int:
     return event_id
 
 
+# Events per delivery message of a bulk record: a worker delivers them one after the other, each
+# under its own lease (`deliver`), so a long message never holds an event it has not reached.
+KICK_CHUNK = 100
+
+
+def record_many(event: Event, payloads: list[dict[str, Any]]) -> list[int]:
+    """`record` for several payloads: one INSERT, and after commit one delivery message per
+    KICK_CHUNK events instead of one each (an intake run posts hundreds of awards)."""
+    now = timezone.now()
+    rows = OutboxEvent.objects.bulk_create(
+        [OutboxEvent(name=str(event), payload=payload, available_at=now) for payload in payloads]
+    )
+    event_ids = [int(row.pk) for row in rows]
+    transaction.on_commit(lambda: kick_many(event_ids))
+    return event_ids
+
+
+def kick_many(event_ids: list[int]) -> None:
+    """`kick` for several events, KICK_CHUNK per message. Never raises (the sweep delivers)."""
+    from .tasks import outbox_deliver_many
+
+    for start in range(0, len(event_ids), KICK_CHUNK):
+        chunk = event_ids[start : start + KICK_CHUNK]
+        try:
+            outbox_deliver_many.apply_async((chunk,), retry=False)
+        except Exception:  # as in kick: the broker's errors all mean "later"
+            logger.warning("Outbox events #%s..#%s: could not queue delivery now; the sweep will", chunk[0], chunk[-1])
+            return
+
+
 def kick(event_id: int) -> None:
     """Ask a worker to deliver now. Never raises: if the broker cannot take the message (down,
     hung past its timeouts), the sweep delivers the event later."""

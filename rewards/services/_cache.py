@@ -34,6 +34,8 @@ class AwardCache:
         # (rule, user, object key): {award status: highest generation}, for the (user, key) pairs read
         self._history: dict[tuple[int, int, str], dict[str, int]] = {}
         self._history_read: set[tuple[int, str]] = set()
+        # (rule, user, since or None for ever): active awards counted, the run's own included
+        self._rule_counts: dict[tuple[int, int, datetime | None], int] = {}
 
     def rules(self, event_type: str, at: datetime) -> list[EarningRule]:
         if event_type not in self._rules:
@@ -113,8 +115,19 @@ class AwardCache:
             self._cap_used[user_id] = (day, known[1] + amount)
 
     def cap_forget(self, user_id: int) -> None:
-        """After a reversal (or a rolled-back run): read the member's figure again next time."""
+        """After a reversal (or a rolled-back run): read the member's figures again next time."""
         self._cap_used.pop(user_id, None)
+        for key in [k for k in self._rule_counts if k[1] == user_id]:
+            del self._rule_counts[key]
+
+    def rule_count(self, rule_id: int, user_id: int, since: datetime | None) -> int:
+        """How many active awards `rule_id` made to `user_id` (since `since`, or ever), counting
+        the ones this run decided and has not written yet (`awarded`)."""
+        key = (rule_id, user_id, since)
+        if key not in self._rule_counts:
+            mine = Award.objects.filter(rule_id=rule_id, user_id=user_id, status=AwardStatus.ACTIVE)
+            self._rule_counts[key] = (mine if since is None else mine.filter(created_at__gte=since)).count()
+        return self._rule_counts[key]
 
     def prefetch_history(self, pairs: Iterable[tuple[int, str]]) -> None:
         """Read the awards of these (user, object key) pairs in one query."""
@@ -139,7 +152,11 @@ class AwardCache:
         entry[status] = max(entry.get(status, 0), generation)
 
     def awarded(self, award: Award) -> None:
+        """A new award of this run (written or not yet): history, per-member counts."""
         self._note(award.rule_id, award.user_id, award.object_key, award.status, award.generation)
+        for rule_id, user_id, since in list(self._rule_counts):
+            if (rule_id, user_id) == (award.rule_id, award.user_id) and (since is None or award.created_at >= since):
+                self._rule_counts[(rule_id, user_id, since)] += 1
 
     def history_forget(self, user_id: int, object_key: str) -> None:
         """After a reversal: read this object's awards again next time."""

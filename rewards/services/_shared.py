@@ -4,9 +4,10 @@ the names `rewards.services` exports."""
 
 import hashlib
 import secrets
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 from ..models import RewardProfile
 
@@ -76,3 +77,30 @@ def lock_profiles(user_ids: list[int]) -> dict[int, RewardProfile]:
     if missing:
         return lock_profiles(ids)  # again in id order, so two runs never lock in opposite orders
     return profiles
+
+
+def bulk_set(model: type[models.Model], objs: Sequence[models.Model], fields: list[str]) -> None:
+    """Save `fields` of these rows in one statement: on PostgreSQL an UPDATE … FROM (VALUES …)
+    (Django's bulk_update writes a CASE per column, which PostgreSQL evaluates row by row: ~60 ms
+    for an intake run of 500 events); elsewhere `bulk_update`."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objs, fields)
+        return
+    meta = model._meta
+    pk = meta.pk
+    columns = [pk, *(cast("models.Field[Any, Any]", meta.get_field(name)) for name in fields)]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in columns) + ")"
+    names = ", ".join(quote(str(f.column)) for f in columns)
+    sets = ", ".join(f"{quote(str(f.column))} = v.{quote(str(f.column))}" for f in columns[1:])
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM (VALUES {', '.join([row] * len(objs))}) "  # noqa: S608 - quoted names, %s only
+        f"AS v({names}) WHERE t.{quote(str(pk.column))} = v.{quote(str(pk.column))}"
+    )
+    params: list[Any] = []
+    for obj in sorted(objs, key=lambda o: o.pk):
+        params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

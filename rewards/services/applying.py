@@ -16,8 +16,9 @@ from accounts.models import User
 from ..models import ActivityEvent, EventStatus, MemberLink
 from ..rank_cells import cells_deferred
 from ._cache import AwardCache
-from ._shared import lock_profile, lock_profiles
-from .awards import apply_event
+from ._shared import bulk_set, lock_profile, lock_profiles
+from .awards import Note, apply_event
+from .granting import AwardRun
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +56,33 @@ def _claims(users: Sequence[User]) -> dict[int, list[int]]:
     return claims
 
 
-def apply_pending(users: Sequence[User], cache: AwardCache | None = None) -> int:
+def apply_pending(
+    users: Sequence[User], cache: AwardCache | None = None, applied: dict[int, ActivityEvent] | None = None
+) -> int:
     """Apply the pending events of `users`, each member's oldest first. Returns how many were
     pending. One savepoint for the run; if anything in it fails, the run is rolled back and
-    redone one event per savepoint (`_apply_one`), which stores the culprit as failed."""
+    redone one event per savepoint (`_apply_one`), which stores the culprit as failed.
+    `applied` receives the events the run applied, as stored (left empty when it was redone
+    one by one: read them again)."""
     claims = _claims(users)
     if not claims:
         return 0
     by_pk = {user.pk: user for user in users}
     try:
         with transaction.atomic(), cells_deferred():  # shared rank cells: once, in key order
-            _apply_run(claims, by_pk, cache or AwardCache())
+            done = _apply_run(claims, by_pk, cache or AwardCache())
     except Exception:
         logger.warning("Applying %s members' events together failed; applying one by one", len(claims), exc_info=True)
         for user_id, ids in claims.items():
             for event_id in ids:
                 _apply_one(event_id=event_id, user=by_pk[user_id])
+    else:
+        if applied is not None:
+            applied.update((event.pk, event) for event in done)
     return sum(len(ids) for ids in claims.values())
 
 
-def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: AwardCache) -> None:
+def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: AwardCache) -> list[ActivityEvent]:
     profiles = lock_profiles(list(claims))  # house lock order: profiles, then the events
     ids = [event_id for run in claims.values() for event_id in run]
     events = ActivityEvent.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
@@ -85,22 +93,27 @@ def _apply_run(claims: dict[int, list[int]], users: dict[int, User], cache: Awar
     keys = [(owner[e.pk], k) for e in locked.values() for k in (e.object_key, f"{e.object_key}#{e.pk}")]
     cache.prefetch_history(keys)
     cache.prefetch_accounts(claims)
-    done = []
+    # Pass 1 decides every award in memory; `awards.post()` writes them together (granting.py).
+    awards = AwardRun(cache)
+    done: list[tuple[ActivityEvent, list[Note]]] = []
     for user_id in sorted(claims, key=cache.account_order):  # account locks in id order
-        run = claims[user_id]
         user = users[user_id]
-        for event_id in run:
+        for event_id in claims[user_id]:
             event = locked.get(event_id)
             if event is None or event.status != EventStatus.PENDING:
                 continue
-            notes = apply_event(event=event, user=user, profile=profiles[user_id], cache=cache)
-            event.user = user
-            event.status = EventStatus.APPLIED
-            event.applied_at = timezone.now()
-            event.note = "; ".join(notes)[:255]
-            done.append(event)
-    if done:
-        ActivityEvent.objects.bulk_update(done, ["user", "status", "applied_at", "note"])
+            notes = apply_event(event=event, user=user, profile=profiles[user_id], cache=cache, run=awards)
+            done.append((event, notes))
+    awards.post()
+    now = timezone.now()
+    for event, notes in done:
+        event.user = users[owner[event.pk]]
+        event.status = EventStatus.APPLIED
+        event.applied_at = now
+        event.note = "; ".join(str(note) for note in notes)[:255]
+    applied = [event for event, _ in done]
+    bulk_set(ActivityEvent, applied, ["user", "status", "applied_at", "note"])
+    return applied
 
 
 def _apply_one(*, event_id: int, user: User) -> None:
@@ -111,11 +124,11 @@ def _apply_one(*, event_id: int, user: User) -> None:
             event = ActivityEvent.objects.select_for_update(no_key=True).get(pk=event_id)
             if event.status != EventStatus.PENDING:
                 return
-            notes = apply_event(event=event, user=user, profile=profile)
+            notes = apply_event(event=event, user=user, profile=profile)  # a run of one, posted
             event.user = user
             event.status = EventStatus.APPLIED
             event.applied_at = timezone.now()
-            event.note = "; ".join(notes)[:255]
+            event.note = "; ".join(str(note) for note in notes)[:255]
             event.save(update_fields=["user", "status", "applied_at", "note"])
     except Exception as exc:  # stored as failed, never lost: staff can re-apply from the admin
         logger.exception("Event #%s: applying failed", event_id)

@@ -9,7 +9,6 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,7 +24,6 @@ from ..models import (
     Award,
     AwardStatus,
     Cycle,
-    DebtRecovery,
     DeletedObject,
     EarningRule,
     EventType,
@@ -35,8 +33,11 @@ from ..models import (
     RewardProfile,
 )
 from ._cache import AwardCache
-from ._shared import clean_identity, idem_key, lock_profile
+from ._shared import clean_identity, lock_profile
+from .granting import AwardRun, Grant
 from .leaderboards import totals_add
+
+Note = str | Grant  # an event's note: a Grant reads as its award once the run is posted
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,28 @@ def _voter_key(source: str, voter: dict[str, str]) -> str:
 
 
 def apply_event(
-    *, event: ActivityEvent, user: User, profile: RewardProfile, cache: AwardCache | None = None
-) -> list[str]:
-    """Apply one event to `user` (profile locked). `cache` carries the lookups of a run of events."""
+    *,
+    event: ActivityEvent,
+    user: User,
+    profile: RewardProfile,
+    cache: AwardCache | None = None,
+    run: AwardRun | None = None,
+) -> list[Note]:
+    """Apply one event to `user` (profile locked). `cache` carries the lookups of a run of events;
+    `run` collects its awards, which the caller writes with `run.post()` (without one, they are
+    written before this returns)."""
     cache = cache or AwardCache()
+    if run is None:
+        own = AwardRun(cache)
+        written = apply_event(event=event, user=user, profile=profile, cache=cache, run=own)
+        own.post()
+        return written
     now = timezone.now()
     obj = event.object_key
-    notes: list[str] = []
+    notes: list[Note] = []
     kind = event.type
+    if kind in _TAKES_BACK:
+        run.post()  # a reversal reads awards back, this run's too
     if kind == EventType.POST_UPVOTED:
         if cache.is_deleted(obj):
             return ["object was deleted"]
@@ -88,7 +103,9 @@ def apply_event(
                 notes.append(f"{rule.name}: {count}/{rule.min_upvotes} upvotes")
                 continue
             notes.append(
-                _award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache)
+                _award(
+                    rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache, run=run
+                )
             )
     elif kind == EventType.POST_UNVOTED:
         authors = _author_keys(user)
@@ -117,9 +134,14 @@ def apply_event(
             return [*notes, "object was deleted"]
         for rule in cache.rules(kind, now):
             notes.append(
-                _award(rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache)
+                _award(
+                    rule=rule, user=user, object_key=obj, event=event, profile=profile, now=now, cache=cache, run=run
+                )
             )
     return notes or ["no rule applies"]
+
+
+_TAKES_BACK = frozenset({EventType.POST_UNVOTED, EventType.POST_DELETED, EventType.ANSWER_UNACCEPTED})
 
 
 def _cycle_start(cycle: str, now: datetime) -> datetime | None:
@@ -142,15 +164,14 @@ def _limit_reached(
     generation = max(statuses.values(), default=0) + 1
     if AwardStatus.ACTIVE in statuses:
         return "already awarded", generation
-    return _per_member_limit(rule=rule, user=user, now=now), generation
+    return _per_member_limit(rule=rule, user=user, now=now, cache=cache), generation
 
 
-def _per_member_limit(*, rule: EarningRule, user: User, now: datetime) -> str | None:
-    mine = Award.objects.filter(rule=rule, user=user, status=AwardStatus.ACTIVE)
-    if rule.cycle == Cycle.ONCE and mine.exists():
+def _per_member_limit(*, rule: EarningRule, user: User, now: datetime, cache: AwardCache) -> str | None:
+    if rule.cycle == Cycle.ONCE and cache.rule_count(rule.pk, user.pk, None):
         return "once per member, already awarded"
     start = _cycle_start(rule.cycle, now)
-    if start is not None and rule.max_per_cycle and mine.filter(created_at__gte=start).count() >= rule.max_per_cycle:
+    if start is not None and rule.max_per_cycle and cache.rule_count(rule.pk, user.pk, start) >= rule.max_per_cycle:
         return f"{rule.max_per_cycle} per {rule.cycle} reached"
     return None
 
@@ -168,10 +189,12 @@ def _award(
     profile: RewardProfile,
     now: datetime,
     cache: AwardCache,
-) -> str:
-    """Pay `rule` to `user` for the object, within limits and the daily cap. The profile is locked.
+    run: AwardRun,
+) -> Note:
+    """Decide whether and how much `rule` pays `user` for the object, within limits and the
+    daily cap (the profile is locked), and add the award to `run`, which writes it.
 
-    Returns a note for the event log.
+    Returns the refusal, or the Grant (the note for the event log once the run is posted).
     """
     if not rule.once_per_object and event is not None:
         object_key = f"{object_key}#{event.pk}"
@@ -191,7 +214,7 @@ def _award(
         amount = min(amount, remaining)
     if amount <= 0:
         return f"{rule.name}: nothing to pay"
-    award = Award.objects.create(
+    award = Award(
         rule=rule,
         user=user,
         object_key=object_key,
@@ -203,58 +226,9 @@ def _award(
         counts_toward_cap=counts,
         created_at=now,
     )
-    cache.awarded(award)
-    award.transfer = wallet.transfer_post(
-        from_account=cache.pool(),
-        to_account=cache.account(user.pk),
-        amount=amount,
-        kind=TransferKind.EARN,
-        idempotency_key=idem_key("rewards:earn", rule.pk, user.pk, object_key, generation),
-        memo=rule.name + (f" ({booster.name})" if booster else ""),
-        cause=award,
-    )
-    award.save(update_fields=["transfer"])
     if counts:
         cache.cap_spent(user.pk, _utc_day(now), amount)
-    record(Event.AWARD_GRANTED, {"award_id": award.pk, "user_id": user.pk, "amount": amount, "rule": rule.name})
-    totals_add(user_id=user.pk, at=award.created_at, delta=amount)
-    logger.info("Award #%s: %s to user #%s for %s", award.pk, amount, user.pk, object_key)
-    recovered = _recover_debt(profile=profile, award=award)
-    currency = cache.currency()
-    note = f"{rule.name}: +{currency.to_decimal(amount)}"
-    return note + (f" (debt recovered {currency.to_decimal(recovered)})" if recovered else "")
-
-
-def _recover_debt(*, profile: RewardProfile, award: Award) -> int:
-    """Pay down the user's reward debt from a fresh award (profile locked). Returns the amount."""
-    if profile.debt <= 0:
-        return 0
-    budget = award.amount
-    recovered = 0
-    for debt in RewardDebt.objects.filter(user_id=profile.user_id, recovered__lt=F("amount")).order_by("pk"):
-        take = min(debt.outstanding, budget)
-        if take <= 0:
-            break
-        try:
-            transfer = wallet.transfer_post(
-                from_account=wallet.user_account(user_id=profile.user_id),
-                to_account=wallet.system_account(name=SystemAccount.REWARDS_POOL),
-                amount=take,
-                kind=TransferKind.REVERSAL,
-                idempotency_key=idem_key("rewards:recover", debt.pk, award.pk),
-                memo=f"Recovery of reversed reward #{debt.award_id}",
-                cause=debt,
-            )
-        except InsufficientFunds:
-            break  # spent meanwhile; the debt waits for the next award
-        DebtRecovery.objects.create(debt=debt, award=award, amount=take, transfer=transfer)
-        RewardDebt.objects.filter(pk=debt.pk).update(recovered=F("recovered") + take)
-        budget -= take
-        recovered += take
-    if recovered:
-        profile.debt -= recovered
-        profile.save(update_fields=["debt"])
-    return recovered
+    return run.add(Grant(award=award, rule=rule, booster=booster, profile=profile, currency=cache.currency()))
 
 
 def _reverse(*, award: Award, profile: RewardProfile, now: datetime, reason: str, cache: AwardCache) -> str:

@@ -130,9 +130,13 @@ def events_record(*, source: str, events: Sequence[EventSpec]) -> list[BatchItem
             if incoming.event.pk is not None and incoming.event.type == EventType.ANSWER_POSTED:
                 count_bounty_answer(incoming.event.data)
         members = {inc.event.user_id: inc.event.user for inc in new if inc.event.pk and inc.event.user}
+        final: dict[int, ActivityEvent] = {}
         if members:
-            apply_pending([u for u in members.values() if u is not None], AwardCache())
-        final = ActivityEvent.objects.in_bulk(list(inserted.values())) if inserted else {}
+            apply_pending([u for u in members.values() if u is not None], AwardCache(), applied=final)
+        # The events the run did not hand back (redone one by one) are read again; the others
+        # stayed as inserted (pending: no member yet).
+        reread = [inc.event.pk for inc in new if inc.event.pk and inc.event.user and inc.event.pk not in final]
+        final.update(ActivityEvent.objects.in_bulk(reread) if reread else {})
     for item in items.values():
         if item.outcome == Outcome.ACCEPTED and item.event is not None:
             item.event = final.get(item.event.pk, item.event)

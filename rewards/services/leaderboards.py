@@ -12,7 +12,7 @@ Redis is trusted again.
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,45 +35,61 @@ logger = logging.getLogger(__name__)
 _UPSERT = (
     "INSERT INTO rewards_earningtotal (period, bucket, user_id, coins) VALUES {values} "
     "ON CONFLICT (period, bucket, user_id) DO UPDATE SET coins = rewards_earningtotal.coins + excluded.coins "
-    "RETURNING period, bucket, coins"
+    "RETURNING period, bucket, user_id, coins"
 )
+
+TotalKey = tuple[str, str, int]  # period, bucket, user id
 
 
 def totals_add(*, user_id: int, at: datetime, delta: int) -> None:
-    """Add `delta` to the user's earned totals for the buckets `at` falls in, and move them
-    between the rank cells (`rewards.rank_cells`), in the caller's transaction; mirror it into
-    the Redis sorted sets once the transaction commits."""
-    if delta == 0:
+    """Add `delta` to the user's earned totals for the buckets `at` falls in (`totals_add_many`)."""
+    totals_add_many([(user_id, at, delta)])
+
+
+def totals_add_many(changes: Iterable[tuple[int, datetime, int]]) -> None:
+    """Add each (user id, at, delta) to the user's earned totals for the buckets `at` falls in,
+    and move the members between the rank cells (`rewards.rank_cells`), in the caller's
+    transaction and in one statement (summed per total, in key order: two runs lock shared rows
+    in one order); mirror it into the Redis sorted sets once the transaction commits."""
+    summed: dict[TotalKey, int] = defaultdict(int)
+    for user_id, at, delta in changes:
+        for period, bucket in buckets_for(at):
+            summed[(period, bucket, user_id)] += delta
+    keys = sorted(key for key, delta in summed.items() if delta)
+    if not keys:
         return
-    buckets = buckets_for(at)
     with connection.cursor() as cursor:
         cursor.execute(
-            _UPSERT.format(values=", ".join(["(%s, %s, %s, %s)"] * len(buckets))),
-            [v for p, b in buckets for v in (p, b, user_id, delta)],
+            _UPSERT.format(values=", ".join(["(%s, %s, %s, %s)"] * len(keys))),
+            [v for key in keys for v in (*key, summed[key])],
         )
         totals = cursor.fetchall()
     cells_apply(
         [
             (period, bucket, level, cell, n)
-            for period, bucket, coins in totals
-            for (level, cell), n in cell_deltas(coins - delta, coins).items()
+            for period, bucket, user_id, coins in totals
+            for (level, cell), n in cell_deltas(coins - summed[(period, bucket, user_id)], coins).items()
         ]
     )
     if redis_client() is not None:
-        transaction.on_commit(lambda: _redis_incr(user_id=user_id, buckets=buckets, delta=delta))
+        deltas = [(key, summed[key]) for key in keys]
+        transaction.on_commit(lambda: _redis_incr(deltas))
 
 
-def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> None:
+def _redis_incr(deltas: list[tuple[TotalKey, int]]) -> None:
     client = redis_client()
     if client is None:
         return
     if _count_miss_if_stale():
-        return  # Redis waits for its resync, which will include this award (it is in SQL)
+        return  # Redis waits for its resync, which will include these awards (they are in SQL)
     try:
         pipe = client.pipeline(transaction=True)
-        for period, bucket in buckets:
+        boards: set[tuple[str, str]] = set()
+        for (period, bucket, user_id), delta in deltas:
+            pipe.zincrby(redis_key(period, bucket), delta, redis_member(user_id))
+            boards.add((period, bucket))
+        for period, bucket in sorted(boards):
             key = redis_key(period, bucket)
-            pipe.zincrby(key, delta, redis_member(user_id))
             # A total of exactly 0 is as good as absent. A negative one (a reversal or claw-back
             # larger than the period's awards) stays, as in SQL: the next award starts from it.
             pipe.zremrangebyscore(key, 0, 0)
@@ -82,7 +98,8 @@ def _redis_incr(*, user_id: int, buckets: list[tuple[str, str]], delta: int) -> 
         pipe.incr(redis_writes_key())  # lets a concurrent resync see it raced with this update
         pipe.execute()
     except Exception:  # Redis down or hung (GOLDBOOK_REDIS_TIMEOUT): fallback, mark it stale
-        logger.warning("Leaderboard: Redis update for user #%s failed; reading SQL until resynced", user_id)
+        users = sorted({user_id for (_, _, user_id), _ in deltas})
+        logger.warning("Leaderboard: Redis update for user(s) #%s failed; reading SQL until resynced", users[:10])
         _mark_stale()
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import Client
 
 from config.asgi import application
-from core.live import publish
+from core.live import listening, publish
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -216,5 +216,63 @@ def test_ending_other_sessions_closes_their_sockets():
         assert await ended.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
         assert await kept.receive_nothing(timeout=0.3)
         await kept.disconnect()
+
+    async_to_sync(run)()
+
+
+def test_listening_names_only_members_with_an_open_page():
+    member, other = UserFactory(), UserFactory()
+    headers = session_headers(member)
+
+    async def run():
+        from asgiref.sync import sync_to_async
+
+        ws = socket(headers)
+        assert (await ws.connect())[0]
+        assert await sync_to_async(listening)([other.pk, member.pk, member.pk]) == [member.pk]
+        await ws.disconnect()
+
+    async_to_sync(run)()
+    assert listening([member.pk, other.pk]) == []
+
+
+def test_listening_gives_up_once_quickly_when_the_layer_is_down(settings, caplog):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]},
+        }
+    }
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="core.live"):
+        assert listening(range(1, 501)) == []  # one wait for 500 members, not one each
+    assert time.monotonic() - started < settings.GOLDBOOK_LIVE_PUBLISH_TIMEOUT + 1
+    assert caplog.text.count("could not look up 500 members' open pages") == 1
+
+
+@pytest.mark.redis
+def test_listening_on_the_redis_layer_asks_once_for_every_member(settings):
+    import os
+    import uuid
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_connect_timeout": 1, "socket_timeout": 2}],
+                "prefix": f"goldbook:test:{uuid.uuid4().hex[:8]}",
+            },
+        }
+    }
+    member, other = UserFactory(), UserFactory()
+    headers = session_headers(member)
+
+    async def run():
+        from asgiref.sync import sync_to_async
+
+        ws = socket(headers)
+        assert (await ws.connect(timeout=5))[0]
+        assert await sync_to_async(listening)([other.pk, member.pk, 10**9]) == [member.pk]
+        await ws.disconnect()
 
     async_to_sync(run)()

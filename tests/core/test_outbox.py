@@ -134,3 +134,48 @@ def test_the_outbox_command_reports_and_delivers(handled, monkeypatch):
     OutboxEvent.objects.update(available_at=timezone.now())
     call_command("outbox", "--deliver", stdout=(out := StringIO()))
     assert "Delivered 1 events." in out.getvalue() and "nothing undelivered" in out.getvalue()
+
+
+def test_record_many_writes_the_rows_record_writes_and_kicks_once_per_chunk(
+    handled, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An intake run's awards: one INSERT, one delivery message per KICK_CHUNK events."""
+    seen, _ = handled
+    from core import tasks
+
+    messages: list[list[int]] = []
+    real = tasks.outbox_deliver_many.apply_async
+    monkeypatch.setattr(outbox, "KICK_CHUNK", 3)
+
+    def spy(args, **kwargs):
+        messages.append(list(args[0]))
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(tasks.outbox_deliver_many, "apply_async", spy)
+    with django_capture_on_commit_callbacks(execute=True):
+        single = _record({"hold_id": 0})
+        with transaction.atomic():
+            ids = events.record_many(Event.HOLD_EXPIRED, [{"hold_id": n} for n in range(1, 8)])
+    assert messages == [ids[0:3], ids[3:6], ids[6:7]]
+    rows = list(OutboxEvent.objects.order_by("pk").values_list("pk", "name", "payload"))
+    assert rows == [(single, "wallet.hold_expired", {"hold_id": 0})] + [
+        (pk, "wallet.hold_expired", {"hold_id": n}) for pk, n in zip(ids, range(1, 8), strict=True)
+    ]
+    assert sorted(d.payload["hold_id"] for d in seen) == list(range(8))
+    assert not OutboxEvent.objects.filter(delivered_at=None).exists()
+
+
+def test_record_many_with_the_broker_down_is_delivered_by_the_sweep(
+    handled, monkeypatch, django_capture_on_commit_callbacks
+):
+    seen, _ = handled
+    from core import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.outbox_deliver_many, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        events.record_many(Event.HOLD_EXPIRED, [{"hold_id": n} for n in range(5)])
+    assert seen == [] and outbox.pending_count() == 5
+    assert outbox.sweep() == 5 and len(seen) == 5
