@@ -14,7 +14,6 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable
-from importlib import import_module
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -165,8 +164,11 @@ def _still_signed_in(session_key: str, user_id: int) -> bool:
     """Whether this web session still signs in this active member (not signed out, not ended
     from another device, not expired, password unchanged): `django.contrib.auth.get_user`'s test."""
     from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.http import HttpResponse
 
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    # The configured engine's store, as Django's own middleware loads it (SESSION_ENGINE).
+    store = SessionMiddleware(HttpResponse).SessionStore(session_key)
     data = store.load()
     if str(data.get(SESSION_KEY)) != str(user_id):
         return False
