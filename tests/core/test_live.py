@@ -31,6 +31,22 @@ def session_headers(user) -> list[tuple[bytes, bytes]]:
     return [ORIGIN, (b"cookie", cookie.encode())]
 
 
+def use_the_redis_layer(settings) -> None:
+    """The production channel layer on the test Redis, under a prefix of this test's own."""
+    import os
+    import uuid
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_connect_timeout": 1, "socket_timeout": 2}],
+                "prefix": f"goldbook:test:{uuid.uuid4().hex[:8]}",
+            },
+        }
+    }
+
+
 def socket(headers) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/", headers=headers)
 
@@ -117,18 +133,7 @@ def test_a_socket_is_refused_when_the_layer_is_down(settings):
 @pytest.mark.redis
 def test_the_redis_layer_carries_a_members_events_to_their_socket(settings):
     """What production runs: the publisher (a Celery worker) and the socket share only Redis."""
-    import os
-    import uuid
-
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "config.channel_layers.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": os.environ["REDIS_URL"], "socket_connect_timeout": 1, "socket_timeout": 2}],
-                "prefix": f"goldbook:test:{uuid.uuid4().hex[:8]}",
-            },
-        }
-    }
+    use_the_redis_layer(settings)
     member, other = UserFactory(), UserFactory()
     mine, theirs = session_headers(member), session_headers(other)
 
@@ -252,18 +257,7 @@ def test_listening_gives_up_once_quickly_when_the_layer_is_down(settings, caplog
 
 @pytest.mark.redis
 def test_listening_on_the_redis_layer_asks_once_for_every_member(settings):
-    import os
-    import uuid
-
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "config.channel_layers.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": os.environ["REDIS_URL"], "socket_connect_timeout": 1, "socket_timeout": 2}],
-                "prefix": f"goldbook:test:{uuid.uuid4().hex[:8]}",
-            },
-        }
-    }
+    use_the_redis_layer(settings)
     member, other = UserFactory(), UserFactory()
     headers = session_headers(member)
 
