@@ -31,6 +31,16 @@ def session_headers(user) -> list[tuple[bytes, bytes]]:
     return [ORIGIN, (b"cookie", cookie.encode())]
 
 
+def use_a_layer_that_is_down(settings) -> None:
+    """A Redis channel layer nobody answers: nothing listens on port 1, connections are refused."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "config.channel_layers.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]},
+        }
+    }
+
+
 def use_the_redis_layer(settings) -> None:
     """The production channel layer on the test Redis, under a prefix of this test's own."""
     import os
@@ -98,13 +108,7 @@ def test_each_member_hears_only_their_own_events():
 
 
 def test_publish_fails_quietly_and_quickly_when_the_layer_is_down(settings, caplog):
-    # Nothing listens on port 1: every connection is refused.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "config.channel_layers.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]},
-        }
-    }
+    use_a_layer_that_is_down(settings)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="core.live"):
         assert publish(user_id=7, event={"type": "balance"}) is False
@@ -115,12 +119,7 @@ def test_publish_fails_quietly_and_quickly_when_the_layer_is_down(settings, capl
 def test_a_socket_is_refused_when_the_layer_is_down(settings):
     user = UserFactory()
     headers = session_headers(user)
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "config.channel_layers.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]},
-        }
-    }
+    use_a_layer_that_is_down(settings)
 
     async def run():
         ws = socket(headers)
@@ -242,12 +241,7 @@ def test_listening_names_only_members_with_an_open_page():
 
 
 def test_listening_gives_up_once_quickly_when_the_layer_is_down(settings, caplog):
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "config.channel_layers.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}]},
-        }
-    }
+    use_a_layer_that_is_down(settings)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="core.live"):
         assert listening(range(1, 501)) == []  # one wait for 500 members, not one each
