@@ -104,9 +104,7 @@ class AwardRun:
                 to_account=self.cache.account(g.award.user_id),
                 amount=g.award.amount,
                 kind=TransferKind.EARN,
-                idempotency_key=idem_key(
-                    "rewards:earn", g.rule.pk, g.award.user_id, g.award.object_key, g.award.generation
-                ),
+                idempotency_key=_earn_key(g.award),
                 memo=g.rule.name + (f" ({g.booster.name})" if g.booster else ""),
                 cause=g.award,
             )
@@ -129,6 +127,7 @@ class AwardRun:
 
 
 def _earn_key(award: Award) -> str:
+    """The key an award's EARN transfer has always had (one at a time or in a run)."""
     return idem_key("rewards:earn", award.rule_id, award.user_id, award.object_key, award.generation)
 
 
